@@ -1,0 +1,145 @@
+"""Text encoders from transformers and sentence-transformers folders.
+
+Both kinds load through sentence-transformers: a sentence-transformers folder
+as it is, a plain transformers folder as a Transformer module followed by mean
+pooling. One code path then encodes, batches (length-sorted) and truncates.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from modelscout.backends.variants import keep_first_layers, quantize_int8
+from modelscout.catalog.candidate import Candidate
+from modelscout.catalog.meta import ModelMeta
+from modelscout.errors import CandidateError
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
+
+
+def check_loadable(meta: ModelMeta, *, allow_pickle: bool, trust_remote_code: bool) -> None:
+    """Refuse, before any file is opened, what is unsafe to load without the user's opt-in."""
+    if meta.needs_remote_code and not trust_remote_code:
+        raise CandidateError(
+            "needs trust_remote_code (its config maps to custom Python code); "
+            "rerun with --trust-remote-code if you trust its author"
+        )
+    if meta.weight_format is None:
+        raise CandidateError("no weight file (.safetensors or .bin) in the folder")
+    if not meta.tokenizer_files:
+        raise CandidateError("tokenizer missing: no tokenizer.json, vocab or sentencepiece file")
+    if meta.weight_format == "pickle" and not allow_pickle:
+        raise CandidateError(
+            f"ships only pickle weights ({', '.join(meta.weight_files[:2])}), which can run "
+            "arbitrary code when loaded; rerun with --allow-pickle if you trust it"
+        )
+
+
+class TextEncoder:
+    """A loaded text model: ``encode`` maps texts to one feature vector each."""
+
+    def __init__(self, model, max_length: int) -> None:
+        self.model = model
+        self.max_length = max_length
+
+    @property
+    def tokenizer(self):
+        return self.model.tokenizer
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """(N,) texts -> (N, D) float32 features, inputs truncated to ``max_length`` tokens."""
+        import torch
+
+        with torch.inference_mode():
+            features = self.model.encode(
+                texts, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True
+            )
+        return np.asarray(features, dtype=np.float32)
+
+    def token_lengths(self, texts: list[str]) -> np.ndarray:
+        """(N,) token counts of the untruncated inputs, special tokens included."""
+        encoded = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)[
+            "input_ids"
+        ]
+        return np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(texts))
+
+
+def load_text_encoder(
+    candidate: Candidate,
+    meta: ModelMeta,
+    *,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+) -> TextEncoder:
+    """Load a candidate folder as a TextEncoder, with its variants applied."""
+    check_loadable(meta, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    _quiet_libraries()
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import modules
+
+    path = str(Path(candidate.path))
+    model_kwargs = {"use_safetensors": meta.weight_format == "safetensors"}
+    try:
+        if meta.library == "sentence-transformers":
+            model = SentenceTransformer(
+                path,
+                device="cpu",
+                local_files_only=True,
+                trust_remote_code=trust_remote_code,
+                model_kwargs=model_kwargs,
+            )
+        else:
+            body = modules.Transformer(
+                path,
+                model_kwargs={**model_kwargs, "trust_remote_code": trust_remote_code},
+                processor_kwargs={"trust_remote_code": trust_remote_code},
+                config_kwargs={"trust_remote_code": trust_remote_code},
+            )
+            pooling = modules.Pooling(body.get_embedding_dimension(), "mean")
+            model = SentenceTransformer(modules=[body, pooling], device="cpu")
+    except CandidateError:
+        raise
+    except Exception as error:
+        raise CandidateError(f"could not load: {_loading_reason(error)}") from error
+    if model.tokenizer is None:
+        raise CandidateError("could not load: the folder has no tokenizer files")
+    model.eval()
+    limit = model.max_seq_length or meta.max_input_tokens or 512
+    for variant in candidate.variants:
+        if variant.kind == "layers":
+            keep_first_layers(model[0].auto_model, int(variant.value))
+        elif variant.kind == "max_length":
+            limit = min(limit, int(variant.value))
+        elif variant.kind == "int8":
+            model = quantize_int8(model)
+    model.max_seq_length = limit
+    return TextEncoder(model, max_length=limit)
+
+
+def _loading_reason(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    lowered = text.lower()
+    if "tokenizer" in lowered or "vocab" in lowered:
+        return f"tokenizer missing or unreadable ({text[:160]})"
+    if "safetensors" in lowered or "header" in lowered or "deserializ" in lowered:
+        return f"weights are corrupt or truncated ({text[:160]})"
+    return f"{type(error).__name__}: {text[:200]}"

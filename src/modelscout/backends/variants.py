@@ -1,0 +1,69 @@
+"""Cheaper candidates derived from a parent: int8, first-K layers, shorter inputs.
+
+A variant is written after the parent id with ``+``: ``my-model+layers:3``,
+``my-model+int8``, ``my-model+max_length:128`` (several may be chained).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from modelscout.errors import CandidateError, UserError
+
+_SYNTAX = re.compile(r"^(int8|layers:(\d+)|max_length:(\d+))$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    kind: str  # int8 | layers | max_length
+    value: int | None = None
+
+    def __str__(self) -> str:
+        return self.kind if self.value is None else f"{self.kind}:{self.value}"
+
+
+def parse_variant(text: str) -> Variant:
+    """``"layers:3"`` -> Variant("layers", 3); a malformed variant is a UserError."""
+    match = _SYNTAX.match(text.strip())
+    if not match or (match.group(2) or match.group(3) or "1") == "0":
+        raise UserError(
+            f"unknown variant '{text}'; use int8, layers:K or max_length:L (K, L positive integers)"
+        )
+    if match.group(1) == "int8":
+        return Variant("int8")
+    kind, value = match.group(1).split(":")
+    return Variant(kind, int(value))
+
+
+def transformer_layers(model: Any) -> Any:
+    """The ``nn.ModuleList`` holding a transformer's blocks (BERT, RoBERTa, GPT-2, T5, ...)."""
+    import torch
+
+    expected = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    lists = [m for _, m in model.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m)]
+    matching = [m for m in lists if expected is None or len(m) == expected]
+    if not matching:
+        raise CandidateError("cannot find the transformer layers to cut (layers:K variant)")
+    return matching[0]
+
+
+def keep_first_layers(model: Any, count: int) -> None:
+    """Cut a transformers model to its first ``count`` layers, in place."""
+    layers = transformer_layers(model)
+    if count >= len(layers):
+        raise CandidateError(f"layers:{count} keeps every layer: the model has only {len(layers)}")
+    del layers[count:]
+    if hasattr(model.config, "num_hidden_layers"):
+        model.config.num_hidden_layers = count
+    if isinstance(getattr(model.config, "layer_types", None), list):
+        model.config.layer_types = model.config.layer_types[:count]
+
+
+def quantize_int8(model: Any) -> Any:
+    """Dynamic int8 quantization of every Linear layer (torch.ao)."""
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)

@@ -1,0 +1,66 @@
+"""Hard requirements checked on what is known before running a model.
+
+Unknown never passes a requirement: a candidate whose licence is not stated
+cannot be shown to satisfy ``licenses``. The TF-IDF baseline has no pre-trained
+weights, so licence, language and size requirements do not apply to it.
+"""
+
+from __future__ import annotations
+
+from modelscout.catalog.meta import ModelMeta
+from modelscout.spec import Constraints
+
+MULTILINGUAL = {"multilingual", "mul"}
+
+
+def check_meta(
+    meta: ModelMeta, constraints: Constraints, *, is_baseline: bool = False
+) -> str | None:
+    """The reason the candidate is rejected, or None when it meets every known requirement."""
+    if is_baseline:
+        return None
+    if constraints.max_params is not None:
+        if meta.params is None:
+            return (
+                "parameter count unknown (no safetensors header), so max_params cannot be checked"
+            )
+        if meta.params > constraints.max_params:
+            return (
+                f"{meta.params / 1e6:.1f}M parameters, above the max_params limit of "
+                f"{constraints.max_params / 1e6:.1f}M"
+            )
+    if constraints.licenses is not None:
+        allowed = {name.lower() for name in constraints.licenses}
+        if meta.license is None:
+            return f"licence not stated in its card; allowed: {', '.join(constraints.licenses)}"
+        if meta.license.lower() not in allowed:
+            allowed_text = ", ".join(constraints.licenses)
+            return f"licence {meta.license} is not among the allowed ({allowed_text})"
+    if constraints.languages is not None:
+        declared = {lang.lower() for lang in meta.languages or []}
+        if not declared:
+            return f"declares no languages; required: {', '.join(constraints.languages)}"
+        missing = [lang for lang in constraints.languages if lang.lower() not in declared]
+        if missing and not declared & MULTILINGUAL:
+            return f"does not declare {', '.join(missing)} (declares {', '.join(sorted(declared))})"
+    return None
+
+
+def check_measured(metrics: dict[str, float], constraints: Constraints) -> str | None:
+    """The reason a measured candidate breaks a latency or memory budget, or None."""
+    p95 = metrics.get("latency.p95_ms@1")
+    if (
+        constraints.max_latency_ms_p95 is not None
+        and p95 is not None
+        and p95 > constraints.max_latency_ms_p95
+    ):
+        budget = constraints.max_latency_ms_p95
+        return f"p95 latency {p95:.1f} ms at batch 1, above the {budget:g} ms budget"
+    memory = metrics.get("memory.peak_mb")
+    if (
+        constraints.max_memory_mb is not None
+        and memory is not None
+        and memory > constraints.max_memory_mb
+    ):
+        return f"peak memory {memory:.0f} MB, above the {constraints.max_memory_mb:g} MB limit"
+    return None

@@ -1,0 +1,183 @@
+"""ModelMeta: one normalized record of what is known about a candidate without running it.
+
+Every field may be unknown (None); unknown is shown as unknown, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
+LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+class ModelMeta(BaseModel):
+    """What the files of a candidate say about it."""
+
+    library: str | None = None  # sentence-transformers | transformers | scikit-learn
+    model_type: str | None = None
+    architecture: str | None = None
+    params: int | None = None
+    disk_size_bytes: int | None = None
+    embedding_dim: int | None = None
+    layers: int | None = None
+    max_input_tokens: int | None = None
+    license: str | None = None
+    languages: list[str] | None = None
+    datasets: list[str] | None = None
+    pipeline_tag: str | None = None
+    base_model: str | None = None
+    author: str | None = None
+    weight_format: str | None = None  # safetensors | pickle
+    weight_files: list[str] = []
+    tokenizer_files: list[str] = []
+    needs_remote_code: bool = False
+    card_sections: list[str] = []
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _as_list(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    return [str(v) for v in items] or None
+
+
+def read_card(folder: Path) -> tuple[dict[str, Any], list[str]]:
+    """The YAML front matter of README.md and the titles of its sections."""
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return {}, []
+    from huggingface_hub import metadata_load
+
+    try:
+        front = metadata_load(readme) or {}
+    except Exception:  # a malformed card is a card with no metadata, not a failure
+        front = {}
+    text = readme.read_text(encoding="utf-8", errors="replace")
+    text = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+    sections = [m.strip() for m in re.findall(r"^#{1,3}\s+(.+)$", text, flags=re.MULTILINE)]
+    return front, sections
+
+
+def _weights(folder: Path) -> tuple[list[Path], str | None]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    safetensors = [p for p in files if p.suffix == ".safetensors"]
+    pickles = [p for p in files if p.suffix in PICKLE_SUFFIXES and "optimizer" not in p.name]
+    if safetensors:
+        return safetensors, "safetensors"
+    if pickles:
+        return pickles, "pickle"
+    return [], None
+
+
+def count_params(files: list[Path], keep_layers: int | None = None) -> int | None:
+    """Parameter count from safetensors headers, without loading any tensor.
+
+    With ``keep_layers`` the tensors of transformer layers numbered ``keep_layers``
+    and above are left out, which is the count of the first-K-layers variant.
+    """
+    from safetensors import safe_open
+
+    total = 0
+    for path in files:
+        if path.suffix != ".safetensors":
+            return None
+        with safe_open(str(path), framework="numpy") as handle:
+            for name in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
+                match = LAYER_INDEX.search(f".{name}")
+                if keep_layers is not None and match and int(match.group(1)) >= keep_layers:
+                    continue
+                count = 1
+                for size in handle.get_slice(name).get_shape():
+                    count *= size
+                total += count
+    return total
+
+
+def _max_input_tokens(folder: Path, config: dict[str, Any]) -> int | None:
+    limits = []
+    st_config = _read_json(folder / "sentence_bert_config.json")
+    if isinstance(st_config.get("max_seq_length"), int):
+        limits.append(st_config["max_seq_length"])
+    tokenizer = _read_json(folder / "tokenizer_config.json")
+    if isinstance(tokenizer.get("model_max_length"), int) and tokenizer["model_max_length"] < 10**6:
+        limits.append(tokenizer["model_max_length"])
+    if isinstance(config.get("max_position_embeddings"), int):
+        limits.append(config["max_position_embeddings"])
+    return min(limits) if limits else None
+
+
+def _embedding_dim(folder: Path, config: dict[str, Any]) -> int | None:
+    modules = (
+        json.loads((folder / "modules.json").read_text())
+        if (folder / "modules.json").is_file()
+        else []
+    )
+    dim = None
+    for module in modules:
+        module_config = _read_json(folder / module.get("path", "") / "config.json")
+        if "Pooling" in module.get("type", ""):
+            width = module_config.get("word_embedding_dimension") or module_config.get(
+                "embedding_dimension"
+            )
+            modes = [
+                k for k, v in module_config.items() if k.startswith("pooling_mode_") and v is True
+            ]
+            dim = width * max(1, len(modes)) if width else None
+        elif "Dense" in module.get("type", ""):
+            dim = module_config.get("out_features", dim)
+    if dim is None:
+        dim = config.get("hidden_size") or config.get("d_model") or config.get("dim")
+    return int(dim) if dim else None
+
+
+def read_folder_meta(folder: Path, author: str | None = None) -> ModelMeta:
+    """Everything the files in a Hugging Face format folder say about the model."""
+    config = _read_json(folder / "config.json")
+    front, sections = read_card(folder)
+    weight_files, weight_format = _weights(folder)
+    architectures = config.get("architectures") or [None]
+    return ModelMeta(
+        library="sentence-transformers" if (folder / "modules.json").is_file() else "transformers",
+        model_type=config.get("model_type"),
+        architecture=architectures[0],
+        params=count_params(weight_files) if weight_format == "safetensors" else None,
+        disk_size_bytes=sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
+        embedding_dim=_embedding_dim(folder, config),
+        layers=config.get("num_hidden_layers")
+        or config.get("n_layers")
+        or config.get("num_layers"),
+        max_input_tokens=_max_input_tokens(folder, config),
+        license=str(front["license"]) if front.get("license") else None,
+        languages=_as_list(front.get("language")),
+        datasets=_as_list(front.get("datasets")),
+        pipeline_tag=front.get("pipeline_tag"),
+        base_model=str(front["base_model"]) if front.get("base_model") else None,
+        author=author,
+        weight_format=weight_format,
+        weight_files=[str(p.relative_to(folder)) for p in weight_files],
+        tokenizer_files=[name for name in TOKENIZER_FILES if (folder / name).is_file()],
+        needs_remote_code="auto_map" in config,
+        card_sections=sections,
+    )

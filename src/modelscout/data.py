@@ -1,0 +1,201 @@
+"""Load the user's labelled data, check it, fingerprint it and draw the sample.
+
+Everything a user can get wrong about their file is caught here and reported
+as a ``UserError`` that says what to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from modelscout.errors import UserError
+
+READERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+DEFAULT_SLICE_COLUMNS = ("language", "lang", "locale")
+
+
+@dataclass
+class TaskData:
+    """A labelled text-classification dataset (or a sample of one)."""
+
+    texts: list[str]
+    labels: np.ndarray  # (N,) int, indices into ``classes``
+    classes: list[str]
+    slices: dict[str, np.ndarray] = field(default_factory=dict)  # column -> (N,) str
+    source: str = ""
+    rows_in_file: int = 0
+    rows_dropped: int = 0
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the texts, labels and slice values, in order."""
+        digest = hashlib.sha256()
+        for text, label in zip(self.texts, self.labels, strict=True):
+            digest.update(
+                text.encode("utf-8") + b"\x1f" + self.classes[label].encode("utf-8") + b"\x1e"
+            )
+        for column in sorted(self.slices):
+            digest.update(column.encode("utf-8") + "\x1f".join(self.slices[column]).encode("utf-8"))
+        return digest.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, rows: np.ndarray) -> TaskData:
+        """The rows ``rows`` (indices) as a new TaskData with the same classes."""
+        return TaskData(
+            texts=[self.texts[i] for i in rows],
+            labels=self.labels[rows],
+            classes=self.classes,
+            slices={k: v[rows] for k, v in self.slices.items()},
+            source=self.source,
+            rows_in_file=self.rows_in_file,
+            rows_dropped=self.rows_dropped,
+        )
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise UserError(
+            f"{path.name}: unsupported file type {path.suffix or '(none)'}; "
+            "use .csv, .tsv, .jsonl or .parquet"
+        )
+    try:
+        if kind in ("csv", "tsv"):
+            return pd.read_csv(
+                path,
+                sep="\t" if kind == "tsv" else ",",
+                encoding="utf-8",
+                encoding_errors="strict",
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+            )
+        if kind == "jsonl":
+            raw = path.read_bytes().decode("utf-8")
+            return pd.read_json(StringIO(raw), lines=True, dtype=False)
+        return pd.read_parquet(path)
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"{path.name} is not valid UTF-8 (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start}); re-save it as UTF-8"
+        ) from None
+    except (ValueError, pd.errors.ParserError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{path.name} could not be read as {kind}: {first}") from None
+
+
+def _column(frame: pd.DataFrame, name: str, role: str, flag: str, path: Path) -> pd.Series:
+    if name not in frame.columns:
+        available = ", ".join(map(str, frame.columns[:12]))
+        raise UserError(
+            f"{path.name} has no {role} column '{name}' (columns: {available}); pass {flag}"
+        )
+    return frame[name]
+
+
+def load_task_data(
+    path: str | Path,
+    text_column: str = "text",
+    label_column: str = "label",
+    slice_columns: list[str] | None = None,
+    min_rows_per_class: int = 2,
+) -> TaskData:
+    """Read and check a labelled dataset.
+
+    Rows whose label is missing are dropped (and counted); every other problem
+    is a ``UserError``: missing file or column, empty texts, fewer than two
+    classes, a class with fewer than ``min_rows_per_class`` rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"data file {path} does not exist; check the path given to --data")
+    frame = _read_table(path)
+    if frame.empty:
+        raise UserError(f"{path.name} has no rows; give a file with labelled examples")
+    texts = _column(frame, text_column, "text", "--text-column", path)
+    labels = _column(frame, label_column, "label", "--label-column", path)
+
+    missing_label = labels.isna() | (labels.astype(str).str.strip() == "")
+    if missing_label.all():
+        raise UserError(f"{path.name}: every row's '{label_column}' is empty; label the data first")
+    frame = frame.loc[~missing_label.to_numpy()]
+    texts, labels = frame[text_column], frame[label_column].astype(str).str.strip()
+
+    empty = texts.isna() | (texts.astype(str).str.strip() == "")
+    if empty.any():
+        rows = ", ".join(str(i + 2) for i in np.flatnonzero(empty.to_numpy())[:5])
+        raise UserError(
+            f"{path.name}: {int(empty.sum())} row(s) have an empty '{text_column}' "
+            f"(file lines {rows}{'…' if empty.sum() > 5 else ''}); fill or drop them"
+        )
+
+    classes, label_ids = np.unique(labels.to_numpy(), return_inverse=True)
+    if len(classes) < 2:
+        raise UserError(
+            f"{path.name}: only one class ('{classes[0]}') in '{label_column}'; "
+            "classification needs at least 2"
+        )
+    counts = np.bincount(label_ids)
+    if counts.min() < min_rows_per_class:
+        small = classes[counts.argmin()]
+        raise UserError(
+            f"{path.name}: class '{small}' has {counts.min()} row(s); {min_rows_per_class}-fold "
+            f"cross-validation needs at least {min_rows_per_class} per class: add rows, "
+            "drop the class, or lower --folds"
+        )
+
+    wanted = (
+        slice_columns
+        if slice_columns is not None
+        else [c for c in DEFAULT_SLICE_COLUMNS if c in frame.columns]
+    )
+    slices = {}
+    for name in wanted:
+        column = _column(frame, name, "slice", "--slice-column", path)
+        slices[name] = column.fillna("(missing)").astype(str).to_numpy()
+    return TaskData(
+        texts=texts.astype(str).tolist(),
+        labels=label_ids.astype(np.int64),
+        classes=[str(c) for c in classes],
+        slices=slices,
+        source=str(path),
+        rows_in_file=int(len(missing_label)),
+        rows_dropped=int(missing_label.sum()),
+    )
+
+
+def stratified_sample(data: TaskData, max_samples: int, seed: int, min_per_class: int) -> TaskData:
+    """At most ``max_samples`` rows, class proportions kept, each class at least ``min_per_class``.
+
+    Sampling is per class with a seeded generator, so the same (data, max_samples,
+    seed) always gives the same rows, in file order.
+    """
+    if len(data) <= max_samples:
+        return data
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(data.labels, minlength=len(data.classes))
+    quota = np.minimum(
+        counts, np.maximum(min_per_class, np.floor(counts * max_samples / len(data)))
+    )
+    quota = quota.astype(int)
+    # Trim the rounding surplus from the largest classes, never below the per-class floor.
+    while quota.sum() > max_samples and (quota > min_per_class).any():
+        quota[np.argmax(np.where(quota > min_per_class, quota, -1))] -= 1
+    # Hand out what floor() left over to the classes with the most rows to spare.
+    while quota.sum() < max_samples and (quota < counts).any():
+        quota[np.argmax(counts - quota)] += 1
+    order = np.argsort(data.labels, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    chosen = [
+        rng.choice(order[start : start + count], size=take, replace=False)
+        for start, count, take in zip(starts, counts, quota, strict=True)
+    ]
+    return data.subset(np.sort(np.concatenate(chosen)))

@@ -1,0 +1,25 @@
+"""The two kinds of failure modelscout distinguishes.
+
+``UserError``: the input is wrong (a missing file, a malformed spec, an unknown
+candidate). The CLI prints its one-line message and exits with code 2.
+
+``CandidateError``: one candidate cannot be measured (corrupt weights, pickle
+weights without opt-in, remote code without opt-in). The run goes on; the
+candidate becomes a ``failed`` row carrying the message as its reason.
+"""
+
+
+class UserError(Exception):
+    """Bad input: the message says what was wrong and what to do about it."""
+
+
+class CandidateError(Exception):
+    """One candidate cannot be loaded or measured; the message is its reason."""
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message, prefixed by its type when unhelpful alone."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if not isinstance(error, (UserError, CandidateError)):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

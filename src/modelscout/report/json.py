@@ -1,0 +1,107 @@
+"""results.json: the versioned contract (documented in docs/results-schema.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelscout import __version__
+from modelscout.decide import Decision, Row
+from modelscout.errors import UserError
+
+SCHEMA_VERSION = "1.0"
+
+
+def _candidate(row: Row) -> dict[str, Any]:
+    outcome = row.outcome
+    candidate = outcome.candidate
+    return {
+        "id": candidate.id,
+        "source": candidate.source,
+        "path": str(candidate.path) if candidate.path else None,
+        "revision": candidate.revision,
+        "parent": candidate.parent,
+        "variants": [str(v) for v in candidate.variants],
+        "status": row.status,
+        "reason": row.reason,
+        "rank": row.rank,
+        "score": row.score,
+        "pareto": row.pareto,
+        "criteria": row.normalized,
+        "metrics": {
+            name: {
+                "value": m.value,
+                "spread": m.spread,
+                "unit": m.unit,
+                **({"detail": m.detail} if m.detail else {}),
+            }
+            for name, m in sorted(outcome.measurements.items())
+        },
+        "meta": outcome.meta.model_dump(),
+    }
+
+
+def build_results(decision: Decision) -> dict[str, Any]:
+    """The results dictionary of a decision (what results.json holds)."""
+    run = decision.run
+    data, sample = run.data, run.sample
+    counts = np.bincount(sample.labels, minlength=len(sample.classes))
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "modelscout", "version": __version__},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "task": run.spec.task,
+        "recommendation": decision.recommendation,
+        "rationale": decision.rationale,
+        "pareto": decision.pareto,
+        "weights": decision.weights,
+        "sensitivity": decision.sensitivity,
+        "candidates": [_candidate(row) for row in decision.rows],
+        "data": {
+            "source": data.source,
+            "fingerprint": data.fingerprint,
+            "sample_fingerprint": sample.fingerprint,
+            "rows_in_file": data.rows_in_file,
+            "rows_dropped": data.rows_dropped,
+            "rows_used": len(sample),
+            "classes": [
+                {"name": c, "rows": int(n)} for c, n in zip(sample.classes, counts, strict=True)
+            ],
+            "slices": {
+                column: {
+                    str(v): int(n)
+                    for v, n in zip(*np.unique(values, return_counts=True), strict=True)
+                }
+                for column, values in sample.slices.items()
+            },
+        },
+        "environment": run.environment,
+        "settings": run.spec.model_dump(mode="json"),
+        "run": {"measured": run.measured, "reused": run.reused, "seconds": round(run.seconds, 2)},
+    }
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """Load a results.json, checking that its schema version is one this version reads."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"{path} does not exist; give the results.json written by 'modelscout rank'"
+        )
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(
+            f"{path} is not valid JSON; give a results.json written by modelscout"
+        ) from None
+    version = str(results.get("schema_version", "")) if isinstance(results, dict) else ""
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise UserError(
+            f"{path} has schema_version {version or '(none)'}; this modelscout reads "
+            f"{SCHEMA_VERSION.split('.')[0]}.x"
+        )
+    return results

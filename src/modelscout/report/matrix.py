@@ -1,0 +1,72 @@
+"""The evaluation matrix as rows of display strings, shared by Markdown, CSV and HTML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# (header, metric name or meta field, format); spread shown where measured.
+COLUMNS = (
+    ("macro-F1", "probe.macro_f1", "{:.3f}"),
+    ("accuracy", "probe.accuracy", "{:.3f}"),
+    ("LogME", "logme", "{:.3f}"),
+    ("p50 ms @1", "latency.p50_ms@1", "{:.1f}"),
+    ("p95 ms @1", "latency.p95_ms@1", "{:.1f}"),
+    ("items/s", "throughput.items_per_s@", "{:.0f}"),
+    ("peak MB", "memory.peak_mb", "{:.0f}"),
+    ("load s", "load.seconds", "{:.2f}"),
+    ("truncated", "length.truncated_fraction", "{:.1%}"),
+)
+HEADERS = (
+    "rank",
+    "candidate",
+    "status",
+    "score",
+    *(c[0] for c in COLUMNS),
+    "params",
+    "Pareto",
+    "reason",
+)
+
+
+def _metric(candidate: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    metrics = candidate.get("metrics", {})
+    if prefix in metrics:
+        return metrics[prefix]
+    matches = [v for k, v in metrics.items() if k.startswith(prefix)]
+    return matches[0] if matches else None
+
+
+def format_metric(candidate: dict[str, Any], prefix: str, fmt: str, spread: bool = True) -> str:
+    """'0.871 ± 0.012', '4.2', or '–' when not measured."""
+    found = _metric(candidate, prefix)
+    if found is None or found.get("value") is None:
+        return "–"
+    text = fmt.format(found["value"])
+    if spread and found.get("spread") is not None:
+        text += " ± " + fmt.format(found["spread"])
+    return text
+
+
+def format_params(count: int | None) -> str:
+    if count is None:
+        return "–"
+    return f"{count / 1e6:.1f}M" if count >= 1e5 else f"{count / 1e3:.1f}k"
+
+
+def matrix_rows(results: dict[str, Any], spread: bool = True) -> list[list[str]]:
+    """One list of display strings per candidate, in HEADERS order."""
+    rows = []
+    for c in results["candidates"]:
+        rows.append(
+            [
+                str(c["rank"]) if c.get("rank") else "–",
+                c["id"],
+                c["status"],
+                f"{c['score']:.3f}" if c.get("score") is not None else "–",
+                *(format_metric(c, name, fmt, spread) for _, name, fmt in COLUMNS),
+                format_params(c.get("meta", {}).get("params")),
+                "yes" if c.get("pareto") else "",
+                c.get("reason") or "",
+            ]
+        )
+    return rows

@@ -1,0 +1,149 @@
+"""What the user wants: task, data, candidates, constraints and weights.
+
+A spec comes from a YAML file, from CLI flags, or both (flags win). Every field
+is validated by pydantic; a malformed spec is a ``UserError`` naming the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from modelscout.errors import UserError
+
+BASELINE_TFIDF = "baseline:tfidf"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Constraints(_Strict):
+    """Hard requirements: a candidate that breaks one is rejected with the reason."""
+
+    max_latency_ms_p95: float | None = Field(None, gt=0, description="p95 latency at batch 1, ms")
+    max_params: int | None = Field(None, gt=0, description="parameter count")
+    max_memory_mb: float | None = Field(None, gt=0, description="peak memory while serving, MB")
+    licenses: list[str] | None = Field(None, description="allowed licence ids, e.g. apache-2.0")
+    languages: list[str] | None = Field(None, description="languages the model must declare")
+
+
+class Weights(_Strict):
+    """How much each criterion counts in the ranking (they need not sum to 1)."""
+
+    quality: float = Field(0.6, ge=0, description="probe macro-F1")
+    latency: float = Field(0.2, ge=0, description="p95 latency at batch 1")
+    memory: float = Field(0.1, ge=0, description="peak memory")
+    size: float = Field(0.1, ge=0, description="parameter count")
+    transferability: float = Field(0.0, ge=0, description="LogME")
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> Weights:
+        if not any(self.model_dump().values()):
+            raise ValueError("all weights are 0; give at least one criterion a positive weight")
+        return self
+
+
+class Spec(_Strict):
+    """One ranking run, fully described."""
+
+    data: Path
+    text_column: str = "text"
+    label_column: str = "label"
+    task: Literal["classification"] = "classification"
+    candidates: list[str] = Field(default_factory=list)
+    variants: list[str] = Field(default_factory=list)
+    baseline: bool = True
+    slice_columns: list[str] | None = None
+    max_samples: int = Field(2000, ge=10)
+    folds: int = Field(5, ge=2, le=20)
+    seed: int = 0
+    batch_size: int = Field(32, ge=1)
+    output: Path = Path("modelscout-results")
+    store: Path | None = None
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
+    constraints: Constraints = Field(default_factory=Constraints)
+    weights: Weights = Field(default_factory=Weights)
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _known_task(cls, value: Any) -> Any:
+        if value == "regression":
+            raise ValueError("regression is not supported yet; use task: classification")
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _known_variants(cls, value: list[str]) -> list[str]:
+        from modelscout.backends.variants import parse_variant
+
+        return [str(parse_variant(v)) for v in value]
+
+    def all_candidates(self) -> list[str]:
+        """Candidate ids to measure: the named ones, their variants, then the baseline."""
+        named = [c for c in self.candidates if c != BASELINE_TFIDF]
+        derived = [f"{c}+{v}" for c in named if "+" not in c for v in self.variants]
+        ids = list(dict.fromkeys(named + derived))
+        if self.baseline or BASELINE_TFIDF in self.candidates:
+            ids.append(BASELINE_TFIDF)
+        return ids
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "spec"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown setting (check its spelling against the spec format in README.md)"
+    more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
+    return f"{where}: {message}{more}"
+
+
+def read_spec_file(path: Path) -> dict[str, Any]:
+    """Read a YAML spec into a dict, resolving ``data`` relative to the file's folder."""
+    if not path.is_file():
+        raise UserError(f"spec file {path} does not exist; check the path given to --spec")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"spec file {path} is not valid YAML{where}; fix its syntax") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(
+            f"spec file {path} must be a mapping of settings, not a {type(raw).__name__}"
+        )
+    for key in ("data", "output", "store"):
+        if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
+            raw[key] = str(path.parent / raw[key])
+    return raw
+
+
+def build_spec(spec_file: Path | None = None, **overrides: Any) -> Spec:
+    """The spec from an optional YAML file, with non-None ``overrides`` (CLI flags) on top."""
+    settings = read_spec_file(spec_file) if spec_file else {}
+    for key, value in overrides.items():
+        if value is None or value == [] or value == ():
+            continue
+        if isinstance(value, dict):
+            settings[key] = {**settings.get(key, {}), **value}
+        else:
+            settings[key] = value
+    if "data" not in settings:
+        raise UserError("no data given; pass --data FILE or set data: in the spec file")
+    try:
+        return Spec.model_validate(settings)
+    except ValidationError as error:
+        source = f"spec file {spec_file}" if spec_file else "settings"
+        raise UserError(f"{source}: {_describe(error)}") from None
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Load and validate a YAML spec file."""
+    return build_spec(Path(path))

@@ -1,0 +1,157 @@
+"""SQLite cache of measurements and features: the only persistence.
+
+Each row's key is a hash of everything that determines its value: the
+candidate (revision and variants), the data sample's fingerprint, the
+measurement's name and version, and its settings. Rows are committed as soon
+as they are computed, so an interrupted run loses at most the measurement in
+flight, and a rerun recomputes only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS measurements (
+    key TEXT PRIMARY KEY, candidate TEXT NOT NULL, data TEXT NOT NULL, name TEXT NOT NULL,
+    version TEXT NOT NULL, settings TEXT NOT NULL, value REAL, spread REAL, unit TEXT,
+    seconds REAL, detail TEXT, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS features (
+    key TEXT PRIMARY KEY, candidate TEXT NOT NULL, data TEXT NOT NULL,
+    array BLOB NOT NULL, created REAL NOT NULL
+);
+"""
+
+
+@dataclass
+class Measurement:
+    """One measured number, with its spread, unit, settings and cost."""
+
+    name: str
+    value: float | None
+    unit: str = ""
+    spread: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    version: str = "1"
+    detail: dict[str, Any] | None = None
+    reused: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "reused"}
+
+
+def default_store_path() -> Path:
+    """``$MODELSCOUT_STORE``, else ``$XDG_CACHE_HOME/modelscout/store.sqlite``."""
+    if os.environ.get("MODELSCOUT_STORE"):
+        return Path(os.environ["MODELSCOUT_STORE"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "modelscout" / "store.sqlite"
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Store:
+    """Measurements and feature arrays keyed by what determines them."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(
+        self, candidate: str, data: str, name: str, version: str, settings: dict[str, Any]
+    ) -> Measurement | None:
+        row = self._db.execute(
+            "SELECT value, spread, unit, seconds, detail FROM measurements WHERE key = ?",
+            (_key(candidate, data, name, version, settings),),
+        ).fetchone()
+        if row is None:
+            return None
+        value, spread, unit, seconds, detail = row
+        return Measurement(
+            name,
+            value,
+            unit,
+            spread,
+            settings,
+            seconds,
+            version,
+            json.loads(detail) if detail else None,
+            reused=True,
+        )
+
+    def put(self, candidate: str, data: str, *measurements: Measurement) -> None:
+        """Persist measurements in one transaction."""
+        with self._db:
+            self._insert(candidate, data, measurements)
+
+    def _insert(self, candidate: str, data: str, measurements: tuple[Measurement, ...]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO measurements VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    _key(candidate, data, m.name, m.version, m.settings),
+                    candidate,
+                    data,
+                    m.name,
+                    m.version,
+                    json.dumps(m.settings, sort_keys=True),
+                    m.value,
+                    m.spread,
+                    m.unit,
+                    m.seconds,
+                    json.dumps(m.detail) if m.detail is not None else None,
+                    time.time(),
+                )
+                for m in measurements
+            ],
+        )
+
+    def get_features(self, candidate: str, data: str, version: str) -> np.ndarray | None:
+        row = self._db.execute(
+            "SELECT array FROM features WHERE key = ?", (_key(candidate, data, version),)
+        ).fetchone()
+        return None if row is None else np.load(io.BytesIO(row[0]), allow_pickle=False)
+
+    def put_features(
+        self, candidate: str, data: str, version: str, array: np.ndarray, *measurements: Measurement
+    ) -> None:
+        """Persist features together with the measurements taken on the same pass."""
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO features VALUES (?,?,?,?,?)",
+                (_key(candidate, data, version), candidate, data, buffer.getvalue(), time.time()),
+            )
+            self._insert(candidate, data, measurements)
+
+    def count(self, table: str = "measurements") -> int:
+        if table not in ("measurements", "features"):
+            raise ValueError(f"no table {table}")
+        return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

