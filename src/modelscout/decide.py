@@ -38,6 +38,7 @@ CRITERIA = (
     Criterion("memory", "memory.peak_mb", False, True, "peak memory"),
     Criterion("size", "params", False, True, "parameters"),
     Criterion("transferability", "logme", True, False, "LogME"),
+    Criterion("cost", "cost.usd_per_1k", False, True, "$ per 1k predictions"),
 )
 PARETO_AXES = (("probe.macro_f1", True), ("latency.p95_ms@1", False), ("memory.peak_mb", False))
 
@@ -73,6 +74,7 @@ class Decision:
     weights: dict[str, float]
     sensitivity: list[dict[str, Any]]
     run: RunResult
+    variants: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _normalize(values: dict[str, float], criterion: Criterion) -> dict[str, float]:
@@ -198,6 +200,7 @@ def decide(result: RunResult) -> Decision:
         weights=weights,
         sensitivity=sensitivity(table, weights, ranked) if len(ranked) > 1 else [],
         run=result,
+        variants=variant_comparisons(ordered),
     )
 
 
@@ -288,3 +291,35 @@ def rationale(order: list[Row], others: list[Row], weights: Weights, constraints
         word = "above" if gain >= 0 else "below"
         sentences.append(f"It is {abs(gain):.3f} macro-F1 {word} the TF-IDF baseline.")
     return " ".join(sentences) + excluded
+
+
+def variant_comparisons(rows: list[Row]) -> list[dict[str, Any]]:
+    """How much of its parent each derived variant keeps: quality, latency and memory ratios.
+
+    E.g. "x+layers:3 keeps 98% of x's macro-F1 at 45% of its p95 latency".
+    """
+    by_id = {r.id: r for r in rows}
+    out = []
+    for row in rows:
+        parent = by_id.get(row.outcome.candidate.parent or "")
+        if parent is None:
+            continue
+        ratios = {}
+        for key, metric in (
+            ("macro_f1", "probe.macro_f1"),
+            ("p95_latency", "latency.p95_ms@1"),
+            ("memory", "memory.peak_mb"),
+            ("params", "params"),
+        ):
+            mine, theirs = row.raw(metric), parent.raw(metric)
+            ratios[key] = mine / theirs if mine is not None and theirs else None
+        parts = []
+        if ratios["macro_f1"] is not None:
+            parts.append(f"keeps {ratios['macro_f1']:.0%} of {parent.id}'s macro-F1")
+        if ratios["p95_latency"] is not None:
+            parts.append(f"at {ratios['p95_latency']:.0%} of its p95 latency")
+        if ratios["memory"] is not None:
+            parts.append(f"and {ratios['memory']:.0%} of its memory")
+        sentence = f"{row.id} " + " ".join(parts) + "." if parts else ""
+        out.append({"variant": row.id, "parent": parent.id, "ratios": ratios, "sentence": sentence})
+    return out

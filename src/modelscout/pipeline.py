@@ -9,12 +9,10 @@ goes on.
 
 from __future__ import annotations
 
-import gc
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,7 +24,15 @@ from modelscout.catalog.constraints import check_meta
 from modelscout.catalog.meta import ModelMeta
 from modelscout.data import TaskData, load_task_data, stratified_sample
 from modelscout.errors import CandidateError, UserError, one_line
-from modelscout.measure.hardware import MemoryWatch, machine, measure_latency
+from modelscout.measure.cost import (
+    HOURS_PER_MONTH,
+    TRAINING_COST_FACTOR,
+    fine_tune_cost,
+    hourly_price,
+    monthly_cost,
+    usd_per_1k,
+)
+from modelscout.measure.hardware import PassJob, PassResult, machine, run_isolated, start_server
 from modelscout.measure.probe import cross_validate, linear_probe
 from modelscout.spec import Spec
 from modelscout.store import Measurement, Store, default_store_path
@@ -93,7 +99,10 @@ def environment() -> dict[str, Any]:
 
 
 class _Runner:
-    def __init__(self, spec: Spec, sample: TaskData, store: Store, step: Step) -> None:
+    def __init__(
+        self, spec: Spec, sample: TaskData, store: Store, step: Step, rows_in_data: int = 0
+    ) -> None:
+        self.rows_in_data = rows_in_data or len(sample)
         self.spec, self.sample, self.store, self.step = spec, sample, store, step
         self.data_key = sample.fingerprint
         self.machine = machine()
@@ -126,128 +135,47 @@ class _Runner:
         return {m.name: m for m in measurements}
 
     # -- the model pass -------------------------------------------------------------------
-    def model_pass(self, candidate: Candidate, meta: ModelMeta) -> tuple[dict, np.ndarray | None]:
-        """Features plus everything timed on the same loaded model."""
-        settings = {"batch_size": self.spec.batch_size, "machine": self.machine}
-        names = [
-            "load.seconds",
-            "memory.peak_mb",
-            f"throughput.items_per_s@{self.spec.batch_size}",
-            "latency.p50_ms@1",
-            "latency.p95_ms@1",
-            "latency.p99_ms@1",
-        ]
+    def _pass_names(self, candidate: Candidate) -> list[str]:
+        names = ["load.seconds", "memory.peak_mb"]
+        for size in self.spec.batch_sizes:
+            names += [f"latency.{p}_ms@{size}" for p in ("p50", "p95", "p99")]
+            names.append(f"throughput.items_per_s@{size}")
         if candidate.source != "baseline":
             names.append("length.truncated_fraction")
-        cached = self._cached(candidate, names, MODEL_PASS_VERSION, settings)
+        return names
+
+    def model_pass(self, candidate: Candidate, meta: ModelMeta) -> tuple[dict, np.ndarray | None]:
+        """Features plus everything timed on the same loaded model, in its own process."""
+        settings = {
+            "batch_size": self.spec.batch_size,
+            "batch_sizes": self.spec.batch_sizes,
+            "latency_budget_s": self.spec.latency_budget_s,
+            "machine": self.machine,
+        }
+        cached = self._cached(candidate, self._pass_names(candidate), MODEL_PASS_VERSION, settings)
         features = None
         if candidate.source != "baseline":
             features = self.store.get_features(candidate.key, self.data_key, FEATURES_VERSION)
         if cached is not None and (features is not None or candidate.source == "baseline"):
             return cached, features
-        self.step(candidate.id, "loading and encoding")
-        if candidate.source == "baseline":
-            return self._baseline_pass(candidate, settings), None
-        return self._encoder_pass(candidate, meta, settings)
-
-    def _encoder_pass(self, candidate, meta, settings):
-        from modelscout.backends.text import load_text_encoder
-
-        texts = self.sample.texts
-        with MemoryWatch() as memory:
-            start = time.perf_counter()
-            encoder = load_text_encoder(
-                candidate,
-                meta,
-                allow_pickle=self.spec.allow_pickle,
-                trust_remote_code=self.spec.trust_remote_code,
-            )
-            load_s = time.perf_counter() - start
-            start = time.perf_counter()
-            features = encoder.encode(texts, batch_size=self.spec.batch_size)
-            encode_s = time.perf_counter() - start
-            self.step(candidate.id, "latency at batch 1")
-            latency = measure_latency(
-                partial(encoder.encode, batch_size=1), texts, seed=self.spec.seed
-            )
-        lengths = encoder.token_lengths(texts)
-        limit = encoder.max_length
-        del encoder
-        gc.collect()
-        if not np.isfinite(features).all():
+        self.step(candidate.id, "loading, encoding, timing")
+        job = PassJob(
+            candidate,
+            meta,
+            self.sample.texts,
+            self.sample.labels,
+            tuple(self.spec.batch_sizes),
+            self.spec.batch_size,
+            self.spec.seed,
+            self.spec.allow_pickle,
+            self.spec.trust_remote_code,
+            self.spec.latency_budget_s,
+        )
+        result = run_isolated(job)
+        if result.features is not None and not np.isfinite(result.features).all():
             raise CandidateError("the model produced NaN or infinite features")
-        measurements = self._pass_measurements(settings, load_s, encode_s, memory, latency) + [
-            Measurement(
-                "length.truncated_fraction",
-                float(np.mean(lengths > limit)),
-                "fraction",
-                None,
-                settings,
-                detail={
-                    "max_input_tokens": limit,
-                    "p50_tokens": float(np.percentile(lengths, 50)),
-                    "p95_tokens": float(np.percentile(lengths, 95)),
-                    "max_tokens": int(lengths.max()),
-                },
-            ),
-        ]
-        return self._save(candidate, measurements, features), features
-
-    def _baseline_pass(self, candidate, settings):
-        texts, labels = self.sample.texts, self.sample.labels
-        with MemoryWatch() as memory:
-            start = time.perf_counter()
-            model = tfidf_classifier(self.spec.seed).fit(texts, labels)
-            fit_s = time.perf_counter() - start
-            start = time.perf_counter()
-            for first in range(0, len(texts), self.spec.batch_size):
-                model.predict(texts[first : first + self.spec.batch_size])
-            predict_s = time.perf_counter() - start
-            latency = measure_latency(model.predict, texts, seed=self.spec.seed)
-        measurements = self._pass_measurements(settings, fit_s, predict_s, memory, latency)
-        measurements[0].detail = {"what": "fit on the sample (the baseline trains, nothing loads)"}
-        return self._save(candidate, measurements)
-
-    def _pass_measurements(self, settings, load_s, encode_s, memory, latency) -> list[Measurement]:
-        n = len(self.sample)
-        batch = self.spec.batch_size
-        return [
-            Measurement("load.seconds", load_s, "s", None, settings, load_s),
-            Measurement("memory.peak_mb", memory.peak_mb, "MB", None, settings),
-            Measurement(
-                f"throughput.items_per_s@{batch}",
-                n / encode_s,
-                "items/s",
-                None,
-                settings,
-                encode_s,
-                detail={"items": n},
-            ),
-            Measurement(
-                "latency.p50_ms@1",
-                latency.p50_ms,
-                "ms",
-                None,
-                settings,
-                detail={"runs": latency.runs},
-            ),
-            Measurement(
-                "latency.p95_ms@1",
-                latency.p95_ms,
-                "ms",
-                None,
-                settings,
-                detail={"runs": latency.runs},
-            ),
-            Measurement(
-                "latency.p99_ms@1",
-                latency.p99_ms,
-                "ms",
-                None,
-                settings,
-                detail={"runs": latency.runs},
-            ),
-        ]
+        measurements = pass_measurements(result, settings, len(self.sample))
+        return self._save(candidate, measurements, result.features), result.features
 
     # -- measurements on features -----------------------------------------------------------
     def probe(self, candidate: Candidate, features: np.ndarray | None) -> dict[str, Measurement]:
@@ -342,12 +270,128 @@ class _Runner:
         try:
             measurements, features = self.model_pass(candidate, meta)
             measurements = dict(measurements)
+            measurements.update(cost_measurements(measurements, self.spec, self.rows_in_data))
             measurements.update(self.probe(candidate, features))
             if features is not None:
                 measurements.update(self.logme(candidate, features))
         except Exception as error:
             return Outcome(candidate, meta, "failed", one_line(error))
         return Outcome(candidate, meta, "measured", None, measurements)
+
+
+def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -> list[Measurement]:
+    """The measurements of one model pass, named by batch size."""
+    process = {"threads": result.threads, "device": result.device}
+    out = [
+        Measurement(
+            "load.seconds", result.load_s, "s", None, settings, result.load_s, detail=process
+        ),
+        Measurement(
+            "memory.peak_mb",
+            result.peak_mb,
+            "MB",
+            None,
+            settings,
+            detail={**process, "process_peak_mb": result.process_peak_mb},
+        ),
+    ]
+    for size, latency in result.latency.items():
+        runs = {"runs": latency.runs, "p50_ci_relative": latency.p50_ci_relative, **process}
+        for name, value in (
+            ("p50", latency.p50_ms),
+            ("p95", latency.p95_ms),
+            ("p99", latency.p99_ms),
+        ):
+            detail = {**runs, "samples_ms": latency.samples_ms} if name == "p50" else runs
+            out.append(
+                Measurement(f"latency.{name}_ms@{size}", value, "ms", None, settings, detail=detail)
+            )
+        out.append(
+            Measurement(
+                f"throughput.items_per_s@{size}",
+                result.throughput[size],
+                "items/s",
+                None,
+                settings,
+                detail=process,
+            )
+        )
+    if result.token_lengths is not None:
+        lengths = result.token_lengths
+        out.append(
+            Measurement(
+                "length.truncated_fraction",
+                float(np.mean(lengths > result.max_length)),
+                "fraction",
+                None,
+                settings,
+                detail={
+                    "max_input_tokens": result.max_length,
+                    "rows": rows,
+                    "p50_tokens": float(np.percentile(lengths, 50)),
+                    "p95_tokens": float(np.percentile(lengths, 95)),
+                    "max_tokens": int(lengths.max()),
+                },
+            )
+        )
+    return out
+
+
+def cost_measurements(
+    measured: dict[str, Measurement], spec: Spec, rows: int
+) -> dict[str, Measurement]:
+    """Dollar figures derived from the measured throughput (recomputed each run, never stored:
+    they are arithmetic on stored measurements and the spec's price and traffic)."""
+    price = hourly_price(spec.cost.instance, spec.cost.price_per_hour)
+    serving = measured.get(f"throughput.items_per_s@{spec.cost.batch_size}")
+    if price is None or serving is None or not serving.value:
+        return {}
+    per_hour, source = price
+    assumptions = {
+        "price_per_hour": per_hour,
+        "price_source": source,
+        "serving_batch_size": spec.cost.batch_size,
+        "items_per_s": serving.value,
+    }
+    out = [
+        Measurement(
+            "cost.usd_per_1k", usd_per_1k(per_hour, serving.value), "USD", None, detail=assumptions
+        )
+    ]
+    if spec.cost.requests_per_day is not None:
+        month = monthly_cost(per_hour, serving.value, spec.cost.requests_per_day)
+        detail = {
+            **assumptions,
+            **month,
+            "requests_per_day": spec.cost.requests_per_day,
+            "hours_per_month": HOURS_PER_MONTH,
+        }
+        out += [
+            Measurement("cost.usd_per_month", month["usd_per_month"], "USD", None, detail=detail),
+            Measurement(
+                "cost.usd_per_year", 12 * month["usd_per_month"], "USD", None, detail=detail
+            ),
+        ]
+    training = measured.get(f"throughput.items_per_s@{spec.batch_size}")
+    if training is not None and training.value:
+        tune = fine_tune_cost(per_hour, training.value, rows, spec.cost.fine_tune_epochs)
+        out.append(
+            Measurement(
+                "cost.fine_tune_usd",
+                tune["usd"],
+                "USD",
+                None,
+                detail={
+                    **assumptions,
+                    "hours": tune["hours"],
+                    "rows": rows,
+                    "epochs": spec.cost.fine_tune_epochs,
+                    "training_cost_factor": TRAINING_COST_FACTOR,
+                    "items_per_s": training.value,
+                },
+            )
+        )
+    return {m.name: m for m in out}
 
 
 @dataclass
@@ -386,9 +430,12 @@ def run(
 ) -> RunResult:
     """Measure every candidate of ``spec`` on its data; bad input raises ``UserError``."""
     started = time.perf_counter()
+    start_server()  # imports torch in the background while the data is read
     prepared = prepared or prepare(spec)
     with Store(spec.store or default_store_path()) as store:
-        runner = _Runner(spec, prepared.sample, store, step or (lambda *_: None))
+        runner = _Runner(
+            spec, prepared.sample, store, step or (lambda *_: None), len(prepared.data)
+        )
         outcomes = []
         for candidate in prepared.candidates:
             outcome = runner.run_candidate(candidate)
@@ -405,3 +452,41 @@ def run(
         runner.reused,
         time.perf_counter() - started,
     )
+
+
+def profile(spec: Spec, *, prepared: Prepared | None = None) -> dict[str, Any]:
+    """Only the hardware side of the first candidate: load, latency, throughput, memory.
+
+    Returns the ``modelscout profile --json`` object (docs/results-schema.md).
+    """
+    start_server()
+    prepared = prepared or prepare(spec)
+    candidate = prepared.candidates[0]
+    meta = describe(candidate)
+    with Store(spec.store or default_store_path()) as store:
+        runner = _Runner(spec, prepared.sample, store, lambda *_: None, len(prepared.data))
+        measured, _ = runner.model_pass(candidate, meta)
+    load = measured["load.seconds"]
+    batches = {
+        str(size): {
+            "p50_ms": measured[f"latency.p50_ms@{size}"].value,
+            "p95_ms": measured[f"latency.p95_ms@{size}"].value,
+            "p99_ms": measured[f"latency.p99_ms@{size}"].value,
+            "items_per_s": measured[f"throughput.items_per_s@{size}"].value,
+            "runs": measured[f"latency.p50_ms@{size}"].detail["runs"],
+        }
+        for size in spec.batch_sizes
+    }
+    truncated = measured.get("length.truncated_fraction")
+    return {
+        "candidate": candidate.id,
+        "device": load.detail["device"],
+        "threads": load.detail["threads"],
+        "load_s": load.value,
+        "peak_memory_mb": measured["memory.peak_mb"].value,
+        "process_peak_memory_mb": measured["memory.peak_mb"].detail["process_peak_mb"],
+        "disk_size_mb": (meta.disk_size_bytes or 0) / 2**20,
+        "truncated_fraction": truncated.value if truncated else None,
+        "rows": len(prepared.sample),
+        "batches": batches,
+    }

@@ -39,12 +39,33 @@ class Weights(_Strict):
     memory: float = Field(0.1, ge=0, description="peak memory")
     size: float = Field(0.1, ge=0, description="parameter count")
     transferability: float = Field(0.0, ge=0, description="LogME")
+    cost: float = Field(0.0, ge=0, description="$ per 1k predictions (needs a price)")
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> Weights:
         if not any(self.model_dump().values()):
             raise ValueError("all weights are 0; give at least one criterion a positive weight")
         return self
+
+
+class Cost(_Strict):
+    """What serving and fine-tuning cost: an hourly price and the traffic to serve."""
+
+    instance: str | None = Field(None, description="a preset from measure/instances.yaml")
+    price_per_hour: float | None = Field(None, gt=0, description="USD per hour; wins over instance")
+    requests_per_day: float | None = Field(None, ge=0, description="for monthly/annual figures")
+    batch_size: int = Field(1, ge=1, description="batch size requests are served at")
+    fine_tune_epochs: int = Field(3, ge=1, description="epochs assumed for the fine-tuning cost")
+
+    @field_validator("instance")
+    @classmethod
+    def _known_instance(cls, value: str | None) -> str | None:
+        from modelscout.measure.cost import instance_presets
+
+        if value is not None and value not in instance_presets():
+            names = ", ".join(instance_presets())
+            raise ValueError(f"unknown instance '{value}'; use one of {names}")
+        return value
 
 
 class Spec(_Strict):
@@ -61,13 +82,24 @@ class Spec(_Strict):
     max_samples: int = Field(2000, ge=10)
     folds: int = Field(5, ge=2, le=20)
     seed: int = 0
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(32, ge=1, description="batch size of the feature pass")
+    batch_sizes: list[int] = Field(
+        default_factory=lambda: [1, 8, 32], description="batch sizes timed (1 is always included)"
+    )
     output: Path = Path("modelscout-results")
     store: Path | None = None
     allow_pickle: bool = False
     trust_remote_code: bool = False
+    latency_budget_s: float = Field(2.0, gt=0, description="time spent timing each batch size")
     constraints: Constraints = Field(default_factory=Constraints)
     weights: Weights = Field(default_factory=Weights)
+    cost: Cost = Field(default_factory=Cost)
+
+    @model_validator(mode="after")
+    def _serving_batch_is_timed(self) -> Spec:
+        if self.cost.batch_size not in self.batch_sizes:
+            self.batch_sizes = sorted({*self.batch_sizes, self.cost.batch_size})
+        return self
 
     @field_validator("task", mode="before")
     @classmethod
@@ -75,6 +107,13 @@ class Spec(_Strict):
         if value == "regression":
             raise ValueError("regression is not supported yet; use task: classification")
         return value
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _with_batch_of_one(cls, value: list[int]) -> list[int]:
+        if any(size < 1 for size in value):
+            raise ValueError("batch sizes must be positive integers")
+        return sorted({1, *value})
 
     @field_validator("variants")
     @classmethod
@@ -132,7 +171,9 @@ def build_spec(spec_file: Path | None = None, **overrides: Any) -> Spec:
         if value is None or value == [] or value == ():
             continue
         if isinstance(value, dict):
-            settings[key] = {**settings.get(key, {}), **value}
+            given = {k: v for k, v in value.items() if v is not None}
+            if given:
+                settings[key] = {**settings.get(key, {}), **given}
         else:
             settings[key] = value
     if "data" not in settings:

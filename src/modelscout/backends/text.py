@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -74,6 +75,25 @@ class TextEncoder:
                 texts, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True
             )
         return np.asarray(features, dtype=np.float32)
+
+    def encode_timed(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, list[float]]:
+        """Features of every text, plus the wall-clock seconds of each batch.
+
+        Texts are batched longest first, as sentence-transformers does internally, so the
+        padding (and the time) per batch is what ``encode`` itself would spend.
+        """
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        features = np.empty((len(texts), 0), dtype=np.float32)
+        seconds = []
+        for first in range(0, len(texts), batch_size):
+            rows = order[first : first + batch_size]
+            start = time.perf_counter()
+            batch = self.encode([texts[i] for i in rows], batch_size=len(rows))
+            seconds.append(time.perf_counter() - start)
+            if features.shape[1] == 0:
+                features = np.empty((len(texts), batch.shape[1]), dtype=np.float32)
+            features[rows] = batch
+        return features, seconds
 
     def token_lengths(self, texts: list[str]) -> np.ndarray:
         """(N,) token counts of the untruncated inputs, special tokens included."""

@@ -1,8 +1,10 @@
 """Latency, throughput, memory and load time, measured on the user's own inputs.
 
-Everything here times real calls of the candidate on this machine; nothing is
-estimated. Memory is the resident set size (RSS) of this process above what
-it was before the candidate was loaded, sampled every few milliseconds.
+Everything here times real calls of the candidate on this machine; nothing is estimated.
+Each candidate is measured in a process of its own (forked from a server process that has
+already imported torch and transformers), so one candidate's memory and threads never touch
+another's. Memory is the peak resident set size (RSS) of that process above its level when
+it started, sampled every 10 ms.
 """
 
 from __future__ import annotations
@@ -13,22 +15,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import psutil
 
 
 def machine() -> dict[str, object]:
-    """What the timings depend on: CPU model, core count, torch threads, device."""
-    import torch
-
-    return {
-        "cpu": _cpu_name(),
-        "cores": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "device": "cpu",
-        "platform": platform.platform(terse=True),
-    }
+    """What the timings depend on: CPU model, core count, platform (threads and device are
+    recorded by each candidate's own process, with its numbers)."""
+    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(terse=True)}
 
 
 def _cpu_name() -> str:
@@ -45,7 +41,7 @@ def _cpu_name() -> str:
 class MemoryWatch:
     """Peak RSS of this process above its level at entry, sampled in a thread."""
 
-    def __init__(self, interval_s: float = 0.005) -> None:
+    def __init__(self, interval_s: float = 0.01) -> None:
         self.interval_s = interval_s
         self._process = psutil.Process()
         self._stop = threading.Event()
@@ -78,6 +74,23 @@ class Latency:
     p95_ms: float
     p99_ms: float
     runs: int
+    p50_ci_relative: float  # half-width of the 95% CI of the median, relative to it
+    samples_ms: list[float]  # every timed run, in order
+
+
+def median_ci_relative(samples: np.ndarray) -> float:
+    """Half-width of the distribution-free 95% CI of the median, relative to the median.
+
+    The CI is given by the order statistics at ranks n/2 -+ 1.96 sqrt(n)/2 (binomial normal
+    approximation), so it needs no assumption about the shape of the latency distribution.
+    """
+    n = len(samples)
+    ordered = np.sort(samples)
+    half = 1.96 * np.sqrt(n) / 2
+    low = ordered[max(int(np.floor(n / 2 - half)), 0)]
+    high = ordered[min(int(np.ceil(n / 2 + half)), n - 1)]
+    median = float(np.median(ordered))
+    return float((high - low) / 2 / median) if median > 0 else float("inf")
 
 
 def measure_latency(
@@ -86,16 +99,18 @@ def measure_latency(
     *,
     batch_size: int = 1,
     warmup: int = 3,
-    min_runs: int = 20,
-    max_runs: int = 300,
+    min_runs: int = 100,
+    max_runs: int = 1000,
     budget_s: float = 2.0,
+    target_ci: float = 0.05,
     seed: int = 0,
 ) -> Latency:
     """Wall-clock latency of ``predict`` on batches drawn from ``texts``.
 
-    Batches are drawn at random from the user's texts, so their length
-    distribution is the data's. Runs continue until ``max_runs`` or until
-    ``budget_s`` is spent with at least ``min_runs`` done.
+    Batches are drawn at random from the user's texts, so their length distribution is
+    the data's. After ``warmup`` calls, runs go on until the p50 is stable (relative 95% CI
+    under ``target_ci``) with at least ``min_runs`` done, or ``budget_s`` is spent (at least
+    20 runs whatever the budget), or ``max_runs`` is reached.
     """
     rng = np.random.default_rng(seed)
 
@@ -104,13 +119,180 @@ def measure_latency(
 
     for _ in range(warmup):
         predict(batch())
-    times = []
+    times: list[float] = []
     deadline = time.perf_counter() + budget_s
-    while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() < deadline):
+    while len(times) < max_runs:
         inputs = batch()
         start = time.perf_counter()
         predict(inputs)
         times.append(time.perf_counter() - start)
+        if len(times) % 10 == 0 and len(times) >= 20:
+            stable = len(times) >= min_runs and median_ci_relative(np.asarray(times)) < target_ci
+            if stable or time.perf_counter() > deadline:
+                break
     ms = np.asarray(times) * 1000
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return Latency(float(p50), float(p95), float(p99), len(times))
+    return Latency(
+        float(p50),
+        float(p95),
+        float(p99),
+        len(times),
+        median_ci_relative(ms),
+        [round(float(t), 4) for t in ms],
+    )
+
+
+@dataclass
+class PassJob:
+    """What a candidate's own process needs for its model pass."""
+
+    candidate: Any  # catalog.candidate.Candidate
+    meta: Any  # catalog.meta.ModelMeta
+    texts: list[str]
+    labels: np.ndarray  # the baseline fits on them; models ignore them
+    batch_sizes: tuple[int, ...]
+    feature_batch: int
+    seed: int = 0
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
+    latency_budget_s: float = 2.0
+
+
+@dataclass
+class PassResult:
+    """Everything measured while the candidate was loaded."""
+
+    features: np.ndarray | None
+    load_s: float
+    peak_mb: float  # RSS above the process's level at start
+    process_peak_mb: float  # absolute RSS peak of the process
+    latency: dict[int, Latency]
+    throughput: dict[int, float]  # items/s per batch size
+    token_lengths: np.ndarray | None = None
+    max_length: int | None = None
+    threads: int = 1
+    device: str = "cpu"
+
+
+def _from_batches(seconds: list[float], batch_size: int) -> Latency:
+    """Latency percentiles of the full batches of a pass over the data."""
+    full = seconds[:-1] if len(seconds) > 1 else seconds  # the last batch may be short
+    ms = np.asarray(full) * 1000
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return Latency(
+        float(p50),
+        float(p95),
+        float(p99),
+        len(ms),
+        median_ci_relative(ms),
+        [round(float(t), 4) for t in ms],
+    )
+
+
+def _time_batches(
+    predict: Callable[[list[str]], object], job: PassJob, skip: int
+) -> tuple[dict[int, Latency], dict[int, float]]:
+    latency, throughput = {}, {}
+    for size in job.batch_sizes:
+        if size == skip:
+            continue
+        latency[size] = measure_latency(
+            predict, job.texts, batch_size=size, seed=job.seed, budget_s=job.latency_budget_s
+        )
+        throughput[size] = (
+            size * len(latency[size].samples_ms) / (sum(latency[size].samples_ms) / 1000)
+        )
+    return latency, throughput
+
+
+def run_model_pass(job: PassJob) -> PassResult:
+    """Load the candidate, extract features at ``feature_batch``, time every batch size.
+
+    The feature pass doubles as the measurement at ``feature_batch``: each of its batches is
+    a latency sample on the user's own texts, and its items/s is the throughput.
+    """
+    import torch
+
+    from modelscout.backends.baseline import tfidf_classifier
+    from modelscout.backends.text import load_text_encoder
+
+    with MemoryWatch() as memory:
+        start = time.perf_counter()
+        if job.candidate.source == "baseline":
+            model = tfidf_classifier(job.seed).fit(job.texts, job.labels)
+            encode, features = model.predict, None
+            load_s = time.perf_counter() - start
+            seconds = []
+            for first in range(0, len(job.texts), job.feature_batch):
+                batch = job.texts[first : first + job.feature_batch]
+                begin = time.perf_counter()
+                model.predict(batch)
+                seconds.append(time.perf_counter() - begin)
+        else:
+            model = load_text_encoder(
+                job.candidate,
+                job.meta,
+                allow_pickle=job.allow_pickle,
+                trust_remote_code=job.trust_remote_code,
+            )
+            load_s = time.perf_counter() - start
+            features, seconds = model.encode_timed(job.texts, job.feature_batch)
+
+            def encode(batch: list[str]) -> object:
+                return model.encode(batch, batch_size=len(batch))
+
+        # The feature pass stands in for timing its batch size only with enough batches.
+        from_pass = len(job.texts) // job.feature_batch >= MIN_PASS_BATCHES
+        latency, throughput = _time_batches(encode, job, skip=job.feature_batch if from_pass else 0)
+    if from_pass and job.feature_batch in job.batch_sizes:
+        latency[job.feature_batch] = _from_batches(seconds, job.feature_batch)
+        throughput[job.feature_batch] = len(job.texts) / sum(seconds)
+    lengths = None if features is None else model.token_lengths(job.texts)
+    return PassResult(
+        features=features,
+        load_s=load_s,
+        peak_mb=memory.peak_mb,
+        process_peak_mb=memory.peak_bytes / 2**20,
+        latency=dict(sorted(latency.items())),
+        throughput=dict(sorted(throughput.items())),
+        token_lengths=lengths,
+        max_length=None if features is None else model.max_length,
+        threads=torch.get_num_threads(),
+        device="cpu",
+    )
+
+
+MIN_PASS_BATCHES = 20
+_PRELOAD = ["torch", "transformers", "sentence_transformers", "sklearn.svm"]
+
+
+def _context() -> Any:
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
+def start_server() -> None:
+    """Start the fork server (it imports torch and transformers once) ahead of first use."""
+    from multiprocessing import forkserver
+
+    _context()
+    forkserver.ensure_running()
+
+
+def run_isolated(job: PassJob) -> PassResult:
+    """``run_model_pass`` in a fresh process of its own; its death fails only this candidate."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from modelscout.errors import CandidateError
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+        try:
+            return pool.submit(run_model_pass, job).result()
+        except BrokenProcessPool:
+            raise CandidateError(
+                "its measuring process died (out of memory, or a crash in native code)"
+            ) from None

@@ -60,6 +60,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "pareto": decision.pareto,
         "weights": decision.weights,
         "sensitivity": decision.sensitivity,
+        "variants": decision.variants,
         "candidates": [_candidate(row) for row in decision.rows],
         "data": {
             "source": data.source,

@@ -31,6 +31,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "|" + "---|" * len(HEADERS),
     ]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in matrix_rows(results)]
+    lines += _variants(results) + _cost(results)
     weights = ", ".join(f"{k} {v:g}" for k, v in results["weights"].items())
     lines += [
         "",
@@ -39,3 +40,55 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _variants(results: dict[str, Any]) -> list[str]:
+    sentences = [v["sentence"] for v in results.get("variants", []) if v["sentence"]]
+    if not sentences:
+        return []
+    return ["", "## Cheaper variants", "", *(f"- {_cell(s)}" for s in sentences)]
+
+
+def _money(metric: dict[str, Any] | None) -> str:
+    return "–" if metric is None else f"${metric['value']:,.4g}"
+
+
+def _cost(results: dict[str, Any]) -> list[str]:
+    priced = [c for c in results["candidates"] if "cost.usd_per_1k" in c.get("metrics", {})]
+    if not priced:
+        return []
+    lines = [
+        "",
+        "## Cost",
+        "",
+        "| candidate | $ per 1k predictions | $ per month | $ per year "
+        "| fine-tuning $ | instances | utilization |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in priced:
+        m = c["metrics"]
+        month = m.get("cost.usd_per_month")
+        detail = month["detail"] if month else {}
+        utilization = f"{detail['utilization']:.1%}" if detail else "–"
+        lines.append(
+            f"| {_cell(c['id'])} | {_money(m.get('cost.usd_per_1k'))} | {_money(month)} "
+            f"| {_money(m.get('cost.usd_per_year'))} "
+            f"| {_money(m.get('cost.fine_tune_usd'))} "
+            f"| {detail.get('instances', '–')} | {utilization} |"
+        )
+    first = priced[0]["metrics"]["cost.usd_per_1k"]["detail"]
+    settings = results["settings"]["cost"]
+    lines += [
+        "",
+        "Assumptions: "
+        + _cell(
+            f"${first['price_per_hour']:g} per hour ({first['price_source']}); "
+            f"requests served at batch size {first['serving_batch_size']}, at the throughput "
+            "measured on this machine; $ per 1k counts busy time only; monthly and annual figures "
+            "pay for always-on instances (730 h a month), as many as the average traffic of "
+            f"{settings['requests_per_day'] or 'n/a'} requests a day needs; fine-tuning is "
+            f"estimated as 3x the forward time over all rows for {settings['fine_tune_epochs']} "
+            "epochs on the same instance."
+        ),
+    ]
+    return lines

@@ -15,6 +15,7 @@ COLUMNS = (
     ("peak MB", "memory.peak_mb", "{:.0f}"),
     ("load s", "load.seconds", "{:.2f}"),
     ("truncated", "length.truncated_fraction", "{:.1%}"),
+    ("$ / 1k", "cost.usd_per_1k", "{:.4f}"),
 )
 HEADERS = (
     "rank",
