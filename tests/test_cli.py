@@ -86,3 +86,32 @@ def test_baseline_only_run_writes_every_output(tmp_path, small_csv):
     assert results["recommendation"] == "baseline:tfidf"
     assert (out / "results.md").read_text().startswith("# modelscout results")
     assert (out / "matrix.csv").read_text().splitlines()[1].startswith("1,baseline:tfidf,ranked")
+
+
+def test_report_regenerates_the_same_html_from_results_json(tmp_path, small_csv):
+    out = tmp_path / "out"
+    assert invoke("rank", "--data", small_csv, "--output", out, "--quiet").exit_code == 0
+    written = (out / "report.html").read_text()
+    result = invoke("report", out / "results.json", "--output", tmp_path / "again.html")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "again.html").read_text() == written
+
+
+def test_report_of_a_missing_or_foreign_results_file_is_one_line(tmp_path):
+    assert_one_line_error(invoke("report", tmp_path / "nope.json"), "does not exist")
+    foreign = tmp_path / "results.json"
+    foreign.write_text(json.dumps({"schema_version": "9.0"}))
+    assert_one_line_error(invoke("report", foreign), "schema_version 9.0")
+
+
+def test_compare_says_what_changed_between_two_runs(tmp_path, small_csv):
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert invoke("rank", "--data", small_csv, "--output", first, "--quiet").exit_code == 0
+    results = json.loads((first / "results.json").read_text())
+    results["candidates"][0]["metrics"]["probe.macro_f1"]["value"] -= 0.5
+    second.mkdir()
+    (second / "results.json").write_text(json.dumps(results))
+    result = invoke("compare", first / "results.json", second / "results.json",
+                    "--markdown", tmp_path / "diff.md")
+    assert result.exit_code == 0, result.output
+    assert "probe.macro_f1" in (tmp_path / "diff.md").read_text()

@@ -167,6 +167,9 @@ def rank(
     requests_per_day: Annotated[
         float | None, typer.Option(help="Traffic for the monthly and annual cost.")
     ] = None,
+    onnx: Annotated[
+        bool, typer.Option("--onnx", help="Check ONNX export and its latency.")
+    ] = False,
     no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Leave out TF-IDF.")] = False,
     allow_pickle: Annotated[bool, typer.Option(help="Load pickle (.bin) checkpoints.")] = False,
     trust_remote_code: Annotated[bool, typer.Option(help="Run models' own code.")] = False,
@@ -280,6 +283,59 @@ def profile(
         f"disk {result['disk_size_mb']:.0f} MB",
         highlight=False,
     )
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(help="results.json written by 'modelscout rank'.")],
+    output: Annotated[
+        Path | None, typer.Option(help="HTML file [report.html beside results.json].")
+    ] = None,
+) -> None:
+    """Render report.html again from results.json alone.
+
+    Example:
+
+        modelscout report out/results.json --output out/report.html
+    """
+    from modelscout.report import read_results
+    from modelscout.report.html import render_html
+
+    try:
+        page = render_html(read_results(results))
+    except UserError as error:
+        _fail(str(error))
+    target = output or results.with_name("report.html")
+    target.write_text(page, encoding="utf-8")
+    console.print(Text(f"Wrote {target}"))
+
+
+@app.command()
+def compare(
+    old: Annotated[Path, typer.Argument(help="results.json of the earlier run.")],
+    new: Annotated[Path, typer.Argument(help="results.json of the later run.")],
+    markdown: Annotated[
+        Path | None, typer.Option(help="Also write the comparison as Markdown here.")
+    ] = None,
+) -> None:
+    """Say what changed between two runs: candidates, ranks, the pick, metrics beyond spread.
+
+    Example:
+
+        modelscout compare before/results.json after/results.json --markdown changes.md
+    """
+    from rich.markdown import Markdown
+
+    from modelscout.report import read_results
+    from modelscout.report.compare import compare_results, render_comparison_markdown
+
+    try:
+        text = render_comparison_markdown(compare_results(read_results(old), read_results(new)))
+    except UserError as error:
+        _fail(str(error))
+    Console().print(Markdown(text))
+    if markdown:
+        markdown.write_text(text, encoding="utf-8")
 
 
 @app.command()

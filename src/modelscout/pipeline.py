@@ -142,6 +142,8 @@ class _Runner:
             names.append(f"throughput.items_per_s@{size}")
         if candidate.source != "baseline":
             names.append("length.truncated_fraction")
+            if self.spec.onnx:
+                names += ONNX_NAMES
         return names
 
     def model_pass(self, candidate: Candidate, meta: ModelMeta) -> tuple[dict, np.ndarray | None]:
@@ -160,16 +162,17 @@ class _Runner:
             return cached, features
         self.step(candidate.id, "loading, encoding, timing")
         job = PassJob(
-            candidate,
-            meta,
-            self.sample.texts,
-            self.sample.labels,
-            tuple(self.spec.batch_sizes),
-            self.spec.batch_size,
-            self.spec.seed,
-            self.spec.allow_pickle,
-            self.spec.trust_remote_code,
-            self.spec.latency_budget_s,
+            candidate=candidate,
+            meta=meta,
+            texts=self.sample.texts,
+            labels=self.sample.labels,
+            batch_sizes=tuple(self.spec.batch_sizes),
+            feature_batch=self.spec.batch_size,
+            seed=self.spec.seed,
+            allow_pickle=self.spec.allow_pickle,
+            trust_remote_code=self.spec.trust_remote_code,
+            latency_budget_s=self.spec.latency_budget_s,
+            onnx=self.spec.onnx,
         )
         result = run_isolated(job)
         if result.features is not None and not np.isfinite(result.features).all():
@@ -334,7 +337,29 @@ def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -
                 },
             )
         )
+    if result.onnx is not None:
+        out += onnx_measurements(result.onnx, settings)
     return out
+
+
+ONNX_NAMES = [
+    "deploy.onnx_ok",
+    "deploy.onnx_max_abs_diff",
+    "deploy.onnx_latency.p50_ms@1",
+    "deploy.onnx_latency.p95_ms@1",
+]
+
+
+def onnx_measurements(found: dict[str, Any], settings: dict[str, Any]) -> list[Measurement]:
+    """ONNX export findings; a failed or skipped export is recorded, with its reason."""
+    ok = None if found["ok"] is None else float(found["ok"])
+    facts = {k: found.get(k) for k in ("reason", "export_s", "size_mb", "runs")}
+    return [
+        Measurement("deploy.onnx_ok", ok, "pass", None, settings, detail=facts),
+        Measurement("deploy.onnx_max_abs_diff", found.get("max_abs_diff"), "abs", None, settings),
+        Measurement("deploy.onnx_latency.p50_ms@1", found.get("p50_ms"), "ms", None, settings),
+        Measurement("deploy.onnx_latency.p95_ms@1", found.get("p95_ms"), "ms", None, settings),
+    ]
 
 
 def cost_measurements(

@@ -91,6 +91,7 @@ class Spec(_Strict):
     allow_pickle: bool = False
     trust_remote_code: bool = False
     latency_budget_s: float = Field(2.0, gt=0, description="time spent timing each batch size")
+    onnx: bool = Field(False, description="export to ONNX, compare outputs and latency")
     constraints: Constraints = Field(default_factory=Constraints)
     weights: Weights = Field(default_factory=Weights)
     cost: Cost = Field(default_factory=Cost)

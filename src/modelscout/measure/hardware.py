@@ -156,6 +156,7 @@ class PassJob:
     allow_pickle: bool = False
     trust_remote_code: bool = False
     latency_budget_s: float = 2.0
+    onnx: bool = False
 
 
 @dataclass
@@ -172,6 +173,7 @@ class PassResult:
     max_length: int | None = None
     threads: int = 1
     device: str = "cpu"
+    onnx: dict[str, Any] | None = None  # backends.onnx.check_onnx's findings
 
 
 def _from_batches(seconds: list[float], batch_size: int) -> Latency:
@@ -248,6 +250,20 @@ def run_model_pass(job: PassJob) -> PassResult:
         latency[job.feature_batch] = _from_batches(seconds, job.feature_batch)
         throughput[job.feature_batch] = len(job.texts) / sum(seconds)
     lengths = None if features is None else model.token_lengths(job.texts)
+    onnx = None
+    if job.onnx and features is not None:
+        from modelscout.backends.onnx import check_onnx
+
+        rows = min(len(job.texts), 64)
+        onnx = check_onnx(
+            model,
+            job.texts[:rows],
+            features[:rows],
+            torch.get_num_threads(),
+            lambda predict: measure_latency(
+                predict, job.texts, seed=job.seed, budget_s=job.latency_budget_s
+            ),
+        )
     return PassResult(
         features=features,
         load_s=load_s,
@@ -259,6 +275,7 @@ def run_model_pass(job: PassJob) -> PassResult:
         max_length=None if features is None else model.max_length,
         threads=torch.get_num_threads(),
         device="cpu",
+        onnx=onnx,
     )
 
 

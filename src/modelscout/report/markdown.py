@@ -31,7 +31,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "|" + "---|" * len(HEADERS),
     ]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in matrix_rows(results)]
-    lines += _variants(results) + _cost(results)
+    lines += _variants(results) + _cost(results) + _deployment(results)
     weights = ", ".join(f"{k} {v:g}" for k, v in results["weights"].items())
     lines += [
         "",
@@ -92,3 +92,39 @@ def _cost(results: dict[str, Any]) -> list[str]:
         ),
     ]
     return lines
+
+
+def _deployment(results: dict[str, Any]) -> list[str]:
+    models = [c for c in results["candidates"] if c["source"] != "baseline"]
+    if not models:
+        return []
+    lines = [
+        "",
+        "## Deployment",
+        "",
+        "| candidate | weights | remote code | ONNX | ONNX max diff "
+        "| ONNX p50 ms @1 | PyTorch p50 ms @1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in models:
+        m, meta = c.get("metrics", {}), c.get("meta", {})
+        onnx = m.get("deploy.onnx_ok")
+        if onnx is None:
+            verdict = "not checked (--onnx)"
+        elif onnx["value"] is None or not onnx["value"]:
+            verdict = "fail: " + (onnx.get("detail", {}).get("reason") or "unknown")
+        else:
+            verdict = "pass"
+        diff = m.get("deploy.onnx_max_abs_diff", {}).get("value")
+        lines.append(
+            f"| {_cell(c['id'])} | {meta.get('weight_format') or '–'} "
+            f"| {'needed' if meta.get('needs_remote_code') else 'no'} | {_cell(verdict)} "
+            f"| {f'{diff:.1e}' if diff is not None else '–'} "
+            f"| {_number(m.get('deploy.onnx_latency.p50_ms@1'))} "
+            f"| {_number(m.get('latency.p50_ms@1'))} |"
+        )
+    return lines
+
+
+def _number(metric: dict[str, Any] | None) -> str:
+    return "–" if metric is None or metric.get("value") is None else f"{metric['value']:.2f}"

@@ -11,7 +11,7 @@ COLUMNS = (
     ("LogME", "logme", "{:.3f}"),
     ("p50 ms @1", "latency.p50_ms@1", "{:.1f}"),
     ("p95 ms @1", "latency.p95_ms@1", "{:.1f}"),
-    ("items/s", "throughput.items_per_s@", "{:.0f}"),
+    ("items/s @32", "throughput.items_per_s@32", "{:.0f}"),
     ("peak MB", "memory.peak_mb", "{:.0f}"),
     ("load s", "load.seconds", "{:.2f}"),
     ("truncated", "length.truncated_fraction", "{:.1%}"),
@@ -29,17 +29,14 @@ HEADERS = (
 )
 
 
-def _metric(candidate: dict[str, Any], prefix: str) -> dict[str, Any] | None:
-    metrics = candidate.get("metrics", {})
-    if prefix in metrics:
-        return metrics[prefix]
-    matches = [v for k, v in metrics.items() if k.startswith(prefix)]
-    return matches[0] if matches else None
+def find_metric(candidate: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The metric ``name`` of a candidate in results.json, or None when not measured."""
+    return candidate.get("metrics", {}).get(name)
 
 
-def format_metric(candidate: dict[str, Any], prefix: str, fmt: str, spread: bool = True) -> str:
+def format_metric(candidate: dict[str, Any], name: str, fmt: str, spread: bool = True) -> str:
     """'0.871 ± 0.012', '4.2', or '–' when not measured."""
-    found = _metric(candidate, prefix)
+    found = find_metric(candidate, name)
     if found is None or found.get("value") is None:
         return "–"
     text = fmt.format(found["value"])

@@ -1,0 +1,426 @@
+"""report.html: the self-contained report, rendered from results.json alone.
+
+One file with the styles inlined and the plots as inline SVG: it opens from disk with no
+network and needs no JavaScript. Jinja2 escapes every string (autoescape is on), so a
+candidate name, a label or a model card cannot inject markup. The page computes nothing: it
+places the numbers results.json holds (docs/report.md says where each one comes from).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from importlib.resources import files
+from itertools import groupby
+from typing import Any
+
+import yaml
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from modelscout.report import plots
+from modelscout.report.matrix import COLUMNS, HEADERS, format_params, matrix_rows
+
+LONG_TAIL_SHARE = 0.2
+SECTIONS = (
+    ("recommendation", "Recommendation"),
+    ("matrix", "Evaluation matrix"),
+    ("plots", "Plots"),
+    ("breakdowns", "Breakdowns"),
+    ("candidates", "Candidates"),
+    ("reproducibility", "Reproducibility"),
+)
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("modelscout.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_html(results: dict[str, Any]) -> str:
+    """The report page for a results dictionary (the contents of results.json)."""
+    css = (files("modelscout.report") / "templates" / "report.css").read_text(encoding="utf-8")
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            css=Markup(css),
+            sections=SECTIONS,
+            results=results,
+            summary=_summary(results),
+            decision=_decision(results),
+            matrix=_matrix(results),
+            plots=_plots(results),
+            latency=_latency_table(results),
+            costs=_costs(results),
+            variants=[v["sentence"] for v in results.get("variants", []) if v.get("sentence")],
+            classes=_classes(results),
+            slices=_slices(results),
+            cards=[_card(c) for c in results["candidates"]],
+            reproduce=_reproduce(results),
+        )
+    )
+
+
+def _number(value: Any, unit: str | None = None) -> str:
+    """Display form of a raw number: 3 decimals for fractions, 4 significant digits else."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if unit == "fraction":
+        return f"{value:.3f}"
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+
+
+def _summary(results: dict[str, Any]) -> dict[str, Any]:
+    statuses = [c["status"] for c in results["candidates"]]
+    return {
+        "counts": {s: statuses.count(s) for s in ("ranked", "rejected", "failed")},
+        "classes": len(results["data"]["classes"]),
+    }
+
+
+def _sensitivity_row(entry: dict[str, Any], weights: dict[str, float]) -> dict[str, Any]:
+    low, high = entry["pick_holds_from"], entry["pick_holds_to"]
+    flips = entry["flips_to"]
+    name, share = entry["criterion"], entry["current_share"]
+    if low is None:
+        holds = "at no share"
+        sentence = f"The pick does not hold at any share of {name}."
+    else:
+        holds = f"{low:.2f} to {high:.2f}"
+        if not flips:
+            sentence = f"Any share of {name} keeps the pick."
+        else:
+            limits = []
+            if low > 0:
+                limits.append(f"below {low:.2f}")
+            if high < 1:
+                limits.append(f"above {high:.2f}")
+            where = " or ".join(limits) or "to some values in between"
+            sentence = (
+                f"If {name}'s share of the total weight went {where} "
+                f"(it is {share:.2f}), the pick would change to {', '.join(flips)}."
+            )
+    return {
+        "criterion": name,
+        "weight": _number(float(weights.get(name, 0.0))),
+        "share": f"{share:.2f}",
+        "holds": holds,
+        "flips_to": flips,
+        "sentence": sentence,
+    }
+
+
+def _decision(results: dict[str, Any]) -> dict[str, Any]:
+    weights = results["weights"]
+    ranked = [c for c in results["candidates"] if c["status"] == "ranked"]
+    constraints = results.get("settings", {}).get("constraints", {})
+    return {
+        "sensitivity": [_sensitivity_row(e, weights) for e in results["sensitivity"]],
+        "ranked": ranked,
+        "constraints": {k: v for k, v in constraints.items() if v is not None},
+        "criteria": list(weights),
+        "criteria_rows": [
+            {
+                "id": c["id"],
+                "rank": c["rank"],
+                "score": _number(c["score"], "fraction"),
+                "values": [_number(c["criteria"].get(k), "fraction") for k in weights],
+            }
+            for c in ranked
+        ],
+        "weights": [_number(float(v)) for v in weights.values()],
+    }
+
+
+def _matrix(results: dict[str, Any]) -> dict[str, Any]:
+    units = {header: plots.metric_unit(results, name) for header, name, _ in COLUMNS}
+    headers = []
+    for header in HEADERS:
+        unit = {"score": "0–1, 1 best", "params": "count"}.get(header, units.get(header))
+        headers.append(
+            {
+                "label": header,
+                "unit": None if unit and unit in header else unit,
+                "kind": "text" if header in ("candidate", "status", "reason") else "num",
+            }
+        )
+    rows = [
+        {"cells": cells, "status": c["status"], "recommended": c["id"] == results["recommendation"]}
+        for c, cells in zip(results["candidates"], matrix_rows(results), strict=True)
+    ]
+    return {"headers": headers, "rows": rows}
+
+
+def _plots(results: dict[str, Any]) -> dict[str, Markup | None]:
+    drawn = {
+        "quality_latency": plots.quality_latency_svg(results),
+        "quality_cost": plots.quality_cost_svg(results),
+        "criteria": plots.criterion_bars_svg(results),
+        "latency": plots.latency_distribution_svg(results),
+    }
+    # The SVGs are matplotlib's own markup with every text drawn as outlines: safe as is.
+    return {name: None if svg is None else Markup(svg) for name, svg in drawn.items()}
+
+
+def _batch_sizes(candidate: dict[str, Any]) -> list[int]:
+    """Batch sizes the candidate's latency was timed at, from names like latency.p50_ms@8."""
+    names = candidate.get("metrics", {})
+    return sorted(int(n.rsplit("@", 1)[1]) for n in names if n.startswith("latency.p50_ms@"))
+
+
+def _latency_table(results: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per candidate and timed batch size: runs, percentiles, median CI, items/s."""
+    rows = []
+    for c in results["candidates"]:
+        metrics = c.get("metrics", {})
+        for size in _batch_sizes(c):
+            p50 = metrics[f"latency.p50_ms@{size}"]
+            detail = p50.get("detail") or {}
+            ci = detail.get("p50_ci_relative")
+            rows.append(
+                {
+                    "id": c["id"],
+                    "batch": str(size),
+                    "runs": _number(detail.get("runs")),
+                    **{
+                        q: _number((metrics.get(f"latency.{q}_ms@{size}") or {}).get("value"))
+                        for q in ("p50", "p95", "p99")
+                    },
+                    "ci": "–" if ci is None else f"± {ci:.1%}",
+                    "throughput": _number(
+                        (metrics.get(f"throughput.items_per_s@{size}") or {}).get("value")
+                    ),
+                }
+            )
+    return rows
+
+
+def _dollars(metric: dict[str, Any] | None) -> str:
+    """'$781.83', '$0.0147', '$0.0000770': three significant digits below a dollar."""
+    value = None if metric is None else metric.get("value")
+    if value is None:
+        return "–"
+    if value >= 100:
+        return f"${value:,.0f}"
+    if value >= 1 or value == 0:
+        return f"${value:,.2f}"
+    return f"${value:.{2 - math.floor(math.log10(value))}f}"
+
+
+def _costs(results: dict[str, Any]) -> dict[str, Any] | None:
+    """Cost rows and the assumptions behind them (from the measurements' details)."""
+    priced = [c for c in results["candidates"] if plots.COST in c.get("metrics", {})]
+    if not priced:
+        return None
+    rows = []
+    for c in priced:
+        metrics = c["metrics"]
+        month = metrics.get("cost.usd_per_month") or {}
+        detail = month.get("detail") or {}
+        utilization = detail.get("utilization")
+        rows.append(
+            {
+                "id": c["id"],
+                "per_1k": _dollars(metrics[plots.COST]),
+                "per_month": _dollars(month or None),
+                "per_year": _dollars(metrics.get("cost.usd_per_year")),
+                "fine_tune": _dollars(metrics.get("cost.fine_tune_usd")),
+                "instances": _number(detail.get("instances")),
+                "utilization": "–" if utilization is None else f"{utilization:.1%}",
+            }
+        )
+    assumptions = priced[0]["metrics"][plots.COST].get("detail") or {}
+    settings = results.get("settings", {}).get("cost") or {}
+    return {
+        "rows": rows,
+        "price_per_hour": _number(assumptions.get("price_per_hour")),
+        "price_source": assumptions.get("price_source") or "unknown",
+        "serving_batch_size": _number(assumptions.get("serving_batch_size")),
+        "requests_per_day": _number(settings.get("requests_per_day")),
+        "fine_tune_epochs": _number(settings.get("fine_tune_epochs")),
+    }
+
+
+def long_tail_classes(classes: list[dict[str, Any]], share: float = LONG_TAIL_SHARE) -> list[str]:
+    """Names of the long-tail classes: the smallest classes that together hold at most
+    ``share`` of the rows.
+
+    Classes are taken smallest first, classes of equal size together, while their rows summed
+    stay within ``share`` of all rows. Equal sizes go together so that balanced classes have no
+    long tail rather than an arbitrary one.
+    """
+    total = sum(c["rows"] for c in classes)
+    chosen: list[str] = []
+    held = 0
+    by_size = sorted(classes, key=lambda c: c["rows"])
+    for rows, group in groupby(by_size, key=lambda c: c["rows"]):
+        names = [c["name"] for c in group]
+        if held + rows * len(names) > share * total:
+            break
+        chosen += names
+        held += rows * len(names)
+    return chosen
+
+
+def _breakdown(candidate: dict[str, Any]) -> dict[str, Any]:
+    return (candidate.get("metrics", {}).get("probe.breakdown") or {}).get("detail") or {}
+
+
+def _classes(results: dict[str, Any]) -> dict[str, Any]:
+    """Per-class F1 per candidate; classes largest first, the long tail marked."""
+    measured = [c for c in results["candidates"] if _breakdown(c).get("per_class_f1")]
+    sizes = {c["name"]: c["rows"] for c in results["data"]["classes"]}
+    for c in measured:
+        sizes.update({name: None for name in _breakdown(c)["per_class_f1"] if name not in sizes})
+    tail = set(long_tail_classes(results["data"]["classes"]))
+    rows = [
+        {
+            "name": name,
+            "rows": _number(count),
+            "long_tail": name in tail,
+            "cells": [
+                {
+                    "text": _number(_breakdown(c)["per_class_f1"].get(name), "fraction"),
+                    "worst": _breakdown(c).get("worst_class") == name,
+                }
+                for c in measured
+            ],
+        }
+        for name, count in sorted(sizes.items(), key=lambda item: (-(item[1] or 0), item[0]))
+    ]
+    tail_rows = sum(sizes[name] or 0 for name in tail)
+    return {
+        "candidates": [c["id"] for c in measured],
+        "rows": rows,
+        "share": f"{LONG_TAIL_SHARE:.0%}",
+        "tail": sorted(tail, key=lambda name: sizes[name]),
+        "tail_rows": tail_rows,
+        "total_rows": sum(c["rows"] for c in results["data"]["classes"]),
+    }
+
+
+def _slices(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per slice column: macro-F1 per slice value per candidate, with the value's row count."""
+    counts = results["data"].get("slices", {})
+    measured = [c for c in results["candidates"] if _breakdown(c).get("per_slice_f1")]
+    columns = list(counts)
+    for c in measured:
+        columns += [k for k in _breakdown(c)["per_slice_f1"] if k not in columns]
+    tables = []
+    for column in columns:
+        values = list(counts.get(column, {}))
+        for c in measured:
+            values += [v for v in _breakdown(c)["per_slice_f1"].get(column, {}) if v not in values]
+        tables.append(
+            {
+                "column": column,
+                "candidates": [c["id"] for c in measured],
+                "rows": [
+                    {
+                        "value": value,
+                        "rows": _number(counts.get(column, {}).get(value)),
+                        "cells": [
+                            _number(
+                                _breakdown(c)["per_slice_f1"].get(column, {}).get(value),
+                                "fraction",
+                            )
+                            for c in measured
+                        ],
+                    }
+                    for value in values
+                ],
+            }
+        )
+    return tables
+
+
+def _known(value: Any, suffix: str = "") -> str:
+    if value is None or value == []:
+        return "unknown"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{_number(value)}{suffix}"
+
+
+def _bytes(count: int | None) -> str:
+    if count is None:
+        return "unknown"
+    return f"{count / 1e6:.1f} MB ({count:,} bytes)" if count >= 1e5 else f"{count:,} bytes"
+
+
+def _card(candidate: dict[str, Any]) -> dict[str, Any]:
+    meta = candidate.get("meta", {})
+    params = meta.get("params")
+    weight_format = _known(meta.get("weight_format"))
+    if meta.get("weight_files"):
+        weight_format += f" ({', '.join(meta['weight_files'])})"
+    fields = [
+        ("source", candidate.get("source")),
+        ("path", candidate.get("path") or "–"),
+        ("revision", candidate.get("revision")),
+        ("derived from", candidate.get("parent") or "–"),
+        ("variants", ", ".join(candidate.get("variants", [])) or "–"),
+        ("licence", _known(meta.get("license"))),
+        ("languages", _known(meta.get("languages"))),
+        ("parameters", "unknown" if params is None else f"{format_params(params)} ({params:,})"),
+        ("max input length", _known(meta.get("max_input_tokens"), " tokens")),
+        ("weight format", weight_format),
+        ("library", _known(meta.get("library"))),
+        ("architecture", _known(meta.get("architecture"))),
+        ("layers", _known(meta.get("layers"))),
+        ("embedding size", _known(meta.get("embedding_dim"))),
+        ("disk size", _bytes(meta.get("disk_size_bytes"))),
+        ("author", _known(meta.get("author"))),
+        ("pipeline tag", _known(meta.get("pipeline_tag"))),
+        ("base model", _known(meta.get("base_model"))),
+        ("needs remote code", _known(meta.get("needs_remote_code"))),
+        ("model card sections", _known(meta.get("card_sections"))),
+    ]
+    return {
+        "id": candidate["id"],
+        "status": candidate["status"],
+        "reason": candidate.get("reason"),
+        "rank": candidate.get("rank"),
+        "baseline": candidate.get("source") == "baseline",
+        "fields": fields,
+        "datasets": meta.get("datasets") or [],
+        "measurements": [_measurement(name, m) for name, m in candidate.get("metrics", {}).items()],
+    }
+
+
+def _measurement(name: str, metric: dict[str, Any]) -> dict[str, str]:
+    unit = metric.get("unit")
+    value = _number(metric.get("value"), unit)
+    if metric.get("spread") is not None:
+        value += " ± " + _number(metric["spread"], unit)
+    detail = metric.get("detail") or {}
+    scalars = [f"{k} {_number(v)}" for k, v in detail.items() if not isinstance(v, (list, dict))]
+    return {"name": name, "value": value, "unit": unit or "", "detail": ", ".join(scalars)}
+
+
+def _reproduce(results: dict[str, Any]) -> dict[str, Any]:
+    settings = results.get("settings", {})
+    environment = results.get("environment", {})
+    return {
+        "command": "modelscout rank --spec spec.yaml",
+        "spec": yaml.safe_dump(settings, sort_keys=False, allow_unicode=True),
+        "seed": settings.get("seed"),
+        "packages": environment.get("packages", {}),
+        "machine": environment.get("machine", {}),
+        "python": environment.get("python"),
+        "modelscout": environment.get("modelscout"),
+    }

@@ -1,0 +1,313 @@
+"""The report's plots, each drawn from results.json with matplotlib and returned as inline SVG.
+
+Text is drawn as glyph outlines (``svg.fonttype = "path"``) and mathtext is off, so a
+candidate name or a label can never become markup or a formula inside a plot. Each candidate
+keeps one colour across every plot. Nothing is computed here that results.json does not hold;
+the plots only place its numbers.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, NullFormatter
+
+from modelscout.report.matrix import COLUMNS, find_metric
+
+QUALITY = "probe.macro_f1"
+LATENCY_P95 = "latency.p95_ms@1"
+LATENCY_P50 = "latency.p50_ms@1"
+MEMORY = "memory.peak_mb"
+COST = "cost.usd_per_1k"
+STYLE = {
+    "svg.fonttype": "path",
+    "svg.hashsalt": "modelscout",  # the same results give the same SVG, byte for byte
+    "text.parse_math": False,
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e3e3e3",
+    "grid.linewidth": 0.6,
+    "legend.frameon": False,
+}
+PALETTE = matplotlib.colormaps["tab10"].colors
+REJECTED = "#9a9a9a"
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def _short(text: str, width: int = 40) -> str:
+    """Long ids (paths) keep their start and end: '/home/me/mo…/my-bert'."""
+    if len(text) <= width:
+        return text
+    half = (width - 1) // 2
+    return text[:half] + "…" + text[-half:]
+
+
+def _value(candidate: dict[str, Any], name: str) -> float | None:
+    found = find_metric(candidate, name)
+    return None if found is None else found.get("value")
+
+
+def _spread(candidate: dict[str, Any], name: str) -> float:
+    found = find_metric(candidate, name)
+    return (found or {}).get("spread") or 0.0
+
+
+def metric_unit(results: dict[str, Any], name: str) -> str:
+    """The unit of a measurement as results.json records it ('' if no candidate has it)."""
+    for candidate in results["candidates"]:
+        found = find_metric(candidate, name)
+        if found and found.get("unit"):
+            return found["unit"]
+    return ""
+
+
+def candidate_colors(results: dict[str, Any]) -> dict[str, str]:
+    """One colour per candidate id, in results order, shared by every plot."""
+    return {
+        c["id"]: matplotlib.colors.to_hex(PALETTE[i % len(PALETTE)])
+        for i, c in enumerate(results["candidates"])
+    }
+
+
+def _label(candidate: dict[str, Any]) -> str:
+    status = "" if candidate["status"] == "ranked" else f" ({candidate['status']})"
+    return _short(candidate["id"]) + status
+
+
+def _latency_budget(results: dict[str, Any]) -> float | None:
+    return results.get("settings", {}).get("constraints", {}).get("max_latency_ms_p95")
+
+
+def _log_x(axes: Any) -> None:
+    """A log x axis labelled 1, 10, 100 (the default labels are mathtext, which is off)."""
+    axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _svg(figure: Figure, name: str) -> str:
+    """The figure as an <svg> element whose ids are prefixed with ``name``.
+
+    Several SVGs share one HTML document, so their ids (clip paths, glyphs) must not clash.
+    The XML prolog, comments and metadata are dropped: they add bytes and nothing else.
+    """
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    text = buffer.getvalue()
+    text = text[text.index("<svg") :]
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)
+    text = re.sub(r'\bid="', f'id="{name}-', text)
+    text = re.sub(r'href="#', f'href="#{name}-', text)
+    text = text.replace("url(#", f"url(#{name}-")
+    return text.replace("<svg ", f'<svg class="plot" data-plot="{name}" ', 1)
+
+
+def _scatter_against(
+    results: dict[str, Any], x_name: str, x_label: str, name: str, pareto: bool
+) -> str | None:
+    """Macro-F1 (± fold std) against ``x_name``, marker area by peak memory."""
+    points = [
+        c
+        for c in results["candidates"]
+        if _value(c, QUALITY) is not None and _value(c, x_name) is not None
+    ]
+    if not points:
+        return None
+    colors = candidate_colors(results)
+    memories = [max(_value(c, MEMORY) or 0.0, 0.0) for c in points]
+    largest = max(memories) or 1.0
+    with _style():
+        figure = Figure(figsize=(7.5, 4.2))
+        axes = figure.add_subplot()
+        for candidate, memory in zip(points, memories, strict=True):
+            x, y = _value(candidate, x_name), _value(candidate, QUALITY)
+            ranked = candidate["status"] == "ranked"
+            color = colors[candidate["id"]]
+            axes.errorbar(
+                x, y, yerr=_spread(candidate, QUALITY), color=REJECTED, capsize=3, zorder=2
+            )
+            axes.scatter(
+                x,
+                y,
+                s=30 + 570 * memory / largest,
+                facecolor=color if ranked else "white",
+                edgecolor="black" if pareto and candidate["id"] in results["pareto"] else color,
+                linewidth=1.6,
+                alpha=0.85,
+                zorder=3,
+            )
+            memory_text = f"  {memory:.3g} MB" if _value(candidate, MEMORY) is not None else ""
+            axes.annotate(
+                _label(candidate) + memory_text,
+                (x, y),
+                xytext=(8, 6),
+                textcoords="offset points",
+                fontsize=8,
+                color="#333333",
+            )
+        handles = []
+        front = sorted(
+            (c for c in points if c["id"] in results["pareto"]), key=lambda c: _value(c, x_name)
+        )
+        if pareto and front:
+            axes.plot(
+                [_value(c, x_name) for c in front],
+                [_value(c, QUALITY) for c in front],
+                linestyle="--",
+                color="black",
+                linewidth=1,
+                zorder=1,
+            )
+            handles.append(
+                Line2D([], [], linestyle="--", color="black", label="Pareto set (ranked only)")
+            )
+        budget = _latency_budget(results)
+        if x_name == LATENCY_P95 and budget is not None:
+            axes.axvline(budget, color="#c0392b", linestyle=":", linewidth=1.2)
+            handles.append(Line2D([], [], linestyle=":", color="#c0392b", label="latency budget"))
+        if any(c["status"] != "ranked" for c in points):
+            hollow = {"marker": "o", "linestyle": "", "markerfacecolor": "white"}
+            handles.append(Line2D([], [], color="#555555", label="not ranked", **hollow))
+        xs = [_value(c, x_name) for c in points]
+        if min(xs) > 0 and max(xs) / min(xs) > 10:
+            _log_x(axes)
+            x_label += ", log scale"
+        axes.set_xlabel(x_label)
+        axes.set_ylabel("macro-F1 (fraction), ± std over folds")
+        axes.margins(x=0.25, y=0.15)
+        if handles:
+            axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+        return _svg(figure, name)
+
+
+def quality_latency_svg(results: dict[str, Any]) -> str | None:
+    """Macro-F1 against p95 latency with the Pareto set joined; None if nothing has both."""
+    return _scatter_against(
+        results, LATENCY_P95, "p95 latency at batch 1 (ms)", "quality-latency", pareto=True
+    )
+
+
+def quality_cost_svg(results: dict[str, Any]) -> str | None:
+    """Macro-F1 against $ per 1k predictions; None while no candidate has that measurement."""
+    unit = metric_unit(results, COST) or "USD per 1k predictions"
+    return _scatter_against(
+        results, COST, f"cost per 1k predictions ({unit})", "quality-cost", pareto=False
+    )
+
+
+def _legend(figure: Figure, candidates: list[dict[str, Any]], colors: dict[str, str]) -> None:
+    handles = [
+        Line2D([], [], marker="s", linestyle="", color=colors[c["id"]], label=_label(c))
+        for c in candidates
+    ]
+    figure.legend(handles=handles, loc="upper center", ncols=min(3, len(handles)), fontsize=8)
+
+
+def criterion_bars_svg(results: dict[str, Any]) -> str | None:
+    """One panel per measured matrix column: a bar per candidate, error bar = spread."""
+    panels = [
+        (header, name, fmt)
+        for header, name, fmt in COLUMNS
+        if any(_value(c, name) is not None for c in results["candidates"])
+    ]
+    if not panels:
+        return None
+    candidates = results["candidates"]
+    colors = candidate_colors(results)
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    with _style():
+        figure = Figure(figsize=(9, 0.6 + rows * (0.5 + 0.28 * len(candidates))))
+        figure.subplots_adjust(hspace=0.9, wspace=0.25, top=1 - 0.7 / figure.get_figheight())
+        for index, (header, name, fmt) in enumerate(panels):
+            axes = figure.add_subplot(rows, columns, index + 1)
+            present = [c for c in candidates if _value(c, name) is not None]
+            positions = list(range(len(present)))[::-1]
+            values = [_value(c, name) for c in present]
+            axes.barh(
+                positions,
+                values,
+                xerr=[_spread(c, name) for c in present],
+                color=[colors[c["id"]] for c in present],
+                capsize=3,
+                height=0.7,
+            )
+            for position, value in zip(positions, values, strict=True):
+                axes.annotate(
+                    fmt.format(value),
+                    (value, position),
+                    xytext=(3, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=7,
+                )
+            unit = metric_unit(results, name)
+            axes.set_title(header if unit in header else f"{header} ({unit})", fontsize=9)
+            axes.set_yticks([])
+            axes.margins(x=0.3)
+            axes.grid(axis="y", visible=False)
+        _legend(figure, candidates, colors)
+        return _svg(figure, "criteria")
+
+
+def latency_distribution_svg(results: dict[str, Any]) -> str | None:
+    """A box per candidate over every timed run at batch 1; None if no run was kept."""
+    timed = [
+        c
+        for c in results["candidates"]
+        if (find_metric(c, LATENCY_P50) or {}).get("detail", {}).get("samples_ms")
+    ]
+    if not timed:
+        return None
+    colors = candidate_colors(results)
+    samples = [find_metric(c, LATENCY_P50)["detail"]["samples_ms"] for c in timed]
+    with _style():
+        figure = Figure(figsize=(7.5, 0.9 + 0.45 * len(timed)))
+        axes = figure.add_subplot()
+        boxes = axes.boxplot(
+            samples[::-1],
+            orientation="horizontal",
+            tick_labels=[_label(c) for c in timed][::-1],
+            patch_artist=True,
+            widths=0.6,
+            flierprops={"markersize": 3, "markeredgecolor": "#666666"},
+            medianprops={"color": "black"},
+        )
+        for patch, candidate in zip(boxes["boxes"], timed[::-1], strict=True):
+            patch.set_facecolor(colors[candidate["id"]])
+            patch.set_alpha(0.75)
+        budget = _latency_budget(results)
+        if budget is not None:
+            axes.axvline(budget, color="#c0392b", linestyle=":", linewidth=1.2)
+            axes.annotate(
+                "p95 budget",
+                (budget, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -10),
+                textcoords="offset points",
+                color="#c0392b",
+                fontsize=8,
+            )
+        flat = [x for runs in samples for x in runs if x > 0]
+        label = "latency of one input at batch 1 (ms)"
+        if flat and max(flat) / min(flat) > 10:
+            _log_x(axes)
+            label += ", log scale"
+        axes.set_xlabel(label)
+        axes.grid(axis="y", visible=False)
+        return _svg(figure, "latency")
