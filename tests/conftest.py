@@ -31,11 +31,18 @@ Random weights.
 
 
 def build_tiny_bert(
-    folder: Path, texts: list[str], *, layers: int = 2, sentence_transformers=False, seed: int = 0
+    folder: Path,
+    texts: list[str],
+    *,
+    layers: int = 2,
+    sentence_transformers=False,
+    seed: int = 0,
+    head_labels: int | None = None,
 ) -> Path:
-    """A real (randomly initialised) BERT with a word-level vocabulary from ``texts``."""
+    """A real (randomly initialised) BERT with a word-level vocabulary from ``texts``;
+    with ``head_labels``, a BertForSequenceClassification with that many source labels."""
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
+    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizer
 
     torch.manual_seed(seed)
     words = sorted({w for t in texts for w in re.findall(r"\w+|[^\w\s]", t.lower())})
@@ -48,8 +55,9 @@ def build_tiny_bert(
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=64,
+        num_labels=head_labels or 2,
     )
-    BertModel(config).save_pretrained(folder)
+    (BertForSequenceClassification if head_labels else BertModel)(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     (folder / "README.md").write_text(CARD, encoding="utf-8")
     if sentence_transformers:
@@ -111,6 +119,16 @@ def tiny_st(tmp_path_factory, example_frame) -> Path:
         layers=3,
         sentence_transformers=True,
         seed=1,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory, example_frame) -> Path:
+    return build_tiny_bert(
+        tmp_path_factory.mktemp("tiny") / "tiny-classifier",
+        example_frame["text"].tolist(),
+        head_labels=5,
+        seed=2,
     )
 
 

@@ -199,3 +199,26 @@ def stratified_sample(data: TaskData, max_samples: int, seed: int, min_per_class
         for start, count, take in zip(starts, counts, quota, strict=True)
     ]
     return data.subset(np.sort(np.concatenate(chosen)))
+
+
+def nested_subsamples(
+    labels: np.ndarray, fractions: tuple[float, ...], seed: int, min_per_class: int = 2
+) -> list[np.ndarray]:
+    """Row indices of nested stratified subsamples, one per fraction (ascending).
+
+    Each class is shuffled once; a fraction f takes the first max(min_per_class,
+    ceil(f * n_c)) rows of every class, so a smaller subsample is inside every larger one.
+    """
+    rng = np.random.default_rng(seed)
+    shuffled = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    return [
+        np.sort(
+            np.concatenate(
+                [
+                    rows[: min(len(rows), max(min_per_class, int(np.ceil(f * len(rows)))))]
+                    for rows in shuffled
+                ]
+            )
+        )
+        for f in sorted(fractions)
+    ]

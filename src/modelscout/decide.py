@@ -37,7 +37,7 @@ CRITERIA = (
     Criterion("latency", "latency.p95_ms@1", False, True, "p95 latency"),
     Criterion("memory", "memory.peak_mb", False, True, "peak memory"),
     Criterion("size", "params", False, True, "parameters"),
-    Criterion("transferability", "logme", True, False, "LogME"),
+    Criterion("transferability", "transferability", True, False, "transferability"),
     Criterion("cost", "cost.usd_per_1k", False, True, "$ per 1k predictions"),
 )
 PARETO_AXES = (("probe.macro_f1", True), ("latency.p95_ms@1", False), ("memory.peak_mb", False))
@@ -75,6 +75,7 @@ class Decision:
     sensitivity: list[dict[str, Any]]
     run: RunResult
     variants: list[dict[str, Any]] = field(default_factory=list)
+    stability: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _normalize(values: dict[str, float], criterion: Criterion) -> dict[str, float]:
@@ -87,10 +88,29 @@ def _normalize(values: dict[str, float], criterion: Criterion) -> dict[str, floa
     return scaled if criterion.higher_is_better else {k: 1 - v for k, v in scaled.items()}
 
 
-def normalized_criteria(rows: list[Row]) -> dict[str, dict[str, float]]:
+def _transferability(rows: list[Row], estimators: list[str]) -> dict[str, float]:
+    """Mean over estimators of each one's min-max scaled score: estimators live on scales of
+    their own, so they are only ever combined after scaling, never as raw values."""
+    per_estimator = [
+        _normalize(
+            {r.id: float(r.raw(name)) for r in rows if r.raw(name) is not None},
+            Criterion(name, name, True, False, name),
+        )
+        for name in estimators
+    ]
+    ids = {cid for scaled in per_estimator for cid in scaled}
+    return {cid: float(np.mean([s[cid] for s in per_estimator if cid in s])) for cid in ids}
+
+
+def normalized_criteria(
+    rows: list[Row], estimators: list[str] = ("logme",)
+) -> dict[str, dict[str, float]]:
     """criterion -> candidate id -> value in [0, 1] (1 best), for the candidates that have it."""
     table = {}
     for criterion in CRITERIA:
+        if criterion.name == "transferability":
+            table[criterion.name] = _transferability(rows, list(estimators))
+            continue
         values = {r.id: r.raw(criterion.metric) for r in rows}
         table[criterion.name] = _normalize(
             {k: float(v) for k, v in values.items() if v is not None and np.isfinite(v)}, criterion
@@ -181,7 +201,7 @@ def decide(result: RunResult) -> Decision:
         reason = check_measured(metrics, result.spec.constraints)
         rows.append(Row(outcome, "rejected" if reason else "ranked", reason))
     ranked = [r for r in rows if r.status == "ranked"]
-    table = normalized_criteria(ranked)
+    table = normalized_criteria(ranked, result.spec.estimators)
     scores = weighted_scores(table, weights)
     quality = {r.id: r.raw("probe.macro_f1") or 0.0 for r in ranked}
     order = sorted(ranked, key=lambda r: (-round(scores[r.id], 12), -quality[r.id]))
@@ -201,6 +221,7 @@ def decide(result: RunResult) -> Decision:
         sensitivity=sensitivity(table, weights, ranked) if len(ranked) > 1 else [],
         run=result,
         variants=variant_comparisons(ordered),
+        stability=transferability_stability(ranked, result.spec.estimators),
     )
 
 
@@ -322,4 +343,41 @@ def variant_comparisons(rows: list[Row]) -> list[dict[str, Any]]:
             parts.append(f"and {ratios['memory']:.0%} of its memory")
         sentence = f"{row.id} " + " ".join(parts) + "." if parts else ""
         out.append({"variant": row.id, "parent": parent.id, "ratios": ratios, "sentence": sentence})
+    return out
+
+
+def transferability_stability(rows: list[Row], estimators: list[str]) -> list[dict[str, Any]]:
+    """Did each estimator's ranking of the candidates settle before the whole sample?
+
+    From the values on nested subsamples (``detail.subsamples``): the top candidate and
+    Kendall's tau against the full-sample ranking at each fraction. "Settled" means the half
+    sample already picks the same top candidate and orders the rest nearly alike (tau >= 0.8).
+    """
+    from scipy.stats import kendalltau
+
+    out = []
+    for name in estimators:
+        scored = [
+            r
+            for r in rows
+            if name in r.outcome.measurements
+            and (r.outcome.measurements[name].detail or {}).get("subsamples")
+        ]
+        if len(scored) < 2:
+            continue
+        values = {r.id: r.outcome.measurements[name].detail["subsamples"] for r in scored}
+        fractions = sorted({f for v in values.values() for f in v}, key=float)
+        if "1.0" not in fractions:
+            continue
+        full = [values[cid].get("1.0") for cid in values]
+        top, tau = {}, {}
+        for fraction in fractions:
+            column = [values[cid].get(fraction) for cid in values]
+            if any(v is None for v in column + full):
+                continue
+            top[fraction] = list(values)[int(np.argmax(column))]
+            tau[fraction] = float(kendalltau(column, full).statistic)
+        half = next((f for f in fractions if float(f) == 0.5), None)
+        settled = half in top and top[half] == top["1.0"] and tau[half] >= 0.8
+        out.append({"estimator": name, "top": top, "kendall_tau_vs_full": tau, "settled": settled})
     return out

@@ -19,10 +19,11 @@ import numpy as np
 
 from modelscout import __version__
 from modelscout.backends.baseline import tfidf_classifier
+from modelscout.backends.text import has_classification_head
 from modelscout.catalog.candidate import Candidate, describe, resolve_candidate
 from modelscout.catalog.constraints import check_meta
 from modelscout.catalog.meta import ModelMeta
-from modelscout.data import TaskData, load_task_data, stratified_sample
+from modelscout.data import TaskData, load_task_data, nested_subsamples, stratified_sample
 from modelscout.errors import CandidateError, UserError, one_line
 from modelscout.measure.cost import (
     HOURS_PER_MONTH,
@@ -34,13 +35,25 @@ from modelscout.measure.cost import (
 )
 from modelscout.measure.hardware import PassJob, PassResult, machine, run_isolated, start_server
 from modelscout.measure.probe import cross_validate, linear_probe
+from modelscout.measure.transferability import ESTIMATORS, HEAD_ESTIMATORS
+from modelscout.measure.validation import InputError
 from modelscout.spec import Spec
 from modelscout.store import Measurement, Store, default_store_path
 
 FEATURES_VERSION = "1"
 MODEL_PASS_VERSION = "1"
 PROBE_VERSION = "1"
-LOGME_VERSION = "1"
+PROBS_VERSION = "probs-1"
+TRANSFERABILITY_VERSION = "1"
+STABILITY_FRACTIONS = (0.25, 0.5, 1.0)
+ESTIMATOR_UNITS = {
+    "logme": "evidence/sample",
+    "logme_icml": "evidence/sample",
+    "knn": "accuracy",
+    "leep": "log-likelihood",
+    "nce": "nats",
+    "nleep": "log-likelihood",
+}
 
 Step = Callable[[str, str], None]  # (candidate id, what is being done)
 
@@ -146,8 +159,11 @@ class _Runner:
                 names += ONNX_NAMES
         return names
 
-    def model_pass(self, candidate: Candidate, meta: ModelMeta) -> tuple[dict, np.ndarray | None]:
-        """Features plus everything timed on the same loaded model, in its own process."""
+    def model_pass(
+        self, candidate: Candidate, meta: ModelMeta
+    ) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
+        """Features (and a classification head's probabilities) plus everything timed on the
+        same loaded model, in a process of its own."""
         settings = {
             "batch_size": self.spec.batch_size,
             "batch_sizes": self.spec.batch_sizes,
@@ -155,11 +171,15 @@ class _Runner:
             "machine": self.machine,
         }
         cached = self._cached(candidate, self._pass_names(candidate), MODEL_PASS_VERSION, settings)
-        features = None
+        features = probs = None
         if candidate.source != "baseline":
             features = self.store.get_features(candidate.key, self.data_key, FEATURES_VERSION)
-        if cached is not None and (features is not None or candidate.source == "baseline"):
-            return cached, features
+            probs = self.store.get_features(candidate.key, self.data_key, PROBS_VERSION)
+        complete = candidate.source == "baseline" or (
+            features is not None and (probs is not None or not has_classification_head(meta))
+        )
+        if cached is not None and complete:
+            return cached, features, probs
         self.step(candidate.id, "loading, encoding, timing")
         job = PassJob(
             candidate=candidate,
@@ -178,7 +198,12 @@ class _Runner:
         if result.features is not None and not np.isfinite(result.features).all():
             raise CandidateError("the model produced NaN or infinite features")
         measurements = pass_measurements(result, settings, len(self.sample))
-        return self._save(candidate, measurements, result.features), result.features
+        saved = self._save(candidate, measurements, result.features)
+        if result.source_probs is not None:
+            self.store.put_features(
+                candidate.key, self.data_key, PROBS_VERSION, result.source_probs
+            )
+        return saved, result.features, result.source_probs
 
     # -- measurements on features -----------------------------------------------------------
     def probe(self, candidate: Candidate, features: np.ndarray | None) -> dict[str, Measurement]:
@@ -242,24 +267,52 @@ class _Runner:
             ],
         )
 
-    def logme(self, candidate: Candidate, features: np.ndarray) -> dict[str, Measurement]:
-        from modelscout.measure.transferability import logme
-
-        settings = {"solver": "fixed_point"}
-        cached = self._cached(candidate, ["logme"], LOGME_VERSION, settings)
-        if cached is not None:
-            return cached
-        self.step(candidate.id, "LogME")
-        start = time.perf_counter()
-        value = logme(features.astype(np.float64), self.sample.labels)
-        return self._save(
-            candidate,
-            [
-                Measurement(
-                    "logme", value, "evidence/sample", None, settings, time.perf_counter() - start
-                )
-            ],
-        )
+    def transferability(
+        self, candidate: Candidate, features: np.ndarray, probs: np.ndarray | None
+    ) -> dict[str, Measurement]:
+        """Every configured estimator on the features (or the head's probabilities), on
+        nested subsamples of 25%, 50% and 100% so the report can tell whether it settled."""
+        labels = self.sample.labels
+        subsamples = nested_subsamples(labels, STABILITY_FRACTIONS, self.spec.seed)
+        out = {}
+        for name in self.spec.estimators:
+            head = name in HEAD_ESTIMATORS
+            if head and probs is None:
+                continue
+            settings = {"fractions": STABILITY_FRACTIONS, "seed": self.spec.seed}
+            cached = self._cached(candidate, [name], TRANSFERABILITY_VERSION, settings)
+            if cached is not None:
+                out.update(cached)
+                continue
+            self.step(candidate.id, name)
+            estimator = HEAD_ESTIMATORS[name] if head else ESTIMATORS[name]
+            inputs = probs if head else features.astype(np.float64)
+            start = time.perf_counter()
+            values, errors = {}, {}
+            for fraction, rows in zip(STABILITY_FRACTIONS, subsamples, strict=True):
+                try:
+                    values[str(fraction)] = float(estimator(inputs[rows], labels[rows]))
+                except (InputError, ValueError, np.linalg.LinAlgError) as error:
+                    errors[str(fraction)] = one_line(error)
+            detail = {
+                "subsamples": values,
+                "rows": {
+                    str(f): len(r) for f, r in zip(STABILITY_FRACTIONS, subsamples, strict=True)
+                },
+            }
+            if errors:
+                detail["errors"] = errors
+            measurement = Measurement(
+                name,
+                values.get("1.0"),
+                ESTIMATOR_UNITS.get(name, "score"),
+                None,
+                settings,
+                time.perf_counter() - start,
+                detail=detail,
+            )
+            out.update(self._save(candidate, [measurement]))
+        return out
 
     # -- one candidate ---------------------------------------------------------------------------
     def run_candidate(self, candidate: Candidate) -> Outcome:
@@ -271,12 +324,12 @@ class _Runner:
         if reason:
             return Outcome(candidate, meta, "rejected", reason)
         try:
-            measurements, features = self.model_pass(candidate, meta)
+            measurements, features, probs = self.model_pass(candidate, meta)
             measurements = dict(measurements)
             measurements.update(cost_measurements(measurements, self.spec, self.rows_in_data))
             measurements.update(self.probe(candidate, features))
             if features is not None:
-                measurements.update(self.logme(candidate, features))
+                measurements.update(self.transferability(candidate, features, probs))
         except Exception as error:
             return Outcome(candidate, meta, "failed", one_line(error))
         return Outcome(candidate, meta, "measured", None, measurements)
@@ -490,7 +543,7 @@ def profile(spec: Spec, *, prepared: Prepared | None = None) -> dict[str, Any]:
     meta = describe(candidate)
     with Store(spec.store or default_store_path()) as store:
         runner = _Runner(spec, prepared.sample, store, lambda *_: None, len(prepared.data))
-        measured, _ = runner.model_pass(candidate, meta)
+        measured, _, _ = runner.model_pass(candidate, meta)
     load = measured["load.seconds"]
     batches = {
         str(size): {

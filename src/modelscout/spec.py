@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from modelscout.errors import UserError
 
 BASELINE_TFIDF = "baseline:tfidf"
+DEFAULT_ESTIMATORS = ["logme", "regularized_h_score", "sfda", "knn", "leep", "nce"]
 
 
 class _Strict(BaseModel):
@@ -92,6 +93,10 @@ class Spec(_Strict):
     trust_remote_code: bool = False
     latency_budget_s: float = Field(2.0, gt=0, description="time spent timing each batch size")
     onnx: bool = Field(False, description="export to ONNX, compare outputs and latency")
+    estimators: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ESTIMATORS),
+        description="transferability estimators (leep and nce need a classification head)",
+    )
     constraints: Constraints = Field(default_factory=Constraints)
     weights: Weights = Field(default_factory=Weights)
     cost: Cost = Field(default_factory=Cost)
@@ -115,6 +120,17 @@ class Spec(_Strict):
         if any(size < 1 for size in value):
             raise ValueError("batch sizes must be positive integers")
         return sorted({1, *value})
+
+    @field_validator("estimators")
+    @classmethod
+    def _known_estimators(cls, value: list[str]) -> list[str]:
+        from modelscout.measure.transferability import ESTIMATORS, HEAD_ESTIMATORS
+
+        known = [*ESTIMATORS, *HEAD_ESTIMATORS]
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise ValueError(f"unknown estimator {unknown[0]!r}; use any of {', '.join(known)}")
+        return list(dict.fromkeys(value))
 
     @field_validator("variants")
     @classmethod

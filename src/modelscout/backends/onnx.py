@@ -95,6 +95,8 @@ def check_onnx(
         import onnxruntime  # noqa: F401
     except ImportError:
         return {"ok": None, "reason": "not run: pip install 'modelscout[onnx]'"}
+    if not hasattr(encoder.model, "get_sentence_embedding_dimension"):
+        return {"ok": None, "reason": "not run: the ONNX check covers sentence encoders only"}
     with tempfile.TemporaryDirectory(prefix="modelscout-onnx-") as tmp:
         start = time.perf_counter()
         try:

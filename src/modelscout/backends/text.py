@@ -103,6 +103,79 @@ class TextEncoder:
         return np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(texts))
 
 
+class HeadTextEncoder(TextEncoder):
+    """A model with a sequence-classification head (its *source* task, not the user's).
+
+    Features are the mean-pooled last hidden state, as for every other candidate; the head's
+    softmax over its own labels is kept too, for LEEP and NCE. Both come from one forward.
+    """
+
+    def __init__(self, model, tokenizer, max_length: int) -> None:
+        super().__init__(model, max_length)
+        self._tokenizer = tokenizer
+        self.source_probs: np.ndarray | None = None
+
+    @property
+    def tokenizer(self):
+        return self._tokenizer
+
+    def encode_with_probs(self, texts: list[str], batch_size: int = 32):
+        """(N,) texts -> (N, D) features and (N, K) source-label probabilities."""
+        import torch
+
+        features, probs = [], []
+        with torch.inference_mode():
+            for first in range(0, len(texts), batch_size):
+                tokens = self._tokenizer(
+                    list(texts[first : first + batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                out = self.model(**tokens, output_hidden_states=True)
+                mask = tokens["attention_mask"].unsqueeze(-1).to(out.hidden_states[-1].dtype)
+                pooled = (out.hidden_states[-1] * mask).sum(1) / mask.sum(1).clamp(min=1)
+                features.append(pooled.float().numpy())
+                probs.append(torch.softmax(out.logits.float(), dim=-1).numpy())
+        return np.concatenate(features), np.concatenate(probs)
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        return self.encode_with_probs(texts, batch_size)[0]
+
+    def encode_timed(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, list[float]]:
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        features, probs, seconds = None, None, []
+        for first in range(0, len(texts), batch_size):
+            rows = order[first : first + batch_size]
+            start = time.perf_counter()
+            batch, batch_probs = self.encode_with_probs([texts[i] for i in rows], len(rows))
+            seconds.append(time.perf_counter() - start)
+            if features is None:
+                features = np.empty((len(texts), batch.shape[1]), dtype=np.float32)
+                probs = np.empty((len(texts), batch_probs.shape[1]), dtype=np.float64)
+            features[rows], probs[rows] = batch, batch_probs
+        self.source_probs = probs
+        return features, seconds
+
+
+def has_classification_head(meta: ModelMeta) -> bool:
+    return bool(meta.architecture) and meta.architecture.endswith("ForSequenceClassification")
+
+
+def _load_head_model(path: str, meta: ModelMeta, model_kwargs: dict, trust_remote_code: bool):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        path, local_files_only=True, trust_remote_code=trust_remote_code
+    )
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, local_files_only=True, trust_remote_code=trust_remote_code, **model_kwargs
+    )
+    limit = min(meta.max_input_tokens or 512, 512)
+    return HeadTextEncoder(model.eval(), tokenizer, limit)
+
+
 def load_text_encoder(
     candidate: Candidate,
     meta: ModelMeta,
@@ -118,6 +191,12 @@ def load_text_encoder(
 
     path = str(Path(candidate.path))
     model_kwargs = {"use_safetensors": meta.weight_format == "safetensors"}
+    if meta.library != "sentence-transformers" and has_classification_head(meta):
+        try:
+            encoder = _load_head_model(path, meta, model_kwargs, trust_remote_code)
+        except Exception as error:
+            raise CandidateError(f"could not load: {_loading_reason(error)}") from error
+        return _apply_variants(encoder, candidate)
     try:
         if meta.library == "sentence-transformers":
             model = SentenceTransformer(
@@ -144,15 +223,24 @@ def load_text_encoder(
         raise CandidateError("could not load: the folder has no tokenizer files")
     model.eval()
     limit = model.max_seq_length or meta.max_input_tokens or 512
+    return _apply_variants(TextEncoder(model, max_length=limit), candidate)
+
+
+def _apply_variants(encoder: TextEncoder, candidate: Candidate) -> TextEncoder:
+    """Cut layers, shorten inputs or quantize, as the candidate's ``+variant`` parts say."""
+    heads = isinstance(encoder, HeadTextEncoder)
     for variant in candidate.variants:
         if variant.kind == "layers":
-            keep_first_layers(model[0].auto_model, int(variant.value))
+            keep_first_layers(
+                encoder.model if heads else encoder.model[0].auto_model, int(variant.value)
+            )
         elif variant.kind == "max_length":
-            limit = min(limit, int(variant.value))
+            encoder.max_length = min(encoder.max_length, int(variant.value))
         elif variant.kind == "int8":
-            model = quantize_int8(model)
-    model.max_seq_length = limit
-    return TextEncoder(model, max_length=limit)
+            encoder.model = quantize_int8(encoder.model)
+    if not heads:
+        encoder.model.max_seq_length = encoder.max_length
+    return encoder
 
 
 def _loading_reason(error: Exception) -> str:

@@ -174,6 +174,7 @@ class PassResult:
     threads: int = 1
     device: str = "cpu"
     onnx: dict[str, Any] | None = None  # backends.onnx.check_onnx's findings
+    source_probs: np.ndarray | None = None  # (N, K) softmax of a classification head
 
 
 def _from_batches(seconds: list[float], batch_size: int) -> Latency:
@@ -276,6 +277,7 @@ def run_model_pass(job: PassJob) -> PassResult:
         threads=torch.get_num_threads(),
         device="cpu",
         onnx=onnx,
+        source_probs=getattr(model, "source_probs", None),
     )
 
 

@@ -61,6 +61,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "weights": decision.weights,
         "sensitivity": decision.sensitivity,
         "variants": decision.variants,
+        "transferability_stability": decision.stability,
         "candidates": [_candidate(row) for row in decision.rows],
         "data": {
             "source": data.source,
