@@ -88,3 +88,17 @@ def test_unknown_metadata_never_passes_a_requirement():
 def test_baseline_is_exempt_from_model_requirements():
     strict = Constraints(max_params=1, licenses=["mit"], languages=["de"])
     assert check_meta(ModelMeta(), strict, is_baseline=True) is None
+
+
+def test_hub_id_resolves_from_the_local_cache_with_its_commit(tiny_bert, tmp_path, monkeypatch):
+    import huggingface_hub.constants as hub_constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--acme--tiny-bert"
+    shutil.copytree(tiny_bert, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    candidate = resolve_candidate("acme/tiny-bert")
+    assert (candidate.source, candidate.revision) == ("hub", commit)
+    assert describe(candidate).author == "acme"

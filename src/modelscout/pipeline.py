@@ -83,6 +83,7 @@ class RunResult:
     measured: int = 0
     reused: int = 0
     seconds: float = 0.0
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def environment() -> dict[str, Any]:
@@ -120,6 +121,7 @@ class _Runner:
         self.data_key = sample.fingerprint
         self.machine = machine()
         self.measured = self.reused = 0
+        self.timings: dict[str, dict[str, float]] = {}  # candidate -> phase -> wall seconds
 
     def _cached(
         self, candidate: Candidate, names: list[str], version: str, settings: dict[str, Any]
@@ -323,13 +325,20 @@ class _Runner:
         reason = check_meta(meta, self.spec.constraints, is_baseline=candidate.source == "baseline")
         if reason:
             return Outcome(candidate, meta, "rejected", reason)
+        clock = self.timings.setdefault(candidate.id, {})
         try:
+            start = time.perf_counter()
             measurements, features, probs = self.model_pass(candidate, meta)
+            clock["model_pass_s"] = time.perf_counter() - start
             measurements = dict(measurements)
             measurements.update(cost_measurements(measurements, self.spec, self.rows_in_data))
+            start = time.perf_counter()
             measurements.update(self.probe(candidate, features))
+            clock["probe_s"] = time.perf_counter() - start
             if features is not None:
+                start = time.perf_counter()
                 measurements.update(self.transferability(candidate, features, probs))
+                clock["transferability_s"] = time.perf_counter() - start
         except Exception as error:
             return Outcome(candidate, meta, "failed", one_line(error))
         return Outcome(candidate, meta, "measured", None, measurements)
@@ -529,6 +538,7 @@ def run(
         runner.measured,
         runner.reused,
         time.perf_counter() - started,
+        runner.timings,
     )
 
 

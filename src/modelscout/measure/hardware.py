@@ -130,16 +130,15 @@ def measure_latency(
             stable = len(times) >= min_runs and median_ci_relative(np.asarray(times)) < target_ci
             if stable or time.perf_counter() > deadline:
                 break
-    ms = np.asarray(times) * 1000
+    return summarize(times)
+
+
+def summarize(seconds: Sequence[float]) -> Latency:
+    """Percentiles, run count, the median's relative CI and every sample, in milliseconds."""
+    ms = np.asarray(seconds) * 1000
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return Latency(
-        float(p50),
-        float(p95),
-        float(p99),
-        len(times),
-        median_ci_relative(ms),
-        [round(float(t), 4) for t in ms],
-    )
+    samples = [round(float(t), 4) for t in ms]
+    return Latency(float(p50), float(p95), float(p99), len(ms), median_ci_relative(ms), samples)
 
 
 @dataclass
@@ -177,19 +176,9 @@ class PassResult:
     source_probs: np.ndarray | None = None  # (N, K) softmax of a classification head
 
 
-def _from_batches(seconds: list[float], batch_size: int) -> Latency:
+def _from_batches(seconds: list[float]) -> Latency:
     """Latency percentiles of the full batches of a pass over the data."""
-    full = seconds[:-1] if len(seconds) > 1 else seconds  # the last batch may be short
-    ms = np.asarray(full) * 1000
-    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return Latency(
-        float(p50),
-        float(p95),
-        float(p99),
-        len(ms),
-        median_ci_relative(ms),
-        [round(float(t), 4) for t in ms],
-    )
+    return summarize(seconds[:-1] if len(seconds) > 1 else seconds)  # the last may be short
 
 
 def _time_batches(
@@ -248,7 +237,7 @@ def run_model_pass(job: PassJob) -> PassResult:
         from_pass = len(job.texts) // job.feature_batch >= MIN_PASS_BATCHES
         latency, throughput = _time_batches(encode, job, skip=job.feature_batch if from_pass else 0)
     if from_pass and job.feature_batch in job.batch_sizes:
-        latency[job.feature_batch] = _from_batches(seconds, job.feature_batch)
+        latency[job.feature_batch] = _from_batches(seconds)
         throughput[job.feature_batch] = len(job.texts) / sum(seconds)
     lengths = None if features is None else model.token_lengths(job.texts)
     onnx = None

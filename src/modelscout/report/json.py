@@ -83,7 +83,12 @@ def build_results(decision: Decision) -> dict[str, Any]:
         },
         "environment": run.environment,
         "settings": run.spec.model_dump(mode="json"),
-        "run": {"measured": run.measured, "reused": run.reused, "seconds": round(run.seconds, 2)},
+        "run": {
+            "measured": run.measured,
+            "reused": run.reused,
+            "seconds": round(run.seconds, 2),
+            "timings": {c: {k: round(v, 3) for k, v in t.items()} for c, t in run.timings.items()},
+        },
     }
 
 
