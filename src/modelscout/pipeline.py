@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -222,9 +223,7 @@ class _Runner:
         self.step(candidate.id, f"{self.spec.folds}-fold probe")
         start = time.perf_counter()
         result = cross_validate(
-            (lambda: tfidf_classifier(self.spec.seed))
-            if baseline
-            else (lambda: linear_probe(self.spec.seed)),
+            partial(tfidf_classifier if baseline else linear_probe, self.spec.seed),
             self.sample.texts if baseline else features,
             self.sample.labels,
             classes=self.sample.classes,

@@ -8,7 +8,8 @@ of different estimators are not comparable with each other.
 
 Inputs are validated once by :mod:`modelscout.measure.validation`: labels may be any
 sortable values (strings, non-contiguous integers) and are recoded to ``0..C-1``;
-computation is in float64 and pure NumPy/SciPy/scikit-learn.
+computation is pure NumPy/SciPy/scikit-learn, in float64 except kNN's distances
+(see :func:`knn_accuracy`).
 
 Each function reproduces the published reference implementation named in its docstring
 on the vectors in ``shared/reference/transferability`` (relative error <= 1e-6), except
@@ -18,8 +19,8 @@ where the docstring says why the reference itself is not reproducible.
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import combinations
 from functools import partial
+from itertools import combinations
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -74,12 +75,17 @@ def _indicator(codes: np.ndarray, n_classes: int) -> sparse.csr_matrix:
     )
 
 
-def _class_means(features: np.ndarray, codes: np.ndarray, n_classes: int):
+def _class_means(
+    features: np.ndarray, codes: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class means (C, D) and class sizes (C,)."""
     counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
     return (_indicator(codes, n_classes) @ features) / counts[:, None], counts
 
 
-def _between_class_covariance(features: np.ndarray, codes: np.ndarray, n_classes: int):
+def _between_class_covariance(
+    features: np.ndarray, codes: np.ndarray, n_classes: int
+) -> np.ndarray:
     """``np.cov(g, rowvar=False)`` for ``g`` = each row replaced by its class mean."""
     means, counts = _class_means(features, codes, n_classes)
     centred = means - features.mean(axis=0)
@@ -107,7 +113,8 @@ def _log_det_spd(upper: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- LogME
 
-_LOGME_SOLVERS = ("fixed_point", "icml")
+# Relative change of alpha / beta at which each solver stops, and its comparison.
+_LOGME_STOPPING = {"fixed_point": (1e-3, np.less_equal), "icml": (1e-2, np.less)}
 
 
 def _logme_spectrum(features: np.ndarray, targets_t) -> tuple[np.ndarray, np.ndarray]:
@@ -134,10 +141,7 @@ def _logme_evidence(
     Each column keeps its own alpha, beta and convergence flag; a converged column stops
     updating exactly where the per-column reference loop breaks.
     """
-    tolerance, converged_if = (1e-3, np.less_equal) if solver == "fixed_point" else (
-        1e-2,
-        np.less,
-    )
+    tolerance, converged_if = _LOGME_STOPPING[solver]
     n_cols = p.shape[1]
     alpha, beta = np.ones(n_cols), np.ones(n_cols)
     m2, res2 = np.zeros(n_cols), np.zeros(n_cols)
@@ -218,8 +222,8 @@ def logme(
         - features: (N, D)
         - labels: (N,) class labels, or with ``regression=True`` (N,) or (N, K) targets
     """
-    if solver not in _LOGME_SOLVERS:
-        raise ValueError(f"solver must be one of {_LOGME_SOLVERS}, got {solver!r}.")
+    if solver not in _LOGME_STOPPING:
+        raise ValueError(f"solver must be one of {sorted(_LOGME_STOPPING)}, got {solver!r}.")
     f = check_features(features)
     n, d = f.shape
     if regression:
@@ -286,7 +290,7 @@ def nce(source_labels: ArrayLike, labels: ArrayLike) -> float:
         - labels: (N,)
     """
     source = np.asarray(source_labels)
-    source_codes, n_source = check_labels(source, len(source), min_classes=1)
+    source_codes, n_source = check_labels(source, len(source), min_classes=1, name="source_labels")
     codes, n_classes = check_labels(labels, len(source_codes))
     n = len(codes)
     joint = np.zeros((n_classes, n_source))
@@ -311,43 +315,51 @@ def nleep(
     components_per_class: int = 5,
     variance: float = 0.8,
     seed: int = 0,
+    max_rows: int = 5000,
 ) -> float:
     r"""N-LEEP: LEEP with a Gaussian mixture over the features as the "source head".
 
     Li et al., "Ranking Neural Checkpoints", CVPR 2021. The features are reduced by PCA to
     the fewest components that keep ``variance`` of the total variance, a Gaussian mixture
-    with ``components_per_class * C`` components is fitted to them, and its posterior over
-    components :math:`\pi(x)` takes the place of the source softmax in LEEP:
+    with :math:`K` = ``components_per_class`` :math:`\times C` components is fitted to
+    them, and its posterior over components :math:`\pi(x)` takes the place of the source
+    softmax in LEEP:
 
     .. math::
 
         \mathrm{NLEEP} = \frac{1}{N}\sum_{n=1}^{N}
-            \log\Big(\sum_{k} \hat P(y_n \mid k)\, \pi(x_n)_k\Big).
+            \log\Big(\sum_{k=1}^{K} \hat P(y_n \mid k)\, \pi(x_n)_k\Big).
 
-    The mixture has diagonal covariances: with :math:`5C` components each one sees about
-    :math:`N / 5C` samples, too few to estimate a full covariance in tens to hundreds of
-    PCA dimensions, and the diagonal fit keeps the cost at :math:`O(N K d)` per EM step.
-    The score depends on ``seed`` (mixture initialization), not on anything else random.
+    Each EM step costs :math:`O(N K d)` and K grows with the number of classes, so the
+    fit is bounded: the mixture (scikit-learn's ``GaussianMixture`` with its defaults,
+    k-means initialization included) has diagonal covariances, since each component sees
+    about :math:`N/K` samples, too few for a full covariance in tens to hundreds of PCA
+    dimensions; it is fitted on at most ``max_rows`` rows drawn with ``seed`` and then
+    gives posteriors for every row. The score is deterministic for a given ``seed``.
 
     Shape:
         - features: (N, D), N >= ``components_per_class * C``
         - labels: (N,)
     """
-    f = check_features(features)
-    codes, n_classes = check_labels(labels, f.shape[0])
-    n_components = components_per_class * n_classes
     if not 0.0 < variance <= 1.0:
         raise ValueError(f"variance must be in (0, 1], got {variance}.")
-    if n_components > f.shape[0]:
+    f = check_features(features)
+    codes, n_classes = check_labels(labels, f.shape[0])
+    n = f.shape[0]
+    n_components = components_per_class * n_classes
+    if n_components > min(n, max_rows):
         raise InputError(
             f"nleep fits {n_components} mixture components ({components_per_class} per class) "
-            f"but features has only {f.shape[0]} rows; lower components_per_class or add rows."
+            f"but has only {min(n, max_rows)} rows to fit them on; lower components_per_class "
+            "or add rows."
         )
-    n_keep = variance if variance < 1.0 else None
-    reduced = PCA(n_components=n_keep, random_state=seed).fit_transform(f)
+    reduced = PCA(n_components=variance if variance < 1.0 else None).fit_transform(f)
+    fit_rows = reduced
+    if n > max_rows:
+        fit_rows = reduced[np.random.default_rng(seed).choice(n, max_rows, replace=False)]
     mixture = GaussianMixture(
         n_components=n_components, covariance_type="diag", random_state=seed
-    ).fit(reduced)
+    ).fit(fit_rows)
     return _leep(mixture.predict_proba(reduced), codes, n_classes)
 
 
@@ -365,7 +377,8 @@ def h_score(features: ArrayLike, labels: ArrayLike) -> float:
         \mathcal{H}(f) = \operatorname{tr}\big(\operatorname{cov}(f)^{+}\,
             \operatorname{cov}(\mathbb{E}[f \mid y])\big),
 
-    with unbiased covariances and the pseudo-inverse cut at ``rcond=1e-15``.
+    with unbiased covariances and the pseudo-inverse cut at ``rcond=1e-15`` (taken by
+    eigendecomposition, the covariance being symmetric).
 
     Shape:
         - features: (N, D)
@@ -375,7 +388,7 @@ def h_score(features: ArrayLike, labels: ArrayLike) -> float:
     codes, n_classes = check_labels(labels, f.shape[0])
     cov_f = np.cov(f, rowvar=False)
     cov_g = _between_class_covariance(f, codes, n_classes)
-    return float(np.sum(np.linalg.pinv(cov_f, rcond=1e-15) * cov_g.T))
+    return float(np.sum(np.linalg.pinv(cov_f, rcond=1e-15, hermitian=True) * cov_g.T))
 
 
 def regularized_h_score(features: ArrayLike, labels: ArrayLike) -> float:
@@ -403,7 +416,7 @@ def regularized_h_score(features: ArrayLike, labels: ArrayLike) -> float:
     ledoit_wolf = LedoitWolf(store_precision=False, assume_centered=False).fit(centred)
     shrinkage = ledoit_wolf.shrinkage_
     cov_g = _between_class_covariance(centred, codes, n_classes)
-    inverse = np.linalg.pinv(ledoit_wolf.covariance_, rcond=1e-15)
+    inverse = np.linalg.pinv(ledoit_wolf.covariance_, rcond=1e-15, hermitian=True)
     return float(np.sum(inverse * ((1.0 - shrinkage) * cov_g).T))
 
 
@@ -444,9 +457,8 @@ def transrate(features: ArrayLike, labels: ArrayLike, *, eps: float = 1e-4) -> f
     codes, n_classes = check_labels(labels, f.shape[0])
     z = f - f.mean(axis=0)
     order = np.argsort(codes, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=n_classes))])
-    z_sorted = z[order]
-    within = [_coding_rate(z_sorted[a:b], eps) for a, b in zip(bounds[:-1], bounds[1:])]
+    ends = np.cumsum(np.bincount(codes, minlength=n_classes))[:-1]
+    within = [_coding_rate(block, eps) for block in np.split(z[order], ends)]
     return float(_coding_rate(z, eps) - np.mean(within))
 
 
@@ -603,8 +615,6 @@ def _spearman_with_binary(values: np.ndarray, is_high: np.ndarray) -> float:
     """
     m = len(values)
     n_high = int(np.count_nonzero(is_high))
-    if n_high in (0, m):
-        return float("nan")
     level = is_high if n_high <= m - n_high else ~is_high
     ordered = np.sort(values)
     queries = values[level]
@@ -647,9 +657,10 @@ def parc(
     above the diagonal. The label matrix has two values only, 0 for a same-class pair
     and :math:`C/(C-1)` otherwise; it is built exactly, so same-class pairs tie. (The
     authors compute it with ``np.corrcoef``, whose rounding makes some equal entries
-    differ by one ulp depending on the BLAS kernel; those spurious orderings move their
-    Spearman value by up to a few percent, so reference values computed that way are
-    reproduced only where that rounding happened not to split ties.)
+    differ by one ulp in a pattern that depends on the BLAS kernel and on the order of
+    samples and class ids; Spearman then ranks that noise, which moved one reference
+    value by 6 %, so reference values computed that way are reproduced only where the
+    rounding happened not to split ties.)
 
     The dissimilarity matrices are N x N, so inputs with more than ``max_rows`` rows are
     scored on ``max_rows`` rows drawn without replacement with ``seed`` (5000 rows hold
@@ -670,7 +681,8 @@ def parc(
         n_components=n_components, svd_solver="randomized", iterated_power=1, random_state=seed
     ).fit_transform(f)
     upper = np.triu(np.ones((n, n), dtype=bool), k=1)
-    dissimilarity = 1.0 - np.corrcoef(StandardScaler().fit_transform(reduced))
+    dissimilarity = np.corrcoef(StandardScaler().fit_transform(reduced))
+    np.subtract(1.0, dissimilarity, out=dissimilarity)
     different_class = (codes[:, None] != codes[None, :])[upper]
     if different_class.all():
         raise InputError(
@@ -695,29 +707,58 @@ def _stratified_folds(codes: np.ndarray, folds: int, seed: int) -> np.ndarray:
 def _merge_nearest(
     best_d: np.ndarray, best_j: np.ndarray, rows: np.ndarray, d: np.ndarray, cols: np.ndarray
 ) -> None:
-    """Fold the k smallest entries of each row of ``d`` into the running k nearest of ``rows``."""
+    """Fold the entries of ``d`` into the running k nearest (``best_d``, ``best_j``) of ``rows``.
+
+    Once every row holds k neighbours, only entries below a row's current k-th distance can
+    enter; they are few, so one comparison pass finds them and a sort grouped by row
+    merges them, instead of a selection over the whole block.
+    """
     k = best_d.shape[1]
-    kk = min(k, d.shape[1])
-    candidates = np.argpartition(d, kk - 1, axis=1)[:, :kk]
-    all_d = np.concatenate([best_d[rows], np.take_along_axis(d, candidates, axis=1)], axis=1)
-    all_j = np.concatenate([best_j[rows], cols[candidates]], axis=1)
-    keep = np.argpartition(all_d, k - 1, axis=1)[:, :k]
-    best_d[rows] = np.take_along_axis(all_d, keep, axis=1)
-    best_j[rows] = np.take_along_axis(all_j, keep, axis=1)
+    current_d, current_j = best_d[rows], best_j[rows]
+    if np.isinf(current_d).any():
+        kk = min(k, d.shape[1])
+        candidates = np.argpartition(d, kk - 1, axis=1)[:, :kk]
+        all_d = np.concatenate([current_d, np.take_along_axis(d, candidates, axis=1)], axis=1)
+        all_j = np.concatenate([current_j, cols[candidates]], axis=1)
+        keep = np.argpartition(all_d, k - 1, axis=1)[:, :k]
+        best_d[rows] = np.take_along_axis(all_d, keep, axis=1)
+        best_j[rows] = np.take_along_axis(all_j, keep, axis=1)
+        return
+    below = d < current_d.max(axis=1)[:, None]
+    if below.flags.c_contiguous:
+        hit_row, hit_col = np.nonzero(below)
+    else:  # the transposed view of a block: scan it in memory order
+        hit_col, hit_row = np.nonzero(below.T)
+    if hit_row.size == 0:
+        return
+    improved = np.unique(hit_row)
+    group = np.concatenate([np.repeat(improved, k), hit_row])
+    all_d = np.concatenate([current_d[improved].ravel(), d[hit_row, hit_col]])
+    all_j = np.concatenate([current_j[improved].ravel(), cols[hit_col]])
+    order = np.lexsort((all_d, group))
+    # Each group holds its k current entries plus its candidates: keep its k smallest.
+    first = np.searchsorted(group[order], improved)
+    keep = order[first[:, None] + np.arange(k)]
+    best_d[rows[improved]] = all_d[keep]
+    best_j[rows[improved]] = all_j[keep]
 
 
 def _nearest_in_other_folds(x: np.ndarray, fold_of: np.ndarray, k: int) -> np.ndarray:
     """Indices of each row's k nearest rows among the other folds, nearest first.
 
     Each pair of folds is compared once; its distance block serves the neighbour search
-    of both folds (rows, then columns), halving the dominant matrix products. Blocks hold
-    at most ``_KNN_BLOCK_ELEMENTS`` distances.
+    of both folds (rows, then columns), halving the dominant matrix products. Pairs are
+    ordered so that each fold's first block finds it on the row side, where a full
+    selection is cheapest. Blocks hold at most ``_KNN_BLOCK_ELEMENTS`` distances.
     """
     sq = np.einsum("nd,nd->n", x, x)
     best_d = np.full((len(x), k), np.inf, dtype=x.dtype)
     best_j = np.zeros((len(x), k), dtype=np.intp)
     members = [np.flatnonzero(fold_of == fold) for fold in range(fold_of.max() + 1)]
-    for a, b in combinations(range(len(members)), 2):
+    n_folds = len(members)
+    pairs = [(0, 1)] + [(a, 0) for a in range(2, n_folds)]
+    pairs += list(combinations(range(1, n_folds), 2))
+    for a, b in pairs:
         cols = members[b]
         x_cols = x[cols]
         step = max(1, _KNN_BLOCK_ELEMENTS // len(cols))

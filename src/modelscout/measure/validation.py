@@ -67,46 +67,51 @@ def check_features(features: ArrayLike, name: str = "features") -> np.ndarray:
 
 
 def check_labels(
-    labels: ArrayLike, n_rows: int, *, min_classes: int = 2, min_per_class: int = 1
+    labels: ArrayLike,
+    n_rows: int,
+    *,
+    min_classes: int = 2,
+    min_per_class: int = 1,
+    name: str = "labels",
 ) -> tuple[np.ndarray, int]:
     """Return ``labels`` recoded as class ids ``0..C-1`` and the number of classes ``C``.
 
-    Any hashable, sortable label values (strings, non-contiguous integers) are accepted;
-    class ids follow the sorted order of the distinct values.
+    Any sortable label values (strings, non-contiguous integers) are accepted; class ids
+    follow the sorted order of the distinct values.
 
     Shape:
-        - labels: (N,)
+        - labels: (N,) with N == ``n_rows``
         - output: (N,) integer class ids, and C
     """
     array = np.asarray(labels)
     if array.ndim != 1:
         raise InputError(
-            f"labels must be 1-D but has shape {array.shape}; pass one label per row "
+            f"{name} must be 1-D but has shape {array.shape}; pass one label per row "
             "(use .ravel() on a column vector)."
         )
     if len(array) != n_rows:
         raise InputError(
-            f"labels has {len(array)} entries for {n_rows} rows of data; "
+            f"{name} has {len(array)} entries for {n_rows} rows of data; "
             "pass exactly one label per row."
         )
     if array.dtype.kind in "fc":
-        _check_finite(array, "labels", "drop those rows or give them a class")
+        _check_finite(array, name, "drop those rows or give them a class")
     try:
         classes, codes, counts = np.unique(array, return_inverse=True, return_counts=True)
     except TypeError:
         raise InputError(
-            "labels mixes values that cannot be sorted together; "
+            f"{name} mixes values that cannot be sorted together; "
             "pass labels of one type (all strings or all integers)."
         ) from None
     if len(classes) < min_classes:
         raise InputError(
-            f"labels has {len(classes)} distinct class(es) but this estimator needs at "
+            f"{name} has {len(classes)} distinct class(es) but this estimator needs at "
             f"least {min_classes}; score on data with more classes."
         )
     smallest = int(np.argmin(counts))
     if counts[smallest] < min_per_class:
         raise InputError(
-            f"class {classes[smallest]!r} has {counts[smallest]} sample(s) but this "
+            f"class {classes.tolist()[smallest]!r} has {counts[smallest]} sample(s) but this "
             f"estimator needs at least {min_per_class} per class; add samples or drop "
             "that class."
         )
