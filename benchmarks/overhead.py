@@ -12,6 +12,7 @@ and the demo under 2 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -56,6 +57,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        default=None,
+        help="extra settings for rank, e.g. benchmarks/issue2.yaml",
+    )
     args = parser.parse_args()
     if not DATA.is_file():
         sys.exit(f"{DATA} not found: the benchmark reads ../shared/datasets beside the repo")
@@ -63,19 +70,67 @@ def main() -> None:
     floors, ranks, demos = [], [], []
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
-            floors.append(timed([sys.executable, "-c", FLOOR_SCRIPT, str(DATA), str(args.rows),
-                                 *CANDIDATES[:2]], env))
-            rank = [sys.executable, "-m", "modelscout", "rank", "--data", str(DATA),
-                    "--text-column", "text", "--label-column", "category", "--quiet",
-                    "--max-samples", str(args.rows), "--store", f"{tmp}/store.sqlite",
-                    "--output", f"{tmp}/out", *(x for c in CANDIDATES[:2] for x in ("-c", c))]
+            floors.append(
+                timed(
+                    [
+                        sys.executable,
+                        "-c",
+                        FLOOR_SCRIPT,
+                        str(DATA),
+                        str(args.rows),
+                        *CANDIDATES[:2],
+                    ],
+                    env,
+                )
+            )
+            rank = [
+                sys.executable,
+                "-m",
+                "modelscout",
+                "rank",
+                "--data",
+                str(DATA),
+                "--text-column",
+                "text",
+                "--label-column",
+                "category",
+                "--quiet",
+                "--max-samples",
+                str(args.rows),
+                "--store",
+                f"{tmp}/store.sqlite",
+                "--output",
+                f"{tmp}/out",
+                *(x for c in CANDIDATES[:2] for x in ("-c", c)),
+                *(["--spec", str(args.spec)] if args.spec else []),
+            ]
             ranks.append(timed(rank, env))
-            demos.append(timed([sys.executable, "-m", "modelscout", "demo", "--quiet",
-                                "--store", f"{tmp}/demo.sqlite", "--output", f"{tmp}/demo"], env))
+            timings = json.loads(Path(f"{tmp}/out/results.json").read_text())["run"]["timings"]
+            demos.append(
+                timed(
+                    [
+                        sys.executable,
+                        "-m",
+                        "modelscout",
+                        "demo",
+                        "--quiet",
+                        "--store",
+                        f"{tmp}/demo.sqlite",
+                        "--output",
+                        f"{tmp}/demo",
+                    ],
+                    env,
+                )
+            )
     floor, rank_s, demo = min(floors), min(ranks), min(demos)
-    print(f"| rows | floor s | rank s | rank / floor | demo s |\n|---|---|---|---|---|\n"
-          f"| {args.rows} | {floor:.1f} | {rank_s:.1f} | {rank_s / floor:.2f}x | {demo:.1f} |")
-    print(f"cpu cores: {os.cpu_count()}; best of {args.repeats}")
+    print(
+        f"| rows | floor s | rank s | rank / floor | demo s |\n|---|---|---|---|---|\n"
+        f"| {args.rows} | {floor:.1f} | {rank_s:.1f} | {rank_s / floor:.2f}x | {demo:.1f} |"
+    )
+    print(f"cpu cores: {os.cpu_count()}; best of {args.repeats}; spec: {args.spec or 'defaults'}")
+    print("where rank's time went (last run, s):")
+    for candidate, phases in timings.items():
+        print(f"  {candidate}: " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()))
 
 
 if __name__ == "__main__":

@@ -81,10 +81,11 @@ def _show(decision) -> None:
 
 
 def _run(spec, quiet: bool) -> None:
-    from modelscout.api import prepare, rank_and_report
     from modelscout.measure.hardware import start_server
 
-    start_server()  # the measuring processes' server imports torch while the data is read
+    start_server()  # the measuring processes' server imports torch while we import the rest
+    from modelscout.api import prepare, rank_and_report
+
     prepared = prepare(spec)
     ids = [c.id for c in prepared.candidates]
     with Progress(
