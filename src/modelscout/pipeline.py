@@ -130,10 +130,11 @@ class _Runner:
         found = {
             n: self.store.get(candidate.key, self.data_key, n, version, settings) for n in names
         }
-        if any(m is None for m in found.values()):
-            return None
-        self.reused += len(found)
-        return found
+        return None if any(m is None for m in found.values()) else found
+
+    def _reuse(self, cached: dict[str, Measurement]) -> dict[str, Measurement]:
+        self.reused += len(cached)
+        return cached
 
     def _save(
         self,
@@ -182,7 +183,7 @@ class _Runner:
             features is not None and (probs is not None or not has_classification_head(meta))
         )
         if cached is not None and complete:
-            return cached, features, probs
+            return self._reuse(cached), features, probs
         self.step(candidate.id, "loading, encoding, timing")
         job = PassJob(
             candidate=candidate,
@@ -219,7 +220,7 @@ class _Runner:
         names = ["probe.accuracy", "probe.macro_f1", "probe.breakdown"]
         cached = self._cached(candidate, names, PROBE_VERSION, settings)
         if cached is not None:
-            return cached
+            return self._reuse(cached)
         self.step(candidate.id, f"{self.spec.folds}-fold probe")
         start = time.perf_counter()
         result = cross_validate(
@@ -283,7 +284,7 @@ class _Runner:
             settings = {"fractions": STABILITY_FRACTIONS, "seed": self.spec.seed}
             cached = self._cached(candidate, [name], TRANSFERABILITY_VERSION, settings)
             if cached is not None:
-                out.update(cached)
+                out.update(self._reuse(cached))
                 continue
             self.step(candidate.id, name)
             estimator = HEAD_ESTIMATORS[name] if head else ESTIMATORS[name]

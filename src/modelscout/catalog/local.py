@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from modelscout.errors import UserError
@@ -18,12 +19,25 @@ def is_model_folder(folder: Path) -> bool:
 
 
 def content_hash(folder: Path) -> str:
-    """sha256 over every file's relative path and bytes: the revision of a local folder."""
+    """sha256 over every file's relative path and bytes: the revision of a local folder.
+
+    Hashed once per process for a given listing (paths, sizes, modification times): a model
+    and its variants share one folder, and a model's weights can be gigabytes.
+    """
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    listing = tuple(
+        (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files
+    )
+    return _hash_files(str(folder), listing)
+
+
+@lru_cache(maxsize=256)
+def _hash_files(folder: str, listing: tuple[tuple[str, int, int], ...]) -> str:
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode("utf-8") + b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
+    for relative, _, _ in listing:
+        digest.update(relative.encode("utf-8") + b"\0")
+        with (Path(folder) / relative).open("rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 20), b""):
                 digest.update(block)
     return "sha256:" + digest.hexdigest()[:16]
 
