@@ -111,7 +111,12 @@ def test_compare_says_what_changed_between_two_runs(tmp_path, small_csv):
     results["candidates"][0]["metrics"]["probe.macro_f1"]["value"] -= 0.5
     second.mkdir()
     (second / "results.json").write_text(json.dumps(results))
-    result = invoke("compare", first / "results.json", second / "results.json",
-                    "--markdown", tmp_path / "diff.md")
+    result = invoke(
+        "compare",
+        first / "results.json",
+        second / "results.json",
+        "--markdown",
+        tmp_path / "diff.md",
+    )
     assert result.exit_code == 0, result.output
     assert "probe.macro_f1" in (tmp_path / "diff.md").read_text()

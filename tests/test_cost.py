@@ -46,8 +46,10 @@ def test_fine_tuning_estimate_scales_with_rows_and_epochs():
 
 def test_price_per_hour_wins_over_the_instance_and_unknown_instances_are_refused():
     assert hourly_price("aws-c7i.xlarge", 2.5) == (2.5, "price_per_hour from the spec")
-    assert hourly_price("aws-c7i.xlarge", None)[0] == instance_presets()["aws-c7i.xlarge"][
-        "price_per_hour"]
+    assert (
+        hourly_price("aws-c7i.xlarge", None)[0]
+        == instance_presets()["aws-c7i.xlarge"]["price_per_hour"]
+    )
     with pytest.raises(UserError, match="unknown instance 'aws-x'"):
         hourly_price("aws-x", None)
     with pytest.raises(UserError, match="cost.instance: unknown instance"):
@@ -55,11 +57,14 @@ def test_price_per_hour_wins_over_the_instance_and_unknown_instances_are_refused
 
 
 def test_cost_measurements_carry_their_assumptions():
-    spec = build_spec(data="d.csv", cost={"price_per_hour": 0.36, "requests_per_day": 10_000,
-                                          "batch_size": 8})
+    spec = build_spec(
+        data="d.csv", cost={"price_per_hour": 0.36, "requests_per_day": 10_000, "batch_size": 8}
+    )
     assert 8 in spec.batch_sizes
-    measured = {"throughput.items_per_s@8": Measurement("throughput.items_per_s@8", 100.0),
-                "throughput.items_per_s@32": Measurement("throughput.items_per_s@32", 200.0)}
+    measured = {
+        "throughput.items_per_s@8": Measurement("throughput.items_per_s@8", 100.0),
+        "throughput.items_per_s@32": Measurement("throughput.items_per_s@32", 200.0),
+    }
     costs = cost_measurements(measured, spec, rows=1000)
     assert costs["cost.usd_per_1k"].value == pytest.approx(0.001)
     assert costs["cost.usd_per_1k"].detail["serving_batch_size"] == 8
@@ -69,8 +74,20 @@ def test_cost_measurements_carry_their_assumptions():
 
 
 def test_profile_prints_one_json_object_per_batch_size(small_csv, tiny_bert):
-    result = CliRunner().invoke(app, ["profile", str(tiny_bert), "--data", str(small_csv),
-                                      "--batch-size", "1", "--batch-size", "4", "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "profile",
+            str(tiny_bert),
+            "--data",
+            str(small_csv),
+            "--batch-size",
+            "1",
+            "--batch-size",
+            "4",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     profile = json.loads(result.stdout)
     assert profile["candidate"] == str(tiny_bert) and profile["device"] == "cpu"
@@ -83,9 +100,23 @@ def test_profile_prints_one_json_object_per_batch_size(small_csv, tiny_bert):
 
 def test_rank_reports_cost_when_given_a_price(small_csv, tiny_bert, tmp_path):
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["rank", "--data", str(small_csv), "-c", str(tiny_bert),
-                                      "--instance", "aws-c7i.xlarge", "--requests-per-day",
-                                      "50000", "--output", str(out), "--quiet"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "rank",
+            "--data",
+            str(small_csv),
+            "-c",
+            str(tiny_bert),
+            "--instance",
+            "aws-c7i.xlarge",
+            "--requests-per-day",
+            "50000",
+            "--output",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = {c["id"]: c for c in json.loads((out / "results.json").read_text())["candidates"]}
     for row in rows.values():

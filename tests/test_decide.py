@@ -116,3 +116,27 @@ def test_a_variant_is_compared_with_its_parent():
     assert note["sentence"] == (
         "m+layers:3 keeps 98% of m's macro-F1 at 45% of its p95 latency and 50% of its memory."
     )
+
+
+def test_rationale_says_when_a_quality_gap_is_within_the_spread():
+    close = decide(
+        run_of(
+            [
+                outcome("accurate", 0.90, 40, 300, spread=0.02),
+                outcome("fast", 0.89, 4, 100, spread=0.02),
+            ],
+            weights={"quality": 0.5, "latency": 0.5},
+        )
+    )
+    assert close.recommendation == "fast"
+    assert "within the fold-to-fold spread (± 0.020)" in close.rationale
+    apart = decide(
+        run_of(
+            [
+                outcome("accurate", 0.90, 40, 300, spread=0.001),
+                outcome("fast", 0.89, 4, 100, spread=0.001),
+            ],
+            weights={"quality": 0.5, "latency": 0.5},
+        )
+    )
+    assert "within the fold-to-fold spread" not in apart.rationale

@@ -30,8 +30,11 @@ def _both_timers(tiny_bert):
     def forward(batch):
         return encoder.encode(batch, batch_size=1)
 
-    reference = Timer("forward(text)", globals={"forward": forward, "text": text},
-                      num_threads=torch.get_num_threads())
+    reference = Timer(
+        "forward(text)",
+        globals={"forward": forward, "text": text},
+        num_threads=torch.get_num_threads(),
+    )
     for _ in range(50):
         forward(text)
     # Short alternating rounds compared pairwise: the machine's speed drifts from one second

@@ -21,8 +21,9 @@ def test_latency_of_a_steady_call_stops_once_the_median_is_stable():
 def test_latency_respects_the_time_budget_for_a_noisy_call():
     rng = np.random.default_rng(1)
     start = time.perf_counter()
-    latency = measure_latency(lambda batch: time.sleep(rng.choice([0.001, 0.02])), ["a"],
-                              budget_s=0.3)
+    latency = measure_latency(
+        lambda batch: time.sleep(rng.choice([0.001, 0.02])), ["a"], budget_s=0.3
+    )
     assert time.perf_counter() - start < 1.5
     assert latency.runs >= 20
 

@@ -192,8 +192,14 @@ def test_interrupted_run_resumes_from_the_store(
 
 
 def test_onnx_export_matches_pytorch_and_is_timed(small_csv, tiny_bert, tmp_path):
-    spec = build_spec(data=small_csv, candidates=[str(tiny_bert)], baseline=False, onnx=True,
-                      batch_sizes=[1], latency_budget_s=0.3)
+    spec = build_spec(
+        data=small_csv,
+        candidates=[str(tiny_bert)],
+        baseline=False,
+        onnx=True,
+        batch_sizes=[1],
+        latency_budget_s=0.3,
+    )
     measured = rank(spec).rows[0].outcome.measurements
     assert measured["deploy.onnx_ok"].value == 1.0, measured["deploy.onnx_ok"].detail
     assert measured["deploy.onnx_max_abs_diff"].value < 1e-4

@@ -26,9 +26,13 @@ def test_unknown_estimator_is_named_in_a_user_error():
 def test_head_models_get_leep_and_nce_and_every_estimator_reports_its_subsamples(
     small_csv, tiny_bert, tiny_classifier
 ):
-    spec = build_spec(data=small_csv, candidates=[str(tiny_bert), str(tiny_classifier)],
-                      estimators=["logme", "h_score", "knn", "leep", "nce"], batch_sizes=[1],
-                      latency_budget_s=0.2)
+    spec = build_spec(
+        data=small_csv,
+        candidates=[str(tiny_bert), str(tiny_classifier)],
+        estimators=["logme", "h_score", "knn", "leep", "nce"],
+        batch_sizes=[1],
+        latency_budget_s=0.2,
+    )
     results = build_results(rank(spec))
     rows = {c["id"]: c["metrics"] for c in results["candidates"]}
     head, plain = rows[str(tiny_classifier)], rows[str(tiny_bert)]

@@ -302,6 +302,12 @@ def rationale(order: list[Row], others: list[Row], weights: Weights, constraints
             + f", which outweighs the gap at the weights used (quality {weights.quality:g}, "
             f"latency {weights.latency:g}, memory {weights.memory:g}, size {weights.size:g})."
         )
+        widest = max(spread, _f1(best)[1])
+        if best_f1 - f1 <= widest:
+            sentences.append(
+                f"The macro-F1 gap is within the fold-to-fold spread (± {widest:.3f}), "
+                "so the two are not clearly apart on quality."
+            )
     budget = getattr(constraints, "max_latency_ms_p95", None)
     p95 = pick.raw("latency.p95_ms@1")
     if budget and p95 is not None:
