@@ -25,10 +25,9 @@ def test_demo_ranks_minilm_its_3_layer_variant_and_the_baseline(tmp_path):
         assert row["status"] in ("ranked", "rejected")
         assert row["status"] == "ranked" or "latency" in row["reason"]
         assert row["metrics"]["probe.macro_f1"]["value"] > 0.5  # real features, 10 intents
-        assert (
-            row["metrics"]["latency.p95_ms@1"]["value"]
-            < row["metrics"]["latency.p99_ms@1"]["value"] * 1.0001
-        )
+        assert row["metrics"]["latency.p50_ms@1"]["detail"]["runs"] >= 20
+        assert row["metrics"]["throughput.items_per_s@32"]["value"] > 0
+        assert row["metrics"]["length.truncated_fraction"]["detail"]["max_input_tokens"] == 256
     assert results["data"]["rows_used"] == 600
     assert set(results["data"]["slices"]["language"]) == {"en", "es", "de", "fr"}
     slices = full["metrics"]["probe.breakdown"]["detail"]["per_slice_f1"]["language"]

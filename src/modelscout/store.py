@@ -150,8 +150,3 @@ class Store:
                 (_key(candidate, data, version), candidate, data, buffer.getvalue(), time.time()),
             )
             self._insert(candidate, data, measurements)
-
-    def count(self, table: str = "measurements") -> int:
-        if table not in ("measurements", "features"):
-            raise ValueError(f"no table {table}")
-        return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

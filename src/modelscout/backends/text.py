@@ -62,10 +62,6 @@ class TextEncoder:
     def tokenizer(self):
         return self.model.tokenizer
 
-    @property
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """(N,) texts -> (N, D) float32 features, inputs truncated to ``max_length`` tokens."""
         import torch
