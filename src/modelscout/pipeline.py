@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from modelscout import __version__
-from modelscout.backends.baseline import tfidf_classifier
+from modelscout.backends.baseline import fold_classifier, term_counts
 from modelscout.backends.text import has_classification_head
 from modelscout.catalog.candidate import Candidate, describe, resolve_candidate
 from modelscout.catalog.constraints import check_meta
@@ -223,9 +223,14 @@ class _Runner:
             return self._reuse(cached)
         self.step(candidate.id, f"{self.spec.folds}-fold probe")
         start = time.perf_counter()
+        if baseline:  # the same folds and model as tfidf_classifier, counting the texts once
+            inputs, widths = term_counts(self.sample.texts)
+            make_model = partial(fold_classifier, widths, self.spec.seed)
+        else:
+            inputs, make_model = features, partial(linear_probe, self.spec.seed)
         result = cross_validate(
-            partial(tfidf_classifier if baseline else linear_probe, self.spec.seed),
-            self.sample.texts if baseline else features,
+            make_model,
+            inputs,
             self.sample.labels,
             classes=self.sample.classes,
             folds=self.spec.folds,

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
+from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
@@ -49,14 +50,14 @@ def _fit_fold(make_model: Callable[[], Any], inputs: Any, labels: np.ndarray, tr
 
 
 def _take(inputs: Any, rows: np.ndarray) -> Any:
-    if isinstance(inputs, np.ndarray):
+    if isinstance(inputs, np.ndarray) or sparse.issparse(inputs):
         return inputs[rows]
     return [inputs[i] for i in rows]
 
 
 def cross_validate(
     make_model: Callable[[], Any],
-    inputs: np.ndarray | Sequence[str],
+    inputs: np.ndarray | sparse.spmatrix | Sequence[str],
     labels: np.ndarray,
     *,
     classes: Sequence[str],
@@ -68,7 +69,8 @@ def cross_validate(
     """Stratified k-fold scores of ``make_model()`` fitted on ``inputs``.
 
     Shape:
-        inputs: (N, D) features, or N texts for models that featurize themselves.
+        inputs: (N, D) features (dense or sparse), or N texts for models that featurize
+            themselves.
         labels: (N,) class ids in 0..C-1.
     Accuracy and macro-F1 are the mean and standard deviation over folds;
     per-class and per-slice F1 come from the pooled out-of-fold predictions.
