@@ -35,7 +35,7 @@ from modelscout.measure.cost import (
     usd_per_1k,
 )
 from modelscout.measure.hardware import PassJob, PassResult, machine, run_isolated, start_server
-from modelscout.measure.probe import cross_validate, linear_probe
+from modelscout.measure.probe import ProbeJob, ProbeResult, cross_validate_many, linear_probe
 from modelscout.measure.transferability import ESTIMATORS, HEAD_ESTIMATORS
 from modelscout.measure.validation import InputError
 from modelscout.spec import Spec
@@ -44,6 +44,7 @@ from modelscout.store import Measurement, Store, default_store_path
 FEATURES_VERSION = "1"
 MODEL_PASS_VERSION = "1"
 PROBE_VERSION = "1"
+PROBE_NAMES = ["probe.accuracy", "probe.macro_f1", "probe.breakdown"]
 PROBS_VERSION = "probs-1"
 TRANSFERABILITY_VERSION = "1"
 STABILITY_FRACTIONS = (0.25, 0.5, 1.0)
@@ -210,37 +211,65 @@ class _Runner:
         return saved, result.features, result.source_probs
 
     # -- measurements on features -----------------------------------------------------------
-    def probe(self, candidate: Candidate, features: np.ndarray | None) -> dict[str, Measurement]:
-        baseline = candidate.source == "baseline"
-        settings = {
+    def probe_all(self, pending: list[_Pending]) -> list[dict[str, Measurement] | Exception]:
+        """Each candidate's cross-validated probe (the stored one where there is one), the
+        folds of all candidates sharing the cores; a candidate whose probe raised gets the
+        exception."""
+        out: list[dict[str, Measurement] | Exception | None] = [None] * len(pending)
+        jobs, todo = [], []
+        for index, item in enumerate(pending):
+            cached = self._cached(
+                item.candidate, PROBE_NAMES, PROBE_VERSION, self._probe_settings(item)
+            )
+            if cached is not None:
+                out[index] = self._reuse(cached)
+                continue
+            self.step(item.candidate.id, f"{self.spec.folds}-fold probe")
+            if item.candidate.source == "baseline":
+                # the folds and model of tfidf_classifier, the texts counted once for all folds
+                inputs, widths = term_counts(self.sample.texts)
+                make_model = partial(fold_classifier, widths, self.spec.seed)
+            else:
+                inputs, make_model = item.features, partial(linear_probe, self.spec.seed)
+            jobs.append(
+                ProbeJob(
+                    make_model,
+                    inputs,
+                    self.sample.labels,
+                    self.sample.classes,
+                    self.spec.folds,
+                    self.spec.seed,
+                    self.sample.slices,
+                )
+            )
+            todo.append(index)
+        # The baseline's folds are the slowest: first, so that the last fold to finish is short.
+        order = sorted(
+            range(len(jobs)), key=lambda j: pending[todo[j]].candidate.source != "baseline"
+        )
+        results = cross_validate_many([jobs[j] for j in order])
+        for j, result in zip(order, results, strict=True):
+            item = pending[todo[j]]
+            if isinstance(result, Exception):
+                out[todo[j]] = result
+                continue
+            item.clock["probe_s"] = result.fit_seconds
+            out[todo[j]] = self._save_probe(item, result)
+        return out  # type: ignore[return-value]
+
+    def _probe_settings(self, item: _Pending) -> dict[str, Any]:
+        baseline = item.candidate.source == "baseline"
+        return {
             "folds": self.spec.folds,
             "seed": self.spec.seed,
             "model": "tfidf-linear-svm" if baseline else "standardize-logreg-C1",
         }
-        names = ["probe.accuracy", "probe.macro_f1", "probe.breakdown"]
-        cached = self._cached(candidate, names, PROBE_VERSION, settings)
-        if cached is not None:
-            return self._reuse(cached)
-        self.step(candidate.id, f"{self.spec.folds}-fold probe")
-        start = time.perf_counter()
-        if baseline:  # the same folds and model as tfidf_classifier, counting the texts once
-            inputs, widths = term_counts(self.sample.texts)
-            make_model = partial(fold_classifier, widths, self.spec.seed)
-        else:
-            inputs, make_model = features, partial(linear_probe, self.spec.seed)
-        result = cross_validate(
-            make_model,
-            inputs,
-            self.sample.labels,
-            classes=self.sample.classes,
-            folds=self.spec.folds,
-            seed=self.spec.seed,
-            slices=self.sample.slices,
-        )
-        seconds = time.perf_counter() - start
+
+    def _save_probe(self, item: _Pending, result: ProbeResult) -> dict[str, Measurement]:
+        settings, seconds = self._probe_settings(item), result.fit_seconds
         worst = min(result.per_class_f1, key=result.per_class_f1.get)
         return self._save(
-            candidate,
+            item.candidate,
             [
                 Measurement(
                     "probe.accuracy",
@@ -322,7 +351,9 @@ class _Runner:
         return out
 
     # -- one candidate ---------------------------------------------------------------------------
-    def run_candidate(self, candidate: Candidate) -> Outcome:
+    def start(self, candidate: Candidate) -> Outcome | _Pending:
+        """Metadata, constraints and the model pass: a rejected or failed ``Outcome``, or a
+        candidate waiting for its probe."""
         try:
             meta = describe(candidate)
         except Exception as error:  # unreadable metadata fails this candidate only
@@ -337,16 +368,36 @@ class _Runner:
             clock["model_pass_s"] = time.perf_counter() - start
             measurements = dict(measurements)
             measurements.update(cost_measurements(measurements, self.spec, self.rows_in_data))
-            start = time.perf_counter()
-            measurements.update(self.probe(candidate, features))
-            clock["probe_s"] = time.perf_counter() - start
-            if features is not None:
-                start = time.perf_counter()
-                measurements.update(self.transferability(candidate, features, probs))
-                clock["transferability_s"] = time.perf_counter() - start
         except Exception as error:
             return Outcome(candidate, meta, "failed", one_line(error))
-        return Outcome(candidate, meta, "measured", None, measurements)
+        return _Pending(candidate, meta, measurements, features, probs, clock)
+
+    def finish(self, item: _Pending, probed: dict[str, Measurement] | Exception) -> Outcome:
+        """The probe's measurements, then the transferability estimators."""
+        candidate, measurements = item.candidate, item.measurements
+        try:
+            if isinstance(probed, Exception):
+                raise probed
+            measurements.update(probed)
+            if item.features is not None:
+                start = time.perf_counter()
+                measurements.update(self.transferability(candidate, item.features, item.probs))
+                item.clock["transferability_s"] = time.perf_counter() - start
+        except Exception as error:
+            return Outcome(candidate, item.meta, "failed", one_line(error))
+        return Outcome(candidate, item.meta, "measured", None, measurements)
+
+
+@dataclass
+class _Pending:
+    """A candidate between its model pass and its probe."""
+
+    candidate: Candidate
+    meta: ModelMeta
+    measurements: dict[str, Measurement]
+    features: np.ndarray | None
+    probs: np.ndarray | None
+    clock: dict[str, float]
 
 
 def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -> list[Measurement]:
@@ -528,12 +579,23 @@ def run(
         runner = _Runner(
             spec, prepared.sample, store, step or (lambda *_: None), len(prepared.data)
         )
-        outcomes = []
+        # Model passes one at a time (each alone on the machine, for its timings), then the
+        # probes of all candidates together, then what remains per candidate.
+        states = []
         for candidate in prepared.candidates:
-            outcome = runner.run_candidate(candidate)
-            outcomes.append(outcome)
-            if on_candidate:
-                on_candidate(outcome)
+            state = runner.start(candidate)
+            if isinstance(state, Outcome) and on_candidate:
+                on_candidate(state)
+            states.append(state)
+        pending = [state for state in states if isinstance(state, _Pending)]
+        probed = dict(zip(map(id, pending), runner.probe_all(pending), strict=True))
+        outcomes = []
+        for state in states:
+            if isinstance(state, _Pending):
+                state = runner.finish(state, probed[id(state)])
+                if on_candidate:
+                    on_candidate(state)
+            outcomes.append(state)
     return RunResult(
         spec,
         prepared.data,

@@ -7,6 +7,7 @@ breakdown (per class, per slice) without another fit.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ class ProbeResult:
     predictions: np.ndarray  # (N,) out-of-fold class ids
     per_class_f1: dict[str, float] = field(default_factory=dict)
     per_slice_f1: dict[str, dict[str, float]] = field(default_factory=dict)
+    fit_seconds: float = 0.0  # the folds' fit-and-predict time, summed over folds
 
 
 def linear_probe(seed: int = 0) -> Any:
@@ -40,9 +42,16 @@ def linear_probe(seed: int = 0) -> Any:
     )
 
 
-def _fit_fold(make_model: Callable[[], Any], inputs: Any, labels: np.ndarray, train, test):
-    model = make_model().fit(_take(inputs, train), labels[train])
-    return test, model.predict(_take(inputs, test))
+def _fit_fold(
+    make_model: Callable[[], Any], inputs: Any, labels: np.ndarray, train, test
+) -> tuple[np.ndarray, np.ndarray | Exception, float]:
+    start = time.perf_counter()
+    try:
+        model = make_model().fit(_take(inputs, train), labels[train])
+        predicted: np.ndarray | Exception = model.predict(_take(inputs, test))
+    except Exception as error:  # fails this job only; the others' folds go on
+        predicted = error
+    return test, predicted, time.perf_counter() - start
 
 
 def _take(inputs: Any, rows: np.ndarray) -> Any:
@@ -51,29 +60,43 @@ def _take(inputs: Any, rows: np.ndarray) -> Any:
     return [inputs[i] for i in rows]
 
 
-def cross_validate(
-    make_model: Callable[[], Any],
-    inputs: np.ndarray | sparse.spmatrix | Sequence[str],
-    labels: np.ndarray,
-    *,
-    classes: Sequence[str],
-    folds: int = 5,
-    seed: int = 0,
-    slices: dict[str, np.ndarray] | None = None,
-    n_jobs: int = 2,
-) -> ProbeResult:
-    """Stratified k-fold scores of ``make_model()`` fitted on ``inputs``.
+@dataclass
+class ProbeJob:
+    """One cross-validation: ``make_model()`` fitted on ``inputs`` in stratified folds.
 
     Shape:
         inputs: (N, D) features (dense or sparse), or N texts for models that featurize
             themselves.
         labels: (N,) class ids in 0..C-1.
-    Accuracy and macro-F1 are the mean and standard deviation over folds;
-    per-class and per-slice F1 come from the pooled out-of-fold predictions.
     """
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    # Threads, not processes: feature probes spend their time in BLAS, which releases the GIL;
-    # for the TF-IDF baseline, worker processes cost more to start (2 s) than they saved.
+
+    make_model: Callable[[], Any]
+    inputs: np.ndarray | sparse.spmatrix | Sequence[str]
+    labels: np.ndarray
+    classes: Sequence[str]
+    folds: int = 5
+    seed: int = 0
+    slices: dict[str, np.ndarray] | None = None
+
+
+def cross_validate_many(jobs: Sequence[ProbeJob], n_jobs: int = 2) -> list[ProbeResult | Exception]:
+    """Every job's stratified k-fold scores, the folds of all jobs sharing ``n_jobs`` threads.
+
+    Pooling the folds keeps both cores busy to the end: five folds on two threads alone
+    leave one idle for the last fold. Folds are dispatched in job order, so put the
+    slowest jobs first. A job whose fold raises gets that exception as its result.
+    Accuracy and macro-F1 are the mean and standard deviation over folds; per-class and
+    per-slice F1 come from the pooled out-of-fold predictions.
+    """
+    tasks = [
+        (index, train, test)
+        for index, job in enumerate(jobs)
+        for train, test in StratifiedKFold(
+            n_splits=job.folds, shuffle=True, random_state=job.seed
+        ).split(np.zeros(len(job.labels)), job.labels)
+    ]
+    # Threads, not processes: feature probes spend their time in BLAS and liblinear, which
+    # release the GIL; worker processes cost more to start (2 s) than they saved.
     # One BLAS thread per fold: folds run side by side, and on small matrices multithreaded
     # BLAS costs more in synchronisation than it gains (measured 2.4 s with 2 threads vs
     # 0.9 s with 1 on 4,000 x 384 features, 77 classes). The limit is process-wide, so it
@@ -81,16 +104,29 @@ def cross_validate(
     # and leave BLAS on one thread for everything after the probe.
     with threadpool_limits(1):
         outcomes = Parallel(n_jobs=n_jobs, backend="threading")(
-            delayed(_fit_fold)(make_model, inputs, labels, train, test)
-            for train, test in splitter.split(np.zeros(len(labels)), labels)
+            delayed(_fit_fold)(
+                jobs[index].make_model, jobs[index].inputs, jobs[index].labels, *fold
+            )
+            for index, *fold in tasks
         )
+    by_job: list[list] = [[] for _ in jobs]
+    for (index, _, _), outcome in zip(tasks, outcomes, strict=True):
+        by_job[index].append(outcome)
+    return [_summarize(job, folds) for job, folds in zip(jobs, by_job, strict=True)]
+
+
+def _summarize(job: ProbeJob, folds: list) -> ProbeResult | Exception:
+    for _, predicted, _ in folds:
+        if isinstance(predicted, Exception):
+            return predicted
+    labels = job.labels
     predictions = np.empty_like(labels)
     accuracies, f1s = [], []
-    for test, predicted in outcomes:
+    for test, predicted, _ in folds:
         predictions[test] = predicted
         accuracies.append(accuracy_score(labels[test], predicted))
         f1s.append(f1_score(labels[test], predicted, average="macro", zero_division=0))
-    class_ids = np.arange(len(classes))
+    class_ids = np.arange(len(job.classes))
     per_class = f1_score(labels, predictions, labels=class_ids, average=None, zero_division=0)
     per_slice = {
         column: {
@@ -104,7 +140,7 @@ def cross_validate(
             )
             for value in np.unique(values)
         }
-        for column, values in (slices or {}).items()
+        for column, values in (job.slices or {}).items()
     }
     return ProbeResult(
         accuracy=float(np.mean(accuracies)),
@@ -112,6 +148,27 @@ def cross_validate(
         macro_f1=float(np.mean(f1s)),
         macro_f1_std=float(np.std(f1s, ddof=1)),
         predictions=predictions,
-        per_class_f1={str(c): float(f) for c, f in zip(classes, per_class, strict=True)},
+        per_class_f1={str(c): float(f) for c, f in zip(job.classes, per_class, strict=True)},
         per_slice_f1=per_slice,
+        fit_seconds=float(sum(seconds for _, _, seconds in folds)),
     )
+
+
+def cross_validate(
+    make_model: Callable[[], Any],
+    inputs: np.ndarray | sparse.spmatrix | Sequence[str],
+    labels: np.ndarray,
+    *,
+    classes: Sequence[str],
+    folds: int = 5,
+    seed: int = 0,
+    slices: dict[str, np.ndarray] | None = None,
+    n_jobs: int = 2,
+) -> ProbeResult:
+    """Stratified k-fold scores of ``make_model()`` fitted on ``inputs`` (one ``ProbeJob``;
+    see ``cross_validate_many``). A fold's exception is raised."""
+    job = ProbeJob(make_model, inputs, labels, classes, folds, seed, slices)
+    result = cross_validate_many([job], n_jobs)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
