@@ -49,3 +49,10 @@ def test_variants_are_derived_from_each_named_model_and_baseline_comes_last():
     spec = build_spec(data="d.csv", candidates=["a", "b+int8"], variants=["layers:3"])
     assert spec.all_candidates() == ["a", "b+int8", "a+layers:3", BASELINE_TFIDF]
     assert build_spec(data="d.csv", candidates=["a"], baseline=False).all_candidates() == ["a"]
+
+
+def test_gpu_setting_takes_yaml_off_and_refuses_anything_but_auto_or_off(tmp_path):
+    assert load_spec(write(tmp_path, "data: d.csv\ngpu: off\n")).gpu == "off"
+    assert build_spec(data="d.csv").gpu == "auto"
+    with pytest.raises(UserError, match="gpu: Input should be 'auto' or 'off'"):
+        build_spec(data="d.csv", gpu="cuda")

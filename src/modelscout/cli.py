@@ -294,6 +294,42 @@ def profile(
         f"disk {result['disk_size_mb']:.0f} MB",
         highlight=False,
     )
+    _show_gpu(out, result["gpu"])
+
+
+def _show_gpu(out: Console, gpu: dict | None) -> None:
+    """The GPU side of ``profile``: one row per precision and batch size, or why it was skipped."""
+    if gpu is None:
+        return
+    if "skipped" in gpu:
+        out.print(Text(f"GPU skipped: {gpu['skipped']}"))
+        return
+    runtime = f" ({gpu['runtime']})" if gpu["runtime"] else ""
+    table = Table(title=f"on {gpu['device_name']}{runtime}", title_justify="left")
+    for header in ("precision", "batch", "p50 ms", "p95 ms", "items/s", "load s", "peak MB"):
+        table.add_column(header, justify="right")
+    table.add_column("max abs diff / min cosine vs CPU fp32", justify="right")
+    for precision, found in gpu["precisions"].items():
+        diff, cosine = found["max_abs_diff"], found["cosine_min"]
+        agreement = (
+            f"{diff:.1e} / {cosine:.5f}"
+            if diff is not None
+            else f"NaN/inf in {found['nonfinite_rows']} rows"
+        )
+        for size, row in found["batches"].items():
+            table.add_row(
+                precision,
+                size,
+                f"{row['p50_ms']:.2f}",
+                f"{row['p95_ms']:.2f}",
+                f"{row['items_per_s']:.1f}",
+                f"{found['load_s']:.2f}",
+                f"{found['peak_memory_mb']:.0f}",
+                agreement,
+            )
+    out.print(table)
+    for precision, why in gpu["failed"].items():
+        out.print(Text(f"{precision} failed: {why}"))
 
 
 @app.command()

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,16 @@ from modelscout.measure.cost import (
     monthly_cost,
     usd_per_1k,
 )
-from modelscout.measure.hardware import PassJob, PassResult, machine, run_isolated, start_server
+from modelscout.measure.hardware import (
+    Latency,
+    PassJob,
+    PassResult,
+    Precisions,
+    find_gpu,
+    machine,
+    run_isolated,
+    start_server,
+)
 from modelscout.measure.probe import ProbeJob, ProbeResult, cross_validate_many, linear_probe
 from modelscout.measure.transferability import ESTIMATORS, HEAD_ESTIMATORS
 from modelscout.measure.validation import InputError
@@ -56,6 +65,10 @@ ESTIMATOR_UNITS = {
     "nce": "nats",
     "nleep": "log-likelihood",
 }
+
+GPU_NOTE = "gpu.device"  # where the GPU path ran (device, precisions) or why it was skipped
+GPU_OFF = "turned off in the spec (gpu: off)"
+GPU_INT8 = "an int8 variant (dynamic quantization) runs on the CPU only"
 
 Step = Callable[[str, str], None]  # (candidate id, what is being done)
 
@@ -125,6 +138,21 @@ class _Runner:
         self.measured = self.reused = 0
         self.timings: dict[str, dict[str, float]] = {}  # candidate -> phase -> wall seconds
 
+    @cached_property
+    def gpu(self) -> dict[str, Any]:
+        """The CUDA device model passes also measure on, or ``{"skipped": why}``; looked for
+        once per run, when the first model candidate needs it."""
+        return {"skipped": GPU_OFF} if self.spec.gpu == "off" else find_gpu()
+
+    def _gpu_for(self, candidate: Candidate) -> dict[str, Any] | None:
+        """The device this candidate is measured on besides the CPU, or ``{"skipped": why}``;
+        None for the baseline, which has no torch model."""
+        if candidate.source == "baseline":
+            return None
+        if any(variant.kind == "int8" for variant in candidate.variants):
+            return {"skipped": GPU_INT8}
+        return self.gpu
+
     def _cached(
         self, candidate: Candidate, names: list[str], version: str, settings: dict[str, Any]
     ) -> dict[str, Measurement] | None:
@@ -175,7 +203,13 @@ class _Runner:
             "latency_budget_s": self.spec.latency_budget_s,
             "machine": self.machine,
         }
+        gpu = self._gpu_for(candidate)
+        measures_gpu = gpu is not None and "skipped" not in gpu
+        gpu_settings = {**settings, "gpu": gpu}  # the device found is part of the key
         cached = self._cached(candidate, self._pass_names(candidate), MODEL_PASS_VERSION, settings)
+        if cached is not None and measures_gpu:
+            on_gpu = self._cached_gpu(candidate, gpu_settings)
+            cached = None if on_gpu is None else {**cached, **on_gpu}
         features = probs = None
         if candidate.source != "baseline":
             features = self.store.get_features(candidate.key, self.data_key, FEATURES_VERSION)
@@ -184,8 +218,10 @@ class _Runner:
             features is not None and (probs is not None or not has_classification_head(meta))
         )
         if cached is not None and complete:
-            return self._reuse(cached), features, probs
-        self.step(candidate.id, "loading, encoding, timing")
+            return {**self._reuse(cached), **_skip_note(gpu)}, features, probs
+        self.step(
+            candidate.id, "loading, encoding, timing" + (", on the GPU" if measures_gpu else "")
+        )
         job = PassJob(
             candidate=candidate,
             meta=meta,
@@ -198,17 +234,32 @@ class _Runner:
             trust_remote_code=self.spec.trust_remote_code,
             latency_budget_s=self.spec.latency_budget_s,
             onnx=self.spec.onnx,
+            gpu=gpu if measures_gpu else None,
         )
         result = run_isolated(job)
         if result.features is not None and not np.isfinite(result.features).all():
             raise CandidateError("the model produced NaN or infinite features")
         measurements = pass_measurements(result, settings, len(self.sample))
+        if result.gpu is not None:
+            measurements += gpu_measurements(result.gpu, gpu, gpu_settings)
         saved = self._save(candidate, measurements, result.features)
         if result.source_probs is not None:
             self.store.put_features(
                 candidate.key, self.data_key, PROBS_VERSION, result.source_probs
             )
-        return saved, result.features, result.source_probs
+        return {**saved, **_skip_note(gpu)}, result.features, result.source_probs
+
+    def _cached_gpu(
+        self, candidate: Candidate, settings: dict[str, Any]
+    ) -> dict[str, Measurement] | None:
+        """The stored GPU measurements of a pass: the note first, then those of every
+        precision it says was measured (a precision that failed has only its reason there)."""
+        note = self._cached(candidate, [GPU_NOTE], MODEL_PASS_VERSION, settings)
+        if note is None:
+            return None
+        names = gpu_names(note[GPU_NOTE].detail["precisions"], self.spec.batch_sizes)
+        found = self._cached(candidate, names, MODEL_PASS_VERSION, settings)
+        return None if found is None else {**note, **found}
 
     # -- measurements on features -----------------------------------------------------------
     def probe_all(self, pending: list[_Pending]) -> list[dict[str, Measurement] | Exception]:
@@ -416,27 +467,7 @@ def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -
             detail={**process, "process_peak_mb": result.process_peak_mb},
         ),
     ]
-    for size, latency in result.latency.items():
-        runs = {"runs": latency.runs, "p50_ci_relative": latency.p50_ci_relative, **process}
-        for name, value in (
-            ("p50", latency.p50_ms),
-            ("p95", latency.p95_ms),
-            ("p99", latency.p99_ms),
-        ):
-            detail = {**runs, "samples_ms": latency.samples_ms} if name == "p50" else runs
-            out.append(
-                Measurement(f"latency.{name}_ms@{size}", value, "ms", None, settings, detail=detail)
-            )
-        out.append(
-            Measurement(
-                f"throughput.items_per_s@{size}",
-                result.throughput[size],
-                "items/s",
-                None,
-                settings,
-                detail=process,
-            )
-        )
+    out += timing_measurements("", result.latency, result.throughput, settings, process)
     if result.token_lengths is not None:
         lengths = result.token_lengths
         out.append(
@@ -458,6 +489,95 @@ def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -
     if result.onnx is not None:
         out += onnx_measurements(result.onnx, settings)
     return out
+
+
+def timing_measurements(
+    prefix: str,
+    latencies: dict[int, Latency],
+    throughput: dict[int, float],
+    settings: dict[str, Any],
+    facts: dict[str, Any],
+) -> list[Measurement]:
+    """``{prefix}latency.p50_ms@B`` (p95, p99) and ``{prefix}throughput.items_per_s@B`` for
+    each batch size B; ``facts`` (threads, device, ...) go into every detail."""
+    out = []
+    for size, latency in latencies.items():
+        runs = {"runs": latency.runs, "p50_ci_relative": latency.p50_ci_relative, **facts}
+        for name, value in (
+            ("p50", latency.p50_ms),
+            ("p95", latency.p95_ms),
+            ("p99", latency.p99_ms),
+        ):
+            detail = {**runs, "samples_ms": latency.samples_ms} if name == "p50" else runs
+            out.append(
+                Measurement(
+                    f"{prefix}latency.{name}_ms@{size}", value, "ms", None, settings, detail=detail
+                )
+            )
+        out.append(
+            Measurement(
+                f"{prefix}throughput.items_per_s@{size}",
+                throughput[size],
+                "items/s",
+                None,
+                settings,
+                detail=facts,
+            )
+        )
+    return out
+
+
+def gpu_names(precisions: list[str], batch_sizes: list[int]) -> list[str]:
+    """The measurement names of a GPU pass at ``precisions``, the note aside."""
+    names = []
+    for precision in precisions:
+        prefix = f"gpu.{precision}."
+        names += [prefix + n for n in ("load.seconds", "memory.peak_mb")]
+        names += [prefix + n for n in ("max_abs_diff", "cosine_min")]
+        for size in batch_sizes:
+            names += [f"{prefix}latency.{p}_ms@{size}" for p in ("p50", "p95", "p99")]
+            names.append(f"{prefix}throughput.items_per_s@{size}")
+    return names
+
+
+def gpu_measurements(
+    found: Precisions, device: dict[str, Any], settings: dict[str, Any]
+) -> list[Measurement]:
+    """The GPU pass, named ``gpu.{precision}.{the CPU measurement's name}``, plus the note
+    ``gpu.device``: the device, the precisions measured and why any other failed."""
+    note = {
+        "device": device["device"],
+        "device_name": device["device_name"],
+        "runtime": device["runtime"],
+        "precisions": list(found.passes),
+        "failed": found.failed,
+    }
+    out = [Measurement(GPU_NOTE, None, "", None, settings, detail=note)]
+    for precision, run in found.passes.items():
+        prefix = f"gpu.{precision}."
+        facts = {"device": run.device, "device_name": device["device_name"], "dtype": run.dtype}
+        agreement = {**facts, "rows": run.rows, "nonfinite_rows": run.nonfinite_rows}
+        out += [
+            Measurement(
+                prefix + "load.seconds", run.load_s, "s", None, settings, run.load_s, detail=facts
+            ),
+            Measurement(prefix + "memory.peak_mb", run.peak_mb, "MB", None, settings, detail=facts),
+            Measurement(
+                prefix + "max_abs_diff", run.max_abs_diff, "abs", None, settings, detail=agreement
+            ),
+            Measurement(
+                prefix + "cosine_min", run.cosine_min, "cosine", None, settings, detail=agreement
+            ),
+        ]
+        out += timing_measurements(prefix, run.latency, run.throughput, settings, facts)
+    return out
+
+
+def _skip_note(gpu: dict[str, Any] | None) -> dict[str, Measurement]:
+    """The note of a skipped GPU path: known before the pass, so recomputed, never stored."""
+    if gpu is None or "skipped" not in gpu:
+        return {}
+    return {GPU_NOTE: Measurement(GPU_NOTE, None, "", None, detail=dict(gpu))}
 
 
 ONNX_NAMES = [
@@ -622,16 +742,6 @@ def profile(spec: Spec, *, prepared: Prepared | None = None) -> dict[str, Any]:
         runner = _Runner(spec, prepared.sample, store, lambda *_: None, len(prepared.data))
         measured, _, _ = runner.model_pass(candidate, meta)
     load = measured["load.seconds"]
-    batches = {
-        str(size): {
-            "p50_ms": measured[f"latency.p50_ms@{size}"].value,
-            "p95_ms": measured[f"latency.p95_ms@{size}"].value,
-            "p99_ms": measured[f"latency.p99_ms@{size}"].value,
-            "items_per_s": measured[f"throughput.items_per_s@{size}"].value,
-            "runs": measured[f"latency.p50_ms@{size}"].detail["runs"],
-        }
-        for size in spec.batch_sizes
-    }
     truncated = measured.get("length.truncated_fraction")
     return {
         "candidate": candidate.id,
@@ -643,5 +753,49 @@ def profile(spec: Spec, *, prepared: Prepared | None = None) -> dict[str, Any]:
         "disk_size_mb": (meta.disk_size_bytes or 0) / 2**20,
         "truncated_fraction": truncated.value if truncated else None,
         "rows": len(prepared.sample),
-        "batches": batches,
+        "batches": _batches(measured, spec.batch_sizes),
+        "gpu": _gpu_profile(measured, spec.batch_sizes),
+    }
+
+
+def _batches(measured: dict[str, Measurement], sizes: list[int], prefix: str = "") -> dict:
+    """Batch size (a string) -> its latency percentiles, items/s and timed runs."""
+    return {
+        str(size): {
+            "p50_ms": measured[f"{prefix}latency.p50_ms@{size}"].value,
+            "p95_ms": measured[f"{prefix}latency.p95_ms@{size}"].value,
+            "p99_ms": measured[f"{prefix}latency.p99_ms@{size}"].value,
+            "items_per_s": measured[f"{prefix}throughput.items_per_s@{size}"].value,
+            "runs": measured[f"{prefix}latency.p50_ms@{size}"].detail["runs"],
+        }
+        for size in sizes
+    }
+
+
+def _gpu_profile(measured: dict[str, Measurement], sizes: list[int]) -> dict[str, Any] | None:
+    """The GPU side of ``profile``: ``{"skipped": why}``, or the device and, per precision, its
+    load time, peak memory, feature agreement and batches; None for the baseline."""
+    note = measured.get(GPU_NOTE)
+    if note is None:
+        return None
+    if "skipped" in note.detail:
+        return dict(note.detail)
+    precisions = {}
+    for precision in note.detail["precisions"]:
+        prefix = f"gpu.{precision}."
+        precisions[precision] = {
+            "dtype": measured[prefix + "load.seconds"].detail["dtype"],
+            "load_s": measured[prefix + "load.seconds"].value,
+            "peak_memory_mb": measured[prefix + "memory.peak_mb"].value,
+            "max_abs_diff": measured[prefix + "max_abs_diff"].value,
+            "cosine_min": measured[prefix + "cosine_min"].value,
+            "nonfinite_rows": measured[prefix + "cosine_min"].detail["nonfinite_rows"],
+            "batches": _batches(measured, sizes, prefix),
+        }
+    return {
+        "device": note.detail["device"],
+        "device_name": note.detail["device_name"],
+        "runtime": note.detail["runtime"],
+        "precisions": precisions,
+        "failed": note.detail["failed"],
     }

@@ -93,6 +93,9 @@ class Spec(_Strict):
     trust_remote_code: bool = False
     latency_budget_s: float = Field(2.0, gt=0, description="time spent timing each batch size")
     onnx: bool = Field(False, description="export to ONNX, compare outputs and latency")
+    gpu: Literal["auto", "off"] = Field(
+        "auto", description="auto: also measure on the CUDA GPU, if there is one; off: CPU only"
+    )
     estimators: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ESTIMATORS),
         description="transferability estimators (leep and nce need a classification head)",
@@ -113,6 +116,12 @@ class Spec(_Strict):
         if value == "regression":
             raise ValueError("regression is not supported yet; use task: classification")
         return value
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _yaml_switch(cls, value: Any) -> Any:
+        """YAML reads a bare ``off`` (or ``on``) as a boolean; take it as the word meant."""
+        return ("auto" if value else "off") if isinstance(value, bool) else value
 
     @field_validator("batch_sizes")
     @classmethod

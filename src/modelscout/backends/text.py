@@ -62,6 +62,12 @@ class TextEncoder:
     def tokenizer(self):
         return self.model.tokenizer
 
+    def to(self, device, dtype) -> TextEncoder:
+        """Move the model to ``device`` (a torch device) at ``dtype``, in place; ``encode``
+        then runs there and still returns float32 features in host memory."""
+        self.model.to(device=device, dtype=dtype)
+        return self
+
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """(N,) texts -> (N, D) float32 features, inputs truncated to ``max_length`` tokens."""
         import torch
@@ -128,12 +134,13 @@ class HeadTextEncoder(TextEncoder):
                     truncation=True,
                     max_length=self.max_length,
                     return_tensors="pt",
-                )
+                ).to(self.model.device)
                 out = self.model(**tokens, output_hidden_states=True)
-                mask = tokens["attention_mask"].unsqueeze(-1).to(out.hidden_states[-1].dtype)
-                pooled = (out.hidden_states[-1] * mask).sum(1) / mask.sum(1).clamp(min=1)
-                features.append(pooled.float().numpy())
-                probs.append(torch.softmax(out.logits.float(), dim=-1).numpy())
+                hidden = out.hidden_states[-1].float()  # fp32: an fp16 sum of many tokens overflows
+                mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+                features.append(pooled.cpu().numpy())
+                probs.append(torch.softmax(out.logits.float(), dim=-1).cpu().numpy())
         return np.concatenate(features), np.concatenate(probs)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:

@@ -5,12 +5,19 @@ Each candidate is measured in a process of its own (forked from a server process
 already imported torch and transformers), so one candidate's memory and threads never touch
 another's. Memory is the peak resident set size (RSS) of that process above its level when
 it started, sampled every 10 ms.
+
+Where a CUDA device is found, the same process then measures the model there too, at fp32,
+fp16 and (where the device computes it natively) bf16, and compares each precision's features
+with the CPU fp32 ones.
 """
 
 from __future__ import annotations
 
+import copy
+import gc
 import os
 import platform
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import psutil
+
+from modelscout.errors import one_line
 
 
 def machine() -> dict[str, object]:
@@ -156,6 +165,7 @@ class PassJob:
     trust_remote_code: bool = False
     latency_budget_s: float = 2.0
     onnx: bool = False
+    gpu: dict[str, Any] | None = None  # find_gpu()'s device to measure on too; None: CPU only
 
 
 @dataclass
@@ -174,6 +184,7 @@ class PassResult:
     device: str = "cpu"
     onnx: dict[str, Any] | None = None  # backends.onnx.check_onnx's findings
     source_probs: np.ndarray | None = None  # (N, K) softmax of a classification head
+    gpu: Precisions | None = None  # the same model on the CUDA device, when job.gpu names one
 
 
 def _from_batches(seconds: list[float]) -> Latency:
@@ -182,14 +193,17 @@ def _from_batches(seconds: list[float]) -> Latency:
 
 
 def _time_batches(
-    predict: Callable[[list[str]], object], job: PassJob, skip: int
+    predict: Callable[[list[str]], object],
+    texts: Sequence[str],
+    batch_sizes: Sequence[int],
+    *,
+    seed: int,
+    budget_s: float,
 ) -> tuple[dict[int, Latency], dict[int, float]]:
     latency, throughput = {}, {}
-    for size in job.batch_sizes:
-        if size == skip:
-            continue
+    for size in batch_sizes:
         latency[size] = measure_latency(
-            predict, job.texts, batch_size=size, seed=job.seed, budget_s=job.latency_budget_s
+            predict, texts, batch_size=size, seed=seed, budget_s=budget_s
         )
         throughput[size] = (
             size * len(latency[size].samples_ms) / (sum(latency[size].samples_ms) / 1000)
@@ -235,16 +249,22 @@ def run_model_pass(job: PassJob) -> PassResult:
 
         # The feature pass stands in for timing its batch size only with enough batches.
         from_pass = len(job.texts) // job.feature_batch >= MIN_PASS_BATCHES
-        latency, throughput = _time_batches(encode, job, skip=job.feature_batch if from_pass else 0)
+        latency, throughput = _time_batches(
+            encode,
+            job.texts,
+            [s for s in job.batch_sizes if not (from_pass and s == job.feature_batch)],
+            seed=job.seed,
+            budget_s=job.latency_budget_s,
+        )
     if from_pass and job.feature_batch in job.batch_sizes:
         latency[job.feature_batch] = _from_batches(seconds)
         throughput[job.feature_batch] = len(job.texts) / sum(seconds)
     lengths = None if features is None else model.token_lengths(job.texts)
-    onnx = None
+    rows = min(len(job.texts), CHECK_ROWS)
+    onnx = gpu = None
     if job.onnx and features is not None:
         from modelscout.backends.onnx import check_onnx
 
-        rows = min(len(job.texts), 64)
         onnx = check_onnx(
             model,
             job.texts[:rows],
@@ -253,6 +273,17 @@ def run_model_pass(job: PassJob) -> PassResult:
             lambda predict: measure_latency(
                 predict, job.texts, seed=job.seed, budget_s=job.latency_budget_s
             ),
+        )
+    if job.gpu is not None and features is not None:
+        gpu = measure_precisions(
+            model,
+            job.texts,
+            features[:rows],
+            device=job.gpu["device"],
+            precisions=gpu_precisions(job.gpu),
+            batch_sizes=job.batch_sizes,
+            seed=job.seed,
+            budget_s=job.latency_budget_s,
         )
     return PassResult(
         features=features,
@@ -267,7 +298,216 @@ def run_model_pass(job: PassJob) -> PassResult:
         device="cpu",
         onnx=onnx,
         source_probs=getattr(model, "source_probs", None),
+        gpu=gpu,
     )
+
+
+# -- the same model on another device, at other precisions ---------------------------------------
+
+CHECK_ROWS = 64  # rows on which an exported or converted model's features are compared
+PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}  # name -> torch dtype
+
+
+@dataclass
+class DevicePass:
+    """One model at one precision on one device: what it costs there, how far its features
+    moved from the CPU fp32 ones."""
+
+    device: str  # torch device, e.g. "cuda" or "cpu"
+    dtype: str  # torch dtype, e.g. "float16"
+    load_s: float  # moving the loaded CPU fp32 model there, casting included
+    peak_mb: float  # peak memory on the device above its level before the move
+    latency: dict[int, Latency]
+    throughput: dict[int, float]  # items/s per batch size
+    rows: int  # rows whose features were compared
+    max_abs_diff: float | None  # None when a row is NaN or infinite
+    cosine_min: float | None  # lowest per-row cosine similarity; None likewise
+    nonfinite_rows: int  # rows with a NaN or infinite feature (fp16 overflow, say)
+
+
+@dataclass
+class Precisions:
+    """The model on one device at each precision tried."""
+
+    passes: dict[str, DevicePass]  # precision (fp32, fp16, bf16) -> its measurements
+    failed: dict[str, str]  # precision -> why it could not be measured
+
+
+def feature_agreement(
+    features: np.ndarray, reference: np.ndarray
+) -> tuple[float | None, float | None, int]:
+    r"""Largest absolute difference and lowest row-wise cosine similarity of two feature sets.
+
+    .. math::
+
+        \cos_i = \frac{\langle f_i, r_i \rangle}{\lVert f_i \rVert \, \lVert r_i \rVert}
+
+    Returns ``(max |f - r|, min_i cos_i, rows with a NaN or infinite feature)``; the first two
+    are None when that count is not 0, since a broken row makes both meaningless.
+
+    Shape:
+        - features: (R, D)
+        - reference: (R, D), the CPU fp32 features of the same rows
+    """
+    features, reference = features.astype(np.float64), reference.astype(np.float64)
+    nonfinite = int((~np.isfinite(features)).any(axis=1).sum())
+    if nonfinite:
+        return None, None, nonfinite
+    norms = np.linalg.norm(features, axis=1) * np.linalg.norm(reference, axis=1)
+    cosine = np.sum(features * reference, axis=1) / np.maximum(norms, np.finfo(np.float64).tiny)
+    return float(np.abs(features - reference).max()), float(cosine.min()), 0
+
+
+class DeviceMemory:
+    """Peak memory on ``device`` above its level at entry: on a GPU the CUDA caching
+    allocator's peak (``torch.cuda.max_memory_allocated``: weights and activations, not the
+    CUDA context), on the CPU the process's RSS peak (``MemoryWatch``)."""
+
+    def __init__(self, device: Any) -> None:  # a torch.device
+        self.device = device
+        self.peak_mb = 0.0
+
+    def __enter__(self) -> DeviceMemory:
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._start = torch.cuda.memory_allocated(self.device)
+        else:
+            self._rss = MemoryWatch().__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(self.device)
+            self.peak_mb = (peak - self._start) / 2**20
+        else:
+            self._rss.__exit__(*exc)
+            self.peak_mb = self._rss.peak_mb
+
+
+def _synchronize(device: Any) -> None:
+    """Wait until ``device`` has finished its queued work (CPU work is done on return)."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _release(device: Any) -> None:
+    """Collect what is unreachable and, on a GPU, return the allocator's cached blocks."""
+    import torch
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def measure_on_device(
+    encoder: Any,
+    texts: Sequence[str],
+    reference: np.ndarray,
+    *,
+    device: str,
+    dtype: Any,
+    batch_sizes: Sequence[int],
+    seed: int = 0,
+    budget_s: float = 2.0,
+) -> DevicePass:
+    """Time a copy of ``encoder`` (a loaded ``backends.text.TextEncoder``) on ``device`` at
+    ``dtype``, and compare its features with ``reference``.
+
+    ``encoder`` itself stays as it was (fp32 on the CPU) for the next precision. Load time is
+    the move (and cast) of the copy; every timed call ends with ``torch.cuda.synchronize`` on
+    a GPU, so a latency runs until the features are back in host memory, tokenization
+    included, as on the CPU. Latency and throughput per batch size are timed like the CPU's
+    (``measure_latency``); the feature comparison runs first and doubles as extra warm-up.
+
+    Shape:
+        texts: (N,) the user's texts; reference: (R, D) CPU fp32 features of ``texts[:R]``.
+    """
+    import torch
+
+    device = torch.device(device)
+    torch.empty(0, device=device)  # a GPU's context is set up here, not inside the timed move
+    moved = copy.deepcopy(encoder)  # made before anything is timed; freed on return
+    with DeviceMemory(device) as memory:
+        start = time.perf_counter()
+        moved.to(device, dtype)
+        _synchronize(device)
+        load_s = time.perf_counter() - start
+        features = moved.encode(list(texts[: len(reference)]))
+
+        def predict(batch: list[str]) -> object:
+            out = moved.encode(batch, batch_size=len(batch))
+            _synchronize(device)
+            return out
+
+        latency, throughput = _time_batches(
+            predict, texts, batch_sizes, seed=seed, budget_s=budget_s
+        )
+    max_abs_diff, cosine_min, nonfinite = feature_agreement(features, reference)
+    return DevicePass(
+        device=str(device),
+        dtype=str(dtype).removeprefix("torch."),
+        load_s=load_s,
+        peak_mb=memory.peak_mb,
+        latency=latency,
+        throughput=throughput,
+        rows=len(reference),
+        max_abs_diff=max_abs_diff,
+        cosine_min=cosine_min,
+        nonfinite_rows=nonfinite,
+    )
+
+
+def measure_precisions(
+    encoder: Any,
+    texts: Sequence[str],
+    reference: np.ndarray,
+    *,
+    device: str,
+    precisions: dict[str, Any],
+    batch_sizes: Sequence[int],
+    seed: int = 0,
+    budget_s: float = 2.0,
+) -> Precisions:
+    """``measure_on_device`` at each of ``precisions`` (name -> torch dtype), one at a time.
+
+    A precision that cannot run (out of device memory, an operation with no kernel for that
+    dtype) is recorded with its reason; the others, and the CPU figures, stand.
+    """
+    import torch
+
+    passes, failed = {}, {}
+    for name, dtype in precisions.items():
+        try:
+            passes[name] = measure_on_device(
+                encoder,
+                texts,
+                reference,
+                device=device,
+                dtype=dtype,
+                batch_sizes=batch_sizes,
+                seed=seed,
+                budget_s=budget_s,
+            )
+        except Exception as error:
+            failed[name] = one_line(error)
+        # The copy died with measure_on_device's frame (or with the traceback just dropped);
+        # give its memory back so the next precision's peak starts from the same level.
+        _release(torch.device(device))
+    return Precisions(passes, failed)
+
+
+def gpu_precisions(found: dict[str, Any]) -> dict[str, Any]:
+    """Precision name -> torch dtype to measure on the device ``find_gpu`` found."""
+    import torch
+
+    names = ["fp32", "fp16", *(["bf16"] if found.get("bf16") else [])]
+    return {name: getattr(torch, PRECISIONS[name]) for name in names}
 
 
 MIN_PASS_BATCHES = 20
@@ -288,6 +528,50 @@ def start_server() -> None:
 
     _context()
     forkserver.ensure_running()
+
+
+NO_GPU_DRIVER = (
+    "no CUDA device (no GPU driver: /dev/nvidiactl, /dev/kfd and /dev/dxg are all absent)"
+)
+GPU_DRIVER_FILES = ("/dev/nvidiactl", "/dev/kfd", "/dev/dxg")  # NVIDIA, ROCm, WSL2
+
+
+def cuda_device() -> dict[str, Any]:
+    """The CUDA device torch would use in this process: ``{"device": "cuda", "device_name",
+    "runtime" (e.g. "CUDA 12.4", or "ROCm 6.1"), "bf16" (computes bf16 natively)}``, or
+    ``{"skipped": why there is none}``."""
+    import torch
+
+    if not torch.cuda.is_available():
+        built = torch.version.cuda or torch.version.hip
+        hint = "" if built else f"; torch {torch.__version__} is built without CUDA"
+        return {"skipped": f"no CUDA device (torch.cuda.is_available() is False{hint})"}
+    try:  # native bf16 only: emulated bf16 (before Ampere) is slow, nobody would deploy it
+        bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # a torch from before that argument: the same test, spelled out
+        bf16 = bool(torch.version.hip) or torch.cuda.get_device_capability()[0] >= 8
+    runtime = f"CUDA {torch.version.cuda}" if torch.version.cuda else f"ROCm {torch.version.hip}"
+    return {
+        "device": "cuda",
+        "device_name": torch.cuda.get_device_name(),
+        "runtime": runtime,
+        "bf16": bool(bf16),
+    }
+
+
+def find_gpu() -> dict[str, Any]:
+    """``cuda_device()``, asked of a process forked from the measuring server (this one does
+    not import torch). On Linux, a machine without any GPU driver's device file answers at
+    once, without waiting for the server to have imported torch."""
+    if sys.platform.startswith("linux") and not any(map(os.path.exists, GPU_DRIVER_FILES)):
+        return {"skipped": NO_GPU_DRIVER}
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+            return pool.submit(cuda_device).result()
+    except Exception as error:  # a broken driver costs the GPU figures, not the run
+        return {"skipped": f"no usable CUDA device (looking for one failed: {one_line(error)})"}
 
 
 def run_isolated(job: PassJob) -> PassResult:

@@ -12,13 +12,16 @@ import numpy as np
 from modelscout import __version__
 from modelscout.decide import Decision, Row
 from modelscout.errors import UserError
+from modelscout.pipeline import GPU_NOTE
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 def _candidate(row: Row) -> dict[str, Any]:
     outcome = row.outcome
     candidate = outcome.candidate
+    measurements = dict(outcome.measurements)
+    gpu = measurements.pop(GPU_NOTE, None)  # a note, not a number: the ``gpu`` key below
     return {
         "id": candidate.id,
         "source": candidate.source,
@@ -39,8 +42,9 @@ def _candidate(row: Row) -> dict[str, Any]:
                 "unit": m.unit,
                 **({"detail": m.detail} if m.detail else {}),
             }
-            for name, m in sorted(outcome.measurements.items())
+            for name, m in sorted(measurements.items())
         },
+        "gpu": gpu.detail if gpu else None,
         "meta": outcome.meta.model_dump(),
     }
 

@@ -31,7 +31,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "|" + "---|" * len(HEADERS),
     ]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in matrix_rows(results)]
-    lines += _variants(results) + _cost(results) + _deployment(results)
+    lines += _variants(results) + _cost(results) + _deployment(results) + _gpu(results)
     weights = ", ".join(f"{k} {v:g}" for k, v in results["weights"].items())
     lines += [
         "",
@@ -126,5 +126,69 @@ def _deployment(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _number(metric: dict[str, Any] | None) -> str:
-    return "–" if metric is None or metric.get("value") is None else f"{metric['value']:.2f}"
+def _number(metric: dict[str, Any] | None, fmt: str = "{:.2f}") -> str:
+    return "–" if metric is None or metric.get("value") is None else fmt.format(metric["value"])
+
+
+def _gpu(results: dict[str, Any]) -> list[str]:
+    """Each model on the GPU per precision, or why the GPU path was skipped."""
+    noted = [c for c in results["candidates"] if c.get("gpu")]
+    if not noted:
+        return []
+    lines = ["", "## GPU", ""]
+    skipped = [c for c in noted if "skipped" in c["gpu"]]
+    measured = [c for c in noted if "skipped" not in c["gpu"]]
+    reasons = {c["gpu"]["skipped"] for c in skipped}
+    if skipped and not measured and len(reasons) == 1:
+        lines.append(_cell(f"Skipped: {reasons.pop()}. Every figure above is the CPU's."))
+    else:
+        lines += [f"- {_cell(c['id'])}: skipped, {_cell(c['gpu']['skipped'])}" for c in skipped]
+    if not measured:
+        return lines
+    devices = sorted({_device(c["gpu"]) for c in measured})
+    batch = max(results["settings"]["batch_sizes"])
+    lines += [
+        "",
+        _cell(
+            f"Measured on {', '.join(devices)}, the model moved there from the CPU at each "
+            "precision; features compared with the CPU fp32 ones. The ranking uses the CPU "
+            "figures."
+        ),
+        "",
+        f"| candidate | precision | load s | peak MB | p50 ms @1 | p95 ms @1 | items/s @{batch} "
+        "| max abs diff | min cosine |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    failures = []
+    for c in measured:
+        m = c.get("metrics", {})
+        for precision in c["gpu"]["precisions"]:
+            prefix = f"gpu.{precision}."
+            lines.append(
+                f"| {_cell(c['id'])} | {precision} | {_number(m.get(prefix + 'load.seconds'))} "
+                f"| {_number(m.get(prefix + 'memory.peak_mb'), '{:.0f}')} "
+                f"| {_number(m.get(prefix + 'latency.p50_ms@1'))} "
+                f"| {_number(m.get(prefix + 'latency.p95_ms@1'))} "
+                f"| {_number(m.get(f'{prefix}throughput.items_per_s@{batch}'), '{:.0f}')} "
+                f"| {_agreement(m.get(prefix + 'max_abs_diff'), '{:.1e}')} "
+                f"| {_agreement(m.get(prefix + 'cosine_min'), '{:.5f}')} |"
+            )
+        failures += [
+            f"- {_cell(c['id'])} at {p}: failed, {_cell(why)}"
+            for p, why in c["gpu"]["failed"].items()
+        ]
+    return lines + ([""] + failures if failures else [])
+
+
+def _device(gpu: dict[str, Any]) -> str:
+    return f"{gpu['device_name']} ({gpu['runtime']})" if gpu["runtime"] else gpu["device_name"]
+
+
+def _agreement(metric: dict[str, Any] | None, fmt: str) -> str:
+    """A feature-agreement figure, or how many compared rows came out NaN or infinite."""
+    if metric is None:
+        return "–"
+    if metric.get("value") is None:
+        detail = metric.get("detail", {})
+        return f"NaN/inf in {detail.get('nonfinite_rows')} of {detail.get('rows')} rows"
+    return fmt.format(metric["value"])
