@@ -9,10 +9,17 @@ import numpy as np
 import pytest
 from scipy import stats
 from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-from modelscout.measure.transferability import _stratified_folds
+from modelscout.measure.transferability import (
+    _fit_diagonal_mixture,
+    _leep,
+    _mixture_posteriors,
+    _quadratic_design,
+    _stratified_folds,
+)
 from modelscout.measure.validation import (
     InputError,
     check_features,
@@ -268,6 +275,31 @@ def test_nleep_is_repeatable_for_a_seed_and_blind_to_class_names():
     assert nleep(features, labels, seed=3) == score
     assert nleep(features, np.array(["w", "x", "y", "z"])[labels], seed=3) == pytest.approx(score)
     assert score > nleep(features, np.random.default_rng(2).permutation(labels), seed=3)
+
+
+def test_nleep_mixture_is_scikit_learn_gaussian_mixture_to_rounding():
+    # Overlapping clusters: EM takes 45 steps, so the update order and stopping rule matter.
+    features, labels = _clusters(n_per_class=100, dim=8, spread=0.5)
+    reduced = PCA(n_components=0.8).fit_transform(features)
+    library = GaussianMixture(n_components=20, covariance_type="diag", random_state=0)
+    library.fit(reduced)
+    posteriors, log_likelihood = _mixture_posteriors(
+        _quadratic_design(reduced), _fit_diagonal_mixture(reduced, 20, seed=0)
+    )
+    assert log_likelihood == pytest.approx(library.score(reduced), rel=1e-9)
+    assert np.abs(posteriors - library.predict_proba(reduced)).max() < 1e-9
+    library_nleep = _leep(library.predict_proba(reduced), labels, 4)
+    assert nleep(features, labels, components_per_class=5) == pytest.approx(library_nleep, rel=1e-9)
+
+
+# At this scale k-means, too, sees each cluster's rows as duplicates, and says so.
+@pytest.mark.filterwarnings("ignore:Number of distinct clusters")
+def test_nleep_rejects_features_whose_component_variances_round_away():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 40)
+    features = 1e9 * np.eye(3)[labels] + 1e-2 * rng.standard_normal((120, 3))
+    with pytest.raises(InputError, match="standardize the features"):
+        nleep(features, labels, components_per_class=2)
 
 
 def test_nleep_rejects_more_mixture_components_than_rows():
