@@ -356,3 +356,34 @@ def test_malicious_label_and_candidate_folder_run_no_script_and_inject_nothing(
     assert visit.dialogs == [] and visit.errors == []
     assert visit.values["images"] == 0 and visit.values["scripts"] == 0
     assert LABEL in visit.values["text"] and FOLDER in visit.values["text"]
+
+
+def test_cards_say_why_the_gpu_was_skipped_or_what_each_precision_measured(demo):
+    results = copy.deepcopy(demo)
+    skipped, measured, baseline = (
+        results["candidates"][0],
+        results["candidates"][1],
+        results["candidates"][-1],
+    )
+    skipped["gpu"] = {"skipped": "no CUDA device (torch.cuda.is_available() is False)"}
+    measured["gpu"] = {
+        "device": "cuda",
+        "device_name": f"Card {LABEL}",
+        "runtime": "CUDA 12.4",
+        "precisions": ["fp32", "fp16"],
+        "failed": {"bf16": "no kernel"},
+    }
+    for precision, p50, cosine in (("fp32", 2.5, 1.0), ("fp16", 1.25, 0.99991)):
+        measured["metrics"][f"gpu.{precision}.latency.p50_ms@1"] = {"value": p50, "unit": "ms"}
+        measured["metrics"][f"gpu.{precision}.cosine_min"] = {"value": cosine, "unit": None}
+    baseline["gpu"] = None
+    page = render_html(results)
+    cards = text(section(page, "candidates"))
+    assert "GPU skipped: no CUDA device (torch.cuda.is_available() is False)" in cards
+    assert (
+        f"GPU Card {LABEL} (CUDA 12.4): fp32 p50 2.5 ms at batch 1, min cosine to CPU fp32 "
+        "1.00000; fp16 p50 1.25 ms at batch 1, min cosine to CPU fp32 0.99991; bf16 failed: "
+        "no kernel"
+    ) in cards
+    assert cards.count("GPU ") == 2  # the baseline has no torch model, so no GPU line
+    assert LABEL not in page  # the device name is escaped like every outside string

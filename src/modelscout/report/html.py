@@ -390,6 +390,8 @@ def _card(candidate: dict[str, Any]) -> dict[str, Any]:
         ("needs remote code", _known(meta.get("needs_remote_code"))),
         ("model card sections", _known(meta.get("card_sections"))),
     ]
+    if candidate.get("gpu"):  # none for the baseline, which has no torch model
+        fields.append(("GPU", _gpu(candidate)))
     return {
         "id": candidate["id"],
         "status": candidate["status"],
@@ -400,6 +402,26 @@ def _card(candidate: dict[str, Any]) -> dict[str, Any]:
         "datasets": meta.get("datasets") or [],
         "measurements": [_measurement(name, m) for name, m in candidate.get("metrics", {}).items()],
     }
+
+
+def _gpu(candidate: dict[str, Any]) -> str:
+    """One line: why the GPU path was skipped, or the device and each precision's p50 at
+    batch size 1 and feature agreement (the full figures are in the measurements table)."""
+    gpu = candidate["gpu"]
+    if "skipped" in gpu:
+        return f"skipped: {gpu['skipped']}"
+    metrics = candidate.get("metrics", {})
+    parts = []
+    for precision in gpu.get("precisions", []):
+        p50 = (metrics.get(f"gpu.{precision}.latency.p50_ms@1") or {}).get("value")
+        cosine = (metrics.get(f"gpu.{precision}.cosine_min") or {}).get("value")
+        part = f"{precision} p50 {_number(p50, 'ms')} ms at batch 1"
+        parts.append(part + ("" if cosine is None else f", min cosine to CPU fp32 {cosine:.5f}"))
+    parts += [f"{precision} failed: {why}" for precision, why in gpu.get("failed", {}).items()]
+    device = gpu.get("device_name") or gpu.get("device", "GPU")
+    if gpu.get("runtime"):
+        device += f" ({gpu['runtime']})"
+    return f"{device}: " + "; ".join(parts)
 
 
 def _measurement(name: str, metric: dict[str, Any]) -> dict[str, str]:
