@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_info
 
-from modelscout.measure.probe import cross_validate, linear_probe
+from modelscout.measure.probe import ProbeJob, cross_validate, cross_validate_many, linear_probe
 
 
 def test_probe_leaves_blas_threads_as_it_found_them() -> None:
@@ -17,3 +19,38 @@ def test_probe_leaves_blas_threads_as_it_found_them() -> None:
         result = cross_validate(linear_probe, features, labels, classes=["a", "b", "c"])
     assert [pool["num_threads"] for pool in threadpool_info()] == before
     assert result.accuracy > 0.8  # separable clusters: the folds really fitted
+
+
+def _clusters(seed: int, classes: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.arange(240) % classes
+    return rng.standard_normal((240, 8)) + labels[:, None], labels
+
+
+def test_pooled_folds_give_each_job_what_it_gets_alone() -> None:
+    jobs = [
+        ProbeJob(linear_probe, *_clusters(seed), classes=["a", "b", "c"], seed=seed)
+        for seed in (0, 1, 2)
+    ]
+    pooled = cross_validate_many(jobs)
+    for job, result in zip(jobs, pooled, strict=True):
+        alone = cross_validate(
+            job.make_model, job.inputs, job.labels, classes=job.classes, seed=job.seed
+        )
+        np.testing.assert_array_equal(result.predictions, alone.predictions)
+        assert result.macro_f1 == alone.macro_f1
+        assert result.fit_seconds > 0
+
+
+def test_a_job_whose_fit_raises_gets_the_error_and_the_others_their_scores() -> None:
+    def broken():  # a real scikit-learn error at fit time, not a stand-in
+        return LogisticRegression(C=-1.0)
+
+    features, labels = _clusters(0)
+    good = ProbeJob(linear_probe, features, labels, classes=["a", "b", "c"])
+    bad = ProbeJob(broken, features, labels, classes=["a", "b", "c"])
+    first, second, third = cross_validate_many([good, bad, good])
+    assert isinstance(second, ValueError) and "C" in str(second)
+    assert first.accuracy == third.accuracy > 0.8
+    with pytest.raises(ValueError):
+        cross_validate(broken, features, labels, classes=["a", "b", "c"])
