@@ -197,3 +197,20 @@ def test_gpu_path_on_cuda_end_to_end(small_csv, tiny_st, tiny_classifier, tmp_pa
     found = profile(spec.model_copy(update={"candidates": [str(tiny_st)]}))
     assert found["gpu"]["device_name"] == name and set(found["gpu"]["precisions"]) == set(expected)
     assert rank(spec).run.measured == 0  # a rerun reuses the GPU figures from the store
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="needs a torch without a usable CUDA device")
+def test_a_failed_precision_is_measured_again_on_the_next_run_not_replayed(
+    small_csv, tiny_st, tmp_path, monkeypatch
+):
+    # A device torch cannot use here: every precision fails for real, as an out-of-memory
+    # GPU would; the failure must not be served from the store next time.
+    cuda = {"device": "cuda", "device_name": "unusable", "runtime": None, "bf16": False}
+    monkeypatch.setattr("modelscout.pipeline.find_gpu", lambda: dict(cuda))
+    spec = spec_for(small_csv, [tiny_st], tmp_path, baseline=False)
+    first = build_results(rank(spec))["candidates"][0]
+    assert first["status"] == "ranked"  # the CPU figures stand
+    assert set(first["gpu"]["failed"]) == {"fp32", "fp16"}
+    again = rank(spec)
+    assert again.run.measured > 0  # the pass ran again instead of replaying the failures
+    assert set(build_results(again)["candidates"][0]["gpu"]["failed"]) == {"fp32", "fp16"}

@@ -54,3 +54,25 @@ def test_a_job_whose_fit_raises_gets_the_error_and_the_others_their_scores() -> 
     assert first.accuracy == third.accuracy > 0.8
     with pytest.raises(ValueError):
         cross_validate(broken, features, labels, classes=["a", "b", "c"])
+
+
+def test_each_job_is_handed_over_when_its_last_fold_is_in_so_an_interrupt_keeps_it() -> None:
+    features, labels = _clusters(0)
+    fits = 0
+
+    def interrupted_on_third_fit():
+        nonlocal fits
+        fits += 1
+        if fits == 3:
+            raise KeyboardInterrupt  # what Ctrl-C raises; not an Exception, so not caught
+        return linear_probe()
+
+    handed = {}
+    jobs = [
+        ProbeJob(linear_probe, features, labels, classes=["a", "b", "c"]),
+        ProbeJob(interrupted_on_third_fit, features, labels, classes=["a", "b", "c"]),
+    ]
+    with pytest.raises(KeyboardInterrupt):
+        cross_validate_many(jobs, n_jobs=1, on_result=handed.__setitem__)
+    assert list(handed) == [0]  # the finished job reached the caller before the interrupt
+    assert handed[0].accuracy > 0.8

@@ -1,10 +1,12 @@
 """Runs every candidate through every measurement, reusing what the store already has.
 
-Per candidate: resolve and describe it, check the metadata requirements, then
-one model pass (load, features, throughput, latency, input lengths; stored in
-one transaction), then the measurements on features (probe, LogME). A
-candidate that fails becomes a ``failed`` outcome with its reason; the run
-goes on.
+Per candidate, one at a time: resolve and describe it, check the metadata
+requirements, then one model pass in a process of its own (load, features,
+throughput, latency, input lengths, the GPU where there is one; stored in one
+transaction). Then the cross-validated probes of all candidates, their folds
+sharing the cores, each stored as it finishes; then per candidate the
+transferability estimators on its features. A candidate that fails becomes a
+``failed`` outcome with its reason; the run goes on.
 """
 
 from __future__ import annotations
@@ -255,8 +257,8 @@ class _Runner:
         """The stored GPU measurements of a pass: the note first, then those of every
         precision it says was measured (a precision that failed has only its reason there)."""
         note = self._cached(candidate, [GPU_NOTE], MODEL_PASS_VERSION, settings)
-        if note is None:
-            return None
+        if note is None or note[GPU_NOTE].detail.get("failed"):
+            return None  # a precision that failed (out of memory, say) is tried again
         names = gpu_names(note[GPU_NOTE].detail["precisions"], self.spec.batch_sizes)
         found = self._cached(candidate, names, MODEL_PASS_VERSION, settings)
         return None if found is None else {**note, **found}
@@ -278,7 +280,11 @@ class _Runner:
             self.step(item.candidate.id, f"{self.spec.folds}-fold probe")
             if item.candidate.source == "baseline":
                 # the folds and model of tfidf_classifier, the texts counted once for all folds
-                inputs, widths = term_counts(self.sample.texts)
+                try:
+                    inputs, widths = term_counts(self.sample.texts)
+                except Exception as error:  # e.g. no n-gram at all: this candidate fails
+                    out[index] = error
+                    continue
                 make_model = partial(fold_classifier, widths, self.spec.seed)
             else:
                 inputs, make_model = item.features, partial(linear_probe, self.spec.seed)
@@ -298,14 +304,18 @@ class _Runner:
         order = sorted(
             range(len(jobs)), key=lambda j: pending[todo[j]].candidate.source != "baseline"
         )
-        results = cross_validate_many([jobs[j] for j in order])
-        for j, result in zip(order, results, strict=True):
-            item = pending[todo[j]]
+
+        def store(position: int, result: ProbeResult | Exception) -> None:
+            # Stored as each candidate's last fold comes in: a run killed in the middle of
+            # the probes keeps the finished ones.
+            index = todo[order[position]]
             if isinstance(result, Exception):
-                out[todo[j]] = result
-                continue
-            item.clock["probe_s"] = result.fit_seconds
-            out[todo[j]] = self._save_probe(item, result)
+                out[index] = result
+                return
+            pending[index].clock["probe_s"] = result.fit_seconds
+            out[index] = self._save_probe(pending[index], result)
+
+        cross_validate_many([jobs[j] for j in order], on_result=store)
         return out  # type: ignore[return-value]
 
     def _probe_settings(self, item: _Pending) -> dict[str, Any]:

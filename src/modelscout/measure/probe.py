@@ -8,12 +8,13 @@ breakdown (per class, per slice) without another fit.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
@@ -79,22 +80,33 @@ class ProbeJob:
     slices: dict[str, np.ndarray] | None = None
 
 
-def cross_validate_many(jobs: Sequence[ProbeJob], n_jobs: int = 2) -> list[ProbeResult | Exception]:
+def cross_validate_many(
+    jobs: Sequence[ProbeJob],
+    n_jobs: int = 2,
+    on_result: Callable[[int, ProbeResult | Exception], None] | None = None,
+) -> list[ProbeResult | Exception]:
     """Every job's stratified k-fold scores, the folds of all jobs sharing ``n_jobs`` threads.
 
     Pooling the folds keeps both cores busy to the end: five folds on two threads alone
     leave one idle for the last fold. Folds are dispatched in job order, so put the
     slowest jobs first. A job whose fold raises gets that exception as its result.
+    ``on_result(index, result)`` is called, in this thread, as soon as a job's last fold is
+    in, so that a caller can store it before the other jobs finish.
     Accuracy and macro-F1 are the mean and standard deviation over folds; per-class and
     per-slice F1 come from the pooled out-of-fold predictions.
     """
     tasks = [
-        (index, train, test)
+        (index, fold, train, test)
         for index, job in enumerate(jobs)
-        for train, test in StratifiedKFold(
-            n_splits=job.folds, shuffle=True, random_state=job.seed
-        ).split(np.zeros(len(job.labels)), job.labels)
+        for fold, (train, test) in enumerate(
+            StratifiedKFold(n_splits=job.folds, shuffle=True, random_state=job.seed).split(
+                np.zeros(len(job.labels)), job.labels
+            )
+        )
     ]
+    expected = Counter(index for index, *_ in tasks)
+    by_job: list[dict[int, tuple]] = [{} for _ in jobs]
+    results: list[ProbeResult | Exception | None] = [None] * len(jobs)
     # Threads, not processes: feature probes spend their time in BLAS and liblinear, which
     # release the GIL; worker processes cost more to start (2 s) than they saved.
     # One BLAS thread per fold: folds run side by side, and on small matrices multithreaded
@@ -102,17 +114,26 @@ def cross_validate_many(jobs: Sequence[ProbeJob], n_jobs: int = 2) -> list[Probe
     # 0.9 s with 1 on 4,000 x 384 features, 77 classes). The limit is process-wide, so it
     # is set once here: set and restored by each fold's thread, restores could interleave
     # and leave BLAS on one thread for everything after the probe.
-    with threadpool_limits(1):
-        outcomes = Parallel(n_jobs=n_jobs, backend="threading")(
-            delayed(_fit_fold)(
-                jobs[index].make_model, jobs[index].inputs, jobs[index].labels, *fold
-            )
-            for index, *fold in tasks
-        )
-    by_job: list[list] = [[] for _ in jobs]
-    for (index, _, _), outcome in zip(tasks, outcomes, strict=True):
-        by_job[index].append(outcome)
-    return [_summarize(job, folds) for job, folds in zip(jobs, by_job, strict=True)]
+    with threadpool_limits(1), ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        pending = {
+            pool.submit(
+                _fit_fold, jobs[index].make_model, jobs[index].inputs, jobs[index].labels, *fold
+            ): (index, number)
+            for index, number, *fold in tasks
+        }
+        try:
+            for future in as_completed(pending):
+                index, number = pending[future]
+                by_job[index][number] = future.result()
+                if len(by_job[index]) == expected[index]:
+                    folds = [by_job[index][n] for n in sorted(by_job[index])]
+                    results[index] = _summarize(jobs[index], folds)
+                    if on_result:
+                        on_result(index, results[index])
+        except BaseException:  # an interrupt: drop the folds not started, keep what is stored
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return results  # type: ignore[return-value]
 
 
 def _summarize(job: ProbeJob, folds: list) -> ProbeResult | Exception:
