@@ -432,6 +432,7 @@ def measure_on_device(
 
     device = torch.device(device)
     torch.empty(0, device=device)  # a GPU's context is set up here, not inside the timed move
+    _check_host_memory_for_copy(encoder.model)
     moved = copy.deepcopy(encoder)  # made before anything is timed; freed on return
     with DeviceMemory(device) as memory:
         start = time.perf_counter()
@@ -461,6 +462,20 @@ def measure_on_device(
         cosine_min=cosine_min,
         nonfinite_rows=nonfinite,
     )
+
+
+def _check_host_memory_for_copy(model: Any) -> None:
+    """Raise (this precision then fails with the reason) rather than let a host copy of a
+    model that fits in memory once but not twice get the whole process killed, CPU figures
+    and all."""
+    tensors = [*model.parameters(), *model.buffers()]
+    needed = sum(t.numel() * t.element_size() for t in tensors)
+    available = psutil.virtual_memory().available
+    if needed > 0.8 * available:
+        raise MemoryError(
+            f"copying the model for the device needs {needed / 2**20:.0f} MB of host memory, "
+            f"{available / 2**20:.0f} MB is available"
+        )
 
 
 def measure_precisions(
