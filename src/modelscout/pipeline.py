@@ -184,10 +184,7 @@ class _Runner:
 
     # -- the model pass -------------------------------------------------------------------
     def _pass_names(self, candidate: Candidate) -> list[str]:
-        names = ["load.seconds", "memory.peak_mb"]
-        for size in self.spec.batch_sizes:
-            names += [f"latency.{p}_ms@{size}" for p in ("p50", "p95", "p99")]
-            names.append(f"throughput.items_per_s@{size}")
+        names = ["load.seconds", "memory.peak_mb", *timing_names("", self.spec.batch_sizes)]
         if candidate.source != "baseline":
             names.append("length.truncated_fraction")
             if self.spec.onnx:
@@ -269,8 +266,12 @@ class _Runner:
         folds of all candidates sharing the cores; a candidate whose probe raised gets the
         exception."""
         out: list[dict[str, Measurement] | Exception | None] = [None] * len(pending)
-        jobs, todo = [], []
-        for index, item in enumerate(pending):
+        jobs, todo = [], []  # todo[j]: the index in ``pending`` of jobs[j]
+        # The baseline's folds are the slowest: first, so that the last fold to finish is short.
+        for index in sorted(
+            range(len(pending)), key=lambda i: pending[i].candidate.source != "baseline"
+        ):
+            item = pending[index]
             cached = self._cached(
                 item.candidate, PROBE_NAMES, PROBE_VERSION, self._probe_settings(item)
             )
@@ -300,22 +301,18 @@ class _Runner:
                 )
             )
             todo.append(index)
-        # The baseline's folds are the slowest: first, so that the last fold to finish is short.
-        order = sorted(
-            range(len(jobs)), key=lambda j: pending[todo[j]].candidate.source != "baseline"
-        )
 
         def store(position: int, result: ProbeResult | Exception) -> None:
             # Stored as each candidate's last fold comes in: a run killed in the middle of
             # the probes keeps the finished ones.
-            index = todo[order[position]]
+            index = todo[position]
             if isinstance(result, Exception):
                 out[index] = result
                 return
             pending[index].clock["probe_s"] = result.fit_seconds
             out[index] = self._save_probe(pending[index], result)
 
-        cross_validate_many([jobs[j] for j in order], on_result=store)
+        cross_validate_many(jobs, on_result=store)
         return out  # type: ignore[return-value]
 
     def _probe_settings(self, item: _Pending) -> dict[str, Any]:
@@ -537,16 +534,22 @@ def timing_measurements(
     return out
 
 
+def timing_names(prefix: str, batch_sizes: list[int]) -> list[str]:
+    """The names ``timing_measurements`` gives for ``batch_sizes``."""
+    return [
+        f"{prefix}{name}@{size}"
+        for size in batch_sizes
+        for name in ("latency.p50_ms", "latency.p95_ms", "latency.p99_ms", "throughput.items_per_s")
+    ]
+
+
 def gpu_names(precisions: list[str], batch_sizes: list[int]) -> list[str]:
     """The measurement names of a GPU pass at ``precisions``, the note aside."""
     names = []
     for precision in precisions:
         prefix = f"gpu.{precision}."
-        names += [prefix + n for n in ("load.seconds", "memory.peak_mb")]
-        names += [prefix + n for n in ("max_abs_diff", "cosine_min")]
-        for size in batch_sizes:
-            names += [f"{prefix}latency.{p}_ms@{size}" for p in ("p50", "p95", "p99")]
-            names.append(f"{prefix}throughput.items_per_s@{size}")
+        names += [prefix + n for n in ("load.seconds", "memory.peak_mb", "max_abs_diff")]
+        names += [prefix + "cosine_min", *timing_names(prefix, batch_sizes)]
     return names
 
 
@@ -718,11 +721,11 @@ def run(
                 on_candidate(state)
             states.append(state)
         pending = [state for state in states if isinstance(state, _Pending)]
-        probed = dict(zip(map(id, pending), runner.probe_all(pending), strict=True))
+        probed = iter(runner.probe_all(pending))  # in the order of ``pending``
         outcomes = []
         for state in states:
             if isinstance(state, _Pending):
-                state = runner.finish(state, probed[id(state)])
+                state = runner.finish(state, next(probed))
                 if on_candidate:
                     on_candidate(state)
             outcomes.append(state)
