@@ -56,11 +56,3 @@ def test_gpu_setting_takes_yaml_off_and_refuses_anything_but_auto_or_off(tmp_pat
     assert build_spec(data="d.csv").gpu == "auto"
     with pytest.raises(UserError, match="gpu: Input should be 'auto' or 'off'"):
         build_spec(data="d.csv", gpu="cuda")
-
-
-def test_spec_knows_exactly_the_estimators_that_exist() -> None:
-    from modelscout import spec
-    from modelscout.measure import transferability
-
-    assert list(spec.FEATURE_ESTIMATORS) == list(transferability.ESTIMATORS)
-    assert list(spec.HEAD_ESTIMATORS) == list(transferability.HEAD_ESTIMATORS)

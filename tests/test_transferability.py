@@ -13,6 +13,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
+from modelscout import spec
 from modelscout.measure.transferability import (
     _fit_diagonal_mixture,
     _leep,
@@ -393,6 +394,9 @@ def test_registry_names_match_the_spec_vocabulary():
         "knn",
     }
     assert set(HEAD_ESTIMATORS) == {"leep", "nce"}
+    # the spec checks names without importing this module: its lists must be these, in order
+    assert list(spec.FEATURE_ESTIMATORS) == list(ESTIMATORS)
+    assert list(spec.HEAD_ESTIMATORS) == list(HEAD_ESTIMATORS)
 
 
 def test_every_registered_estimator_returns_a_python_float():

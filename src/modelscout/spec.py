@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from modelscout.errors import UserError
 
 # The estimators a spec may name. The names, not the functions, so that checking a spec does
-# not import SciPy and scikit-learn (tests/test_spec.py checks they match
+# not import SciPy and scikit-learn (tests/test_transferability.py checks they match
 # measure.transferability's ESTIMATORS and HEAD_ESTIMATORS).
 FEATURE_ESTIMATORS = (
     "logme",
