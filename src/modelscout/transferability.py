@@ -6,38 +6,8 @@ functions of ``(features, labels)``, ``HEAD_ESTIMATORS`` to functions of
 ``(source_probs, labels)``.
 """
 
-from modelscout.measure.transferability import (
-    ESTIMATORS,
-    HEAD_ESTIMATORS,
-    evaluate_ranking,
-    gbc,
-    h_score,
-    knn_accuracy,
-    leep,
-    logme,
-    nce,
-    nleep,
-    parc,
-    regularized_h_score,
-    sfda,
-    transrate,
-)
+from modelscout.measure import transferability as _estimators
+from modelscout.measure.transferability import *  # noqa: F403 (its __all__: the names, listed once)
 from modelscout.measure.validation import InputError
 
-__all__ = [
-    "ESTIMATORS",
-    "HEAD_ESTIMATORS",
-    "InputError",
-    "evaluate_ranking",
-    "gbc",
-    "h_score",
-    "knn_accuracy",
-    "leep",
-    "logme",
-    "nce",
-    "nleep",
-    "parc",
-    "regularized_h_score",
-    "sfda",
-    "transrate",
-]
+__all__ = [*_estimators.__all__, "InputError"]
