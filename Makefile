@@ -1,24 +1,36 @@
 # Two commands set everything up and run: `make demo` (the built-in example) and `make test`.
-# torch is pinned first: on a CPU-only machine an unpinned torch pulls several GB of CUDA packages.
+# Both create and use a virtual environment (.venv), so they work on a Python whose packages the
+# system manages (Debian's "externally-managed-environment").
+# torch is pinned first, from PyTorch's CPU index where the registry has no local CPU build:
+# on a CPU-only machine an unpinned torch pulls several GB of CUDA packages.
 PYTHON ?= python3
+VENV ?= .venv
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+PY := $(VENV)/bin/python
 
 .PHONY: install demo test lint bench
 
-install:
-	$(PYTHON) -m pip install --quiet "$(TORCH)"
-	$(PYTHON) -m pip install --quiet -e ".[dev]"
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+install: $(PY)
+	$(PY) -m pip install --quiet "$(TORCH)" || \
+		$(PY) -m pip install --quiet "$(TORCH)" --index-url "$(TORCH_INDEX)"
+	$(PY) -m pip install --quiet -e ".[dev]"
 
 demo: install
-	$(PYTHON) -m modelscout demo --output modelscout-demo
+	$(PY) -m modelscout demo --output modelscout-demo
 
 test: install
-	@$(PYTHON) -m pytest; rc=$$?; \
+	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 lint:
-	ruff check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 bench: install
-	$(PYTHON) benchmarks/overhead.py
-	$(PYTHON) benchmarks/transferability.py
+	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/transferability.py
