@@ -1,8 +1,9 @@
 """Runs every candidate through every measurement, reusing what the store already has.
 
 Per candidate, one at a time: resolve and describe it, check the metadata
-requirements, then one model pass in a process of its own (load, features,
-throughput, latency, input lengths, the GPU where there is one; stored in one
+requirements (a Hub model on its Hub metadata, downloaded only once it passes),
+then one model pass in a process of its own (load, features, throughput,
+latency, input lengths, the GPU where there is one; stored in one
 transaction). Then the cross-validated probes of all candidates, their folds
 sharing the cores, each stored as it finishes; then per candidate the
 transferability estimators on its features. A candidate that fails becomes a
@@ -22,8 +23,8 @@ import numpy as np
 
 from modelscout import __version__
 from modelscout.backends.baseline import fold_classifier, term_counts
-from modelscout.backends.text import has_classification_head
-from modelscout.catalog.candidate import Candidate, describe, resolve_candidate
+from modelscout.backends.text import check_loadable, has_classification_head
+from modelscout.catalog.candidate import Candidate, describe, download, resolve_candidate
 from modelscout.catalog.constraints import check_meta
 from modelscout.catalog.meta import ModelMeta
 from modelscout.data import TaskData, load_task_data, nested_subsamples, stratified_sample
@@ -49,7 +50,7 @@ from modelscout.measure.hardware import (
 from modelscout.measure.probe import ProbeJob, ProbeResult, cross_validate_many, linear_probe
 from modelscout.measure.transferability import ESTIMATORS, HEAD_ESTIMATORS
 from modelscout.measure.validation import InputError
-from modelscout.spec import Spec
+from modelscout.spec import Constraints, Spec
 from modelscout.store import Measurement, Store, default_store_path
 
 FEATURES_VERSION = "1"
@@ -416,7 +417,14 @@ class _Runner:
             meta = describe(candidate)
         except Exception as error:  # unreadable metadata fails this candidate only
             return Outcome(candidate, ModelMeta(), "failed", f"metadata: {one_line(error)}")
-        reason = check_meta(meta, self.spec.constraints, is_baseline=candidate.source == "baseline")
+        reason = check_meta(
+            meta, self._checkable(candidate), is_baseline=candidate.source == "baseline"
+        )
+        if reason is None and not candidate.downloaded:
+            try:
+                candidate, meta, reason = self._download(candidate, meta)
+            except Exception as error:  # refused before downloading, or the download failed
+                return Outcome(candidate, meta, "failed", one_line(error))
         if reason:
             return Outcome(candidate, meta, "rejected", reason)
         clock = self.timings.setdefault(candidate.id, {})
@@ -429,6 +437,29 @@ class _Runner:
         except Exception as error:
             return Outcome(candidate, meta, "failed", one_line(error))
         return _Pending(candidate, meta, measurements, features, probs, clock)
+
+    def _checkable(self, candidate: Candidate) -> Constraints:
+        """The requirements the metadata at hand can answer: before a Hub model is downloaded,
+        the size of its layers variant is unknown, so max_params waits for its files."""
+        layers_variant = any(variant.kind == "layers" for variant in candidate.variants)
+        if candidate.downloaded or not layers_variant:
+            return self.spec.constraints
+        return self.spec.constraints.model_copy(update={"max_params": None})
+
+    def _download(
+        self, candidate: Candidate, meta: ModelMeta
+    ) -> tuple[Candidate, ModelMeta, str | None]:
+        """A Hub candidate accepted on its Hub metadata, downloaded and described from its files,
+        with the reason it is rejected once those are known (a layers variant's size)."""
+        spec = self.spec
+        check_loadable(
+            meta, allow_pickle=spec.allow_pickle, trust_remote_code=spec.trust_remote_code
+        )
+        candidate = download(
+            candidate, allow_pickle=spec.allow_pickle, trust_remote_code=spec.trust_remote_code
+        )
+        meta = describe(candidate)
+        return candidate, meta, check_meta(meta, spec.constraints)
 
     def finish(self, item: _Pending, probed: dict[str, Measurement] | Exception) -> Outcome:
         """The probe's measurements, then the transferability estimators."""
@@ -690,7 +721,10 @@ def prepare(spec: Spec) -> Prepared:
     )
     sample = stratified_sample(data, spec.max_samples, spec.seed, min_per_class=spec.folds)
     candidates = [
-        resolve_candidate(c, allow_pickle=spec.allow_pickle) for c in spec.all_candidates()
+        resolve_candidate(
+            c, allow_pickle=spec.allow_pickle, trust_remote_code=spec.trust_remote_code
+        )
+        for c in spec.all_candidates()
     ]
     if not candidates:
         raise UserError("no candidates: pass --candidate, or keep the TF-IDF baseline")
@@ -749,7 +783,11 @@ def profile(spec: Spec, *, prepared: Prepared | None = None) -> dict[str, Any]:
     """
     start_server()
     prepared = prepared or prepare(spec)
-    candidate = prepared.candidates[0]
+    candidate = download(
+        prepared.candidates[0],
+        allow_pickle=spec.allow_pickle,
+        trust_remote_code=spec.trust_remote_code,
+    )
     meta = describe(candidate)
     with Store(spec.store or default_store_path()) as store:
         runner = _Runner(spec, prepared.sample, store, lambda *_: None, len(prepared.data))

@@ -2,18 +2,20 @@
 
 ``resolve_candidate`` turns an id from the command line or spec into a
 Candidate: ``baseline:tfidf``, a local folder, an installed model package, or
-a Hugging Face Hub id (cache first, download only when the Hub is allowed),
+a Hugging Face Hub id ``org/name[@revision]`` (cache first, else described from the
+Hub's metadata and downloaded by ``download`` once its requirements are met),
 optionally followed by ``+variant`` parts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from modelscout.backends.baseline import baseline_meta
 from modelscout.backends.variants import Variant, parse_variant
 from modelscout.catalog import hub, local
+from modelscout.catalog.hub import HubModel
 from modelscout.catalog.meta import ModelMeta, count_params, read_folder_meta
 from modelscout.errors import UserError
 from modelscout.spec import BASELINE_TFIDF
@@ -23,10 +25,15 @@ from modelscout.spec import BASELINE_TFIDF
 class Candidate:
     id: str  # as the user named it
     source: str  # folder | package | hub | baseline
-    path: Path | None = None
+    path: Path | None = None  # None for a Hub model not downloaded yet
     revision: str | None = None  # commit sha, or content hash of the folder
     parent: str | None = None  # for variants: the parent's id
     variants: tuple[Variant, ...] = field(default_factory=tuple)
+    hub_model: HubModel | None = None  # for Hub ids: repo, revision as named, Hub metadata
+
+    @property
+    def downloaded(self) -> bool:
+        return self.path is not None or self.source == "baseline"
 
     @property
     def key(self) -> str:
@@ -35,7 +42,9 @@ class Candidate:
         return f"{self.source}:{self.revision}{suffix}"
 
 
-def resolve_candidate(text: str, *, allow_pickle: bool = False) -> Candidate:
+def resolve_candidate(
+    text: str, *, allow_pickle: bool = False, trust_remote_code: bool = False
+) -> Candidate:
     """Find a candidate from its id; an id that resolves to nothing is a ``UserError``."""
     text = text.strip()
     if not text:
@@ -46,12 +55,15 @@ def resolve_candidate(text: str, *, allow_pickle: bool = False) -> Candidate:
         return Candidate(id=text, source="baseline", revision="tfidf-v1")
     base, *variant_texts = text.split("+")
     variants = tuple(parse_variant(v) for v in variant_texts)
-    found = local.find_folder(base) or local.find_package(base) or hub.find(base, allow_pickle)
+    found = local.find_folder(base) or local.find_package(base)
+    hub_model = None if found else hub.find(base, allow_pickle, trust_remote_code)
+    if hub_model:
+        found = ("hub", hub_model.folder, hub_model.commit)
     if found is None:
         raise UserError(
             f"unknown candidate '{base}': not a model folder, not an installed model package, "
-            "and not a Hub id in the local Hugging Face cache (downloads are off when "
-            "HF_HUB_OFFLINE=1 or there is no network)"
+            "and not a Hub id in the local Hugging Face cache (the Hub is not asked while "
+            "HF_HUB_OFFLINE=1)"
         )
     source, path, revision = found
     return Candidate(
@@ -61,7 +73,16 @@ def resolve_candidate(text: str, *, allow_pickle: bool = False) -> Candidate:
         revision=revision,
         parent=base if variants else None,
         variants=variants,
+        hub_model=hub_model,
     )
+
+
+def download(candidate: Candidate, *, allow_pickle: bool, trust_remote_code: bool) -> Candidate:
+    """The candidate with its files on disk: a Hub model not in the cache is downloaded."""
+    if candidate.downloaded or candidate.hub_model is None:
+        return candidate
+    folder = hub.download(candidate.hub_model, allow_pickle, trust_remote_code)
+    return replace(candidate, path=folder, revision=folder.name)
 
 
 def describe(candidate: Candidate) -> ModelMeta:
@@ -71,12 +92,18 @@ def describe(candidate: Candidate) -> ModelMeta:
     author = (
         candidate.id.split("/")[0] if candidate.source == "hub" and "/" in candidate.id else None
     )
-    meta = read_folder_meta(Path(candidate.path), author=author)
+    if candidate.path is None:  # a Hub model known so far from its metadata only
+        meta = candidate.hub_model.meta.model_copy(deep=True)
+    else:
+        meta = read_folder_meta(Path(candidate.path), author=author)
     for variant in candidate.variants:
-        if variant.kind == "layers" and meta.layers and variant.value < meta.layers:
+        if variant.kind == "layers" and candidate.path is None:
+            meta.params = meta.layers = None  # counted from the weight files once downloaded
+        elif variant.kind == "layers" and meta.layers and variant.value < meta.layers:
             weights = [Path(candidate.path) / name for name in meta.weight_files]
             meta.layers = variant.value
             meta.params = count_params(weights, keep_layers=variant.value) if meta.params else None
         elif variant.kind == "max_length":
             meta.max_input_tokens = min(meta.max_input_tokens or variant.value, variant.value)
     return meta
+

@@ -1,0 +1,229 @@
+"""Hub candidates against a Hub on loopback (tests/fake_hub.py) serving tiny real models:
+metadata first, constraints before any download, revisions, and plain errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from fake_hub import FakeHub
+
+from modelscout import build_spec, rank
+from modelscout.catalog.candidate import describe, download, resolve_candidate
+from modelscout.catalog.meta import read_folder_meta
+from modelscout.errors import UserError
+from modelscout.report import build_results
+
+REMOTE_CODE_CONFIG = {"auto_map": {"AutoModel": "modeling_tiny.TinyModel"}}
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """A FakeHub that huggingface_hub talks to: an empty cache, the Hub allowed, no token."""
+    import huggingface_hub.constants as constants
+
+    with FakeHub() as fake:
+        cache = tmp_path / "hf-cache"
+        for name, value in {
+            "ENDPOINT": fake.url,
+            "HUGGINGFACE_CO_URL_TEMPLATE": fake.url + "/{repo_id}/resolve/{revision}/{filename}",
+            "HF_HUB_CACHE": str(cache),
+            "HF_HUB_OFFLINE": False,
+        }.items():
+            monkeypatch.setattr(constants, name, value)
+        # For the model pass's worker processes, which read the environment afresh.
+        monkeypatch.setenv("HF_ENDPOINT", fake.url)
+        monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        yield fake
+
+
+def with_config(tmp_path, folder, name, **config_updates):
+    """A copy of ``folder`` with ``config.json`` updated."""
+    copy = tmp_path / name
+    shutil.copytree(folder, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, **config_updates}))
+    return copy
+
+
+def test_hub_model_is_described_from_its_metadata_before_any_download(hub, tiny_bert):
+    from transformers import AutoModel
+
+    sha = hub.add("acme/tiny-bert", tiny_bert, card={"license": "mit", "language": ["en", "fr"]})
+    candidate = resolve_candidate("acme/tiny-bert")
+    meta = describe(candidate)
+    assert (candidate.source, candidate.path, candidate.revision) == ("hub", None, sha)
+    assert meta.params == AutoModel.from_pretrained(tiny_bert).num_parameters()
+    assert (meta.license, meta.languages, meta.author) == ("mit", ["en", "fr"], "acme")
+    assert (meta.weight_format, meta.weight_files) == ("safetensors", ["model.safetensors"])
+    served = hub.repos["acme/tiny-bert"].commits[sha]
+    assert meta.disk_size_bytes == sum(len(data) for data in served.values())
+    assert meta.tokenizer_files == read_folder_meta(tiny_bert).tokenizer_files != []
+    assert not meta.needs_remote_code
+    assert hub.downloads("acme/tiny-bert") == []
+
+
+def test_download_fetches_the_snapshot_and_the_files_describe_it_alike(hub, tiny_bert):
+    sha = hub.add("acme/tiny-bert", tiny_bert, card={"license": "mit"})
+    candidate = resolve_candidate("acme/tiny-bert")
+    before = describe(candidate)
+    fetched = download(candidate, allow_pickle=False, trust_remote_code=False)
+    after = describe(fetched)
+    assert fetched.path.name == sha == fetched.revision and fetched.key == candidate.key
+    same = ("params", "disk_size_bytes", "license", "weight_files", "tokenizer_files")
+    assert [getattr(after, name) for name in same] == [getattr(before, name) for name in same]
+    assert sorted(hub.downloads("acme/tiny-bert")) == sorted(
+        p.name for p in tiny_bert.iterdir() if p.is_file()
+    )
+    hub.requests.clear()  # the next resolve finds the snapshot in the cache: no request at all
+    assert resolve_candidate("acme/tiny-bert").path == fetched.path and hub.requests == []
+
+
+def test_rank_rejects_on_hub_metadata_without_downloading_and_ranks_the_accepted(
+    hub, tiny_bert, tiny_st, small_csv, tmp_path
+):
+    hub.add("acme/mit-bert", tiny_bert, card={"license": "mit"})
+    hub.add("acme/apache-st", tiny_st, card={"license": "apache-2.0", "language": ["en"]})
+    spec = build_spec(
+        data=small_csv,
+        candidates=["acme/mit-bert", "acme/apache-st"],
+        baseline=False,
+        max_samples=60,
+        folds=2,
+        output=tmp_path / "out",
+        constraints={"licenses": ["apache-2.0"]},
+    )
+    rows = {row["id"]: row for row in build_results(rank(spec))["candidates"]}
+    assert rows["acme/mit-bert"]["status"] == "rejected"
+    assert "licence mit" in rows["acme/mit-bert"]["reason"]
+    assert rows["acme/apache-st"]["status"] == "ranked"
+    assert hub.downloads("acme/mit-bert") == []
+    assert "model.safetensors" in hub.downloads("acme/apache-st")
+
+
+def test_layers_variant_of_a_hub_model_is_sized_once_downloaded(hub, tiny_st, small_csv, tmp_path):
+    hub.add("acme/tiny-st", tiny_st, card={"license": "apache-2.0"})
+    full = describe(resolve_candidate("acme/tiny-st")).params
+    spec = build_spec(
+        data=small_csv,
+        candidates=["acme/tiny-st+layers:1"],
+        baseline=False,
+        max_samples=60,
+        folds=2,
+        output=tmp_path / "out",
+        constraints={"max_params": full - 1},
+    )
+    (row,) = build_results(rank(spec))["candidates"]
+    assert row["status"] == "ranked", row["reason"]
+    assert row["meta"]["params"] < full and row["meta"]["layers"] == 1
+
+
+def test_revision_selects_a_branch_tag_or_commit(hub, tiny_bert, tiny_st):
+    old = hub.add("acme/tiny", tiny_bert, refs=("v1.0",))
+    new = hub.add("acme/tiny", tiny_st, refs=("main",))
+    tagged = resolve_candidate("acme/tiny@v1.0+layers:1")
+    assert (tagged.id, tagged.revision, tagged.parent) == (
+        "acme/tiny@v1.0+layers:1",
+        old,
+        "acme/tiny@v1.0",
+    )
+    assert describe(tagged).params is None  # the kept layers' size is known from the files
+    assert resolve_candidate("acme/tiny").revision == new
+    assert resolve_candidate(f"acme/tiny@{old}").revision == old
+    fetched = download(tagged, allow_pickle=False, trust_remote_code=False)
+    assert fetched.revision == old and describe(fetched).layers == 1
+    hub.requests.clear()  # the tag is now in the cache: found without the Hub
+    assert resolve_candidate("acme/tiny@v1.0").path == fetched.path and hub.requests == []
+
+
+@pytest.mark.parametrize(
+    ("setup", "named", "fragment"),
+    [
+        ({"gated": True}, "acme/tiny", "acme/tiny is gated on the Hub: accept its terms at"),
+        ({"private": True}, "acme/tiny", "private on the Hub or does not exist"),
+        ({}, "acme/other", "no such model on the Hub"),
+        ({}, "acme/tiny@no-such-tag", "has no revision 'no-such-tag'"),
+    ],
+)
+def test_hub_refusals_are_plain_errors(hub, tiny_bert, setup, named, fragment):
+    hub.add("acme/tiny", tiny_bert, **setup)
+    with pytest.raises(UserError, match=fragment) as error:
+        resolve_candidate(named)
+    assert "\n" not in str(error.value) and "unknown candidate 'acme/tiny'" not in str(error.value)
+    assert hub.downloads("acme/tiny") == []
+
+
+def test_gated_error_names_the_login_step(hub, tiny_bert):
+    hub.add("acme/tiny", tiny_bert, gated=True)
+    with pytest.raises(UserError) as error:
+        resolve_candidate("acme/tiny")
+    assert f"{hub.url}/acme/tiny" in str(error.value) and "hf auth login" in str(error.value)
+
+
+def test_unreachable_hub_is_a_plain_error(hub, monkeypatch):
+    import huggingface_hub.constants as constants
+
+    hub.__exit__()  # nothing listens on its port any more
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    with pytest.raises(UserError, match="cannot reach the Hub at .* to fetch acme/tiny"):
+        resolve_candidate("acme/tiny")
+
+
+def test_offline_hub_id_not_in_the_cache_stays_unknown(hub, tiny_bert, monkeypatch):
+    import huggingface_hub.constants as constants
+
+    hub.add("acme/tiny", tiny_bert)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(UserError, match="unknown candidate 'acme/tiny'.*HF_HUB_OFFLINE"):
+        resolve_candidate("acme/tiny")
+    assert hub.requests == []
+
+
+def test_remote_code_model_is_refused_without_opt_in_and_nothing_is_downloaded(
+    hub, tiny_bert, small_csv, tmp_path
+):
+    folder = with_config(tmp_path, tiny_bert, "custom", **REMOTE_CODE_CONFIG)
+    hub.add("acme/custom", folder, extra_files={"modeling_tiny.py": b"# its own code\n"})
+    spec = build_spec(
+        data=small_csv, candidates=["acme/custom"], baseline=False, output=tmp_path / "out"
+    )
+    (row,) = build_results(rank(spec))["candidates"]
+    assert row["status"] == "failed" and "--trust-remote-code" in row["reason"]
+    assert hub.downloads("acme/custom") == []
+
+
+def test_remote_code_opt_in_downloads_the_code_files(hub, tiny_bert, tmp_path):
+    folder = with_config(tmp_path, tiny_bert, "custom", **REMOTE_CODE_CONFIG)
+    code = b"# its own code\n"
+    hub.add("acme/custom", folder, extra_files={"modeling_tiny.py": code})
+    candidate = resolve_candidate("acme/custom", trust_remote_code=True)
+    assert describe(candidate).needs_remote_code
+    fetched = download(candidate, allow_pickle=False, trust_remote_code=True)
+    assert (fetched.path / "modeling_tiny.py").read_bytes() == code
+    assert "modeling_tiny.py" in hub.downloads("acme/custom")
+
+
+def test_pickle_weights_are_downloaded_only_on_opt_in(hub, tiny_bert, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_bert, folder)
+    weights = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save(weights, folder / "pytorch_model.bin")
+    hub.add("acme/pickled", folder)
+    candidate = resolve_candidate("acme/pickled")
+    assert describe(candidate).weight_format == "pickle"
+    safe = download(candidate, allow_pickle=False, trust_remote_code=False)
+    assert not (safe.path / "pytorch_model.bin").exists()
+    opted = download(
+        resolve_candidate("acme/pickled", allow_pickle=True),
+        allow_pickle=True,
+        trust_remote_code=False,
+    )
+    assert (opted.path / "pytorch_model.bin").is_file()
