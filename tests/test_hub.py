@@ -227,3 +227,15 @@ def test_pickle_weights_are_downloaded_only_on_opt_in(hub, tiny_bert, tmp_path):
         trust_remote_code=False,
     )
     assert (opted.path / "pytorch_model.bin").is_file()
+
+
+def test_rank_on_a_gated_hub_model_is_one_line_and_exit_code_2(hub, tiny_bert, small_csv):
+    from typer.testing import CliRunner
+
+    from modelscout.cli import app
+
+    hub.add("acme/tiny", tiny_bert, gated=True)
+    result = CliRunner().invoke(app, ["rank", "--data", str(small_csv), "-c", "acme/tiny"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "acme/tiny is gated on the Hub" in lines[0]

@@ -106,4 +106,3 @@ def describe(candidate: Candidate) -> ModelMeta:
         elif variant.kind == "max_length":
             meta.max_input_tokens = min(meta.max_input_tokens or variant.value, variant.value)
     return meta
-
