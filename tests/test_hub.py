@@ -16,6 +16,12 @@ from modelscout.errors import UserError
 from modelscout.report import build_results
 
 REMOTE_CODE_CONFIG = {"auto_map": {"AutoModel": "modeling_tiny.TinyModel"}}
+MODELING_TINY = b"""from transformers import BertModel
+
+
+class TinyModel(BertModel):
+    pass
+"""
 
 
 @pytest.fixture
@@ -187,7 +193,7 @@ def test_remote_code_model_is_refused_without_opt_in_and_nothing_is_downloaded(
     hub, tiny_bert, small_csv, tmp_path
 ):
     folder = with_config(tmp_path, tiny_bert, "custom", **REMOTE_CODE_CONFIG)
-    hub.add("acme/custom", folder, extra_files={"modeling_tiny.py": b"# its own code\n"})
+    hub.add("acme/custom", folder, extra_files={"modeling_tiny.py": MODELING_TINY})
     spec = build_spec(
         data=small_csv, candidates=["acme/custom"], baseline=False, output=tmp_path / "out"
     )
@@ -196,15 +202,21 @@ def test_remote_code_model_is_refused_without_opt_in_and_nothing_is_downloaded(
     assert hub.downloads("acme/custom") == []
 
 
-def test_remote_code_opt_in_downloads_the_code_files(hub, tiny_bert, tmp_path):
+def test_remote_code_opt_in_downloads_the_code_files_and_ranks(hub, tiny_bert, small_csv, tmp_path):
     folder = with_config(tmp_path, tiny_bert, "custom", **REMOTE_CODE_CONFIG)
-    code = b"# its own code\n"
-    hub.add("acme/custom", folder, extra_files={"modeling_tiny.py": code})
-    candidate = resolve_candidate("acme/custom", trust_remote_code=True)
-    assert describe(candidate).needs_remote_code
-    fetched = download(candidate, allow_pickle=False, trust_remote_code=True)
-    assert (fetched.path / "modeling_tiny.py").read_bytes() == code
-    assert "modeling_tiny.py" in hub.downloads("acme/custom")
+    hub.add("acme/custom", folder, extra_files={"modeling_tiny.py": MODELING_TINY})
+    spec = build_spec(
+        data=small_csv,
+        candidates=["acme/custom"],
+        baseline=False,
+        trust_remote_code=True,
+        max_samples=60,
+        folds=2,
+        output=tmp_path / "out",
+    )
+    (row,) = build_results(rank(spec))["candidates"]
+    assert row["status"] == "ranked", row["reason"]
+    assert row["meta"]["needs_remote_code"] and "modeling_tiny.py" in hub.downloads("acme/custom")
 
 
 def test_pickle_weights_are_downloaded_only_on_opt_in(hub, tiny_bert, tmp_path):
