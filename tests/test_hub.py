@@ -251,3 +251,17 @@ def test_rank_on_a_gated_hub_model_is_one_line_and_exit_code_2(hub, tiny_bert, s
     assert result.exit_code == 2 and "Traceback" not in result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "acme/tiny is gated on the Hub" in lines[0]
+
+
+def test_profile_downloads_a_hub_model_then_times_it(hub, tiny_bert, small_csv):
+    from typer.testing import CliRunner
+
+    from modelscout.cli import app
+
+    hub.add("acme/tiny", tiny_bert)
+    args = ["profile", "acme/tiny@main", "--data", str(small_csv), "--json", "--batch-size", "1"]
+    result = CliRunner().invoke(app, [*args, "--max-samples", "40"])
+    assert result.exit_code == 0, result.output
+    profiled = json.loads(result.stdout)
+    assert profiled["candidate"] == "acme/tiny@main" and profiled["batches"]["1"]["p50_ms"] > 0
+    assert "model.safetensors" in hub.downloads("acme/tiny")
