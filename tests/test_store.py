@@ -1,4 +1,5 @@
 import sqlite3
+import sys
 
 import numpy as np
 import pytest
@@ -80,6 +81,12 @@ def test_store_under_a_file_that_is_not_a_folder_cannot_be_created(tmp_path):
     # a regular file where a folder should be: not even root can write there
     with pytest.raises(StoreError, match=r"cannot create the measurement store .*--store"):
         Store(tmp_path / "somefile" / "store.sqlite")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's /proc")
+def test_store_in_a_read_only_location_asks_for_a_writable_one():
+    with pytest.raises(StoreError, match=r"cannot use the measurement store .*--store a file"):
+        Store("/proc/self/store.sqlite")  # procfs takes no new files, not even from root
 
 
 def test_row_that_cannot_be_decoded_is_a_damaged_store_not_a_crash(tmp_path):
