@@ -85,7 +85,7 @@ def test_store_under_a_file_that_is_not_a_folder_cannot_be_created(tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's /proc")
 def test_store_in_a_read_only_location_asks_for_a_writable_one():
-    with pytest.raises(StoreError, match=r"cannot use the measurement store .*--store a file"):
+    with pytest.raises(StoreError, match=r"cannot use the measurement store .*another path"):
         Store("/proc/self/store.sqlite")  # procfs takes no new files, not even from root
 
 

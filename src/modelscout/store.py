@@ -106,7 +106,7 @@ class Store:
         except sqlite3.OperationalError as error:  # cannot open, read-only, locked, disk full
             raise StoreError(
                 f"cannot use the measurement store {self.path} ({one_line(error)}); "
-                "pass --store a file in a folder you can write to"
+                "check that you can write there, or pass --store another path"
             ) from None
         except sqlite3.DatabaseError as error:  # not a database, or a damaged one
             raise self._damaged(str(error)) from None
@@ -147,7 +147,15 @@ class Store:
         except (ValueError, TypeError) as error:
             raise self._damaged(f"the detail of {name} is not JSON: {one_line(error)}") from None
         return Measurement(
-            name, value, unit, spread, settings, seconds, version, decoded, reused=True
+            name,
+            value,
+            unit,
+            spread,
+            settings,
+            seconds,
+            version,
+            decoded,
+            reused=True,
         )
 
     def put(self, candidate: str, data: str, *measurements: Measurement) -> None:
