@@ -5,7 +5,8 @@ the server outlives a killed main process, and the measuring process goes on wit
 (a gigabyte or more) for minutes. On Linux the kernel kills each helper when its parent exits
 (``prctl(PR_SET_PDEATHSIG, SIGKILL)``): the fork server is the main process's child and each
 measuring process the fork server's, so the death of the main process runs down the chain.
-Where ``prctl`` is not available a daemon thread polls the main process instead.
+Where ``prctl`` is not available a daemon thread polls the main process instead. One libc call
+through ctypes rather than a package (python-prctl needs libcap headers to build).
 """
 
 from __future__ import annotations
