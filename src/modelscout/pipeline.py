@@ -51,7 +51,7 @@ from modelscout.measure.probe import ProbeJob, ProbeResult, cross_validate_many,
 from modelscout.measure.transferability import ESTIMATORS, HEAD_ESTIMATORS
 from modelscout.measure.validation import InputError
 from modelscout.spec import Constraints, Spec
-from modelscout.store import Measurement, Store, default_store_path
+from modelscout.store import Measurement, Store, StoreError, default_store_path
 
 FEATURES_VERSION = "1"
 MODEL_PASS_VERSION = "1"
@@ -434,6 +434,8 @@ class _Runner:
             clock["model_pass_s"] = time.perf_counter() - start
             measurements = dict(measurements)
             measurements.update(cost_measurements(measurements, self.spec, self.rows_in_data))
+        except StoreError:  # the store's fault, not this candidate's: the run stops
+            raise
         except Exception as error:
             return Outcome(candidate, meta, "failed", one_line(error))
         return _Pending(candidate, meta, measurements, features, probs, clock)
@@ -472,6 +474,8 @@ class _Runner:
                 start = time.perf_counter()
                 measurements.update(self.transferability(candidate, item.features, item.probs))
                 item.clock["transferability_s"] = time.perf_counter() - start
+        except StoreError:
+            raise
         except Exception as error:
             return Outcome(candidate, item.meta, "failed", one_line(error))
         return Outcome(candidate, item.meta, "measured", None, measurements)

@@ -28,6 +28,7 @@ import numpy as np
 import psutil
 
 from modelscout.errors import one_line
+from modelscout.measure.lifetime import MAIN_PID_VARIABLE, die_with
 
 
 def machine() -> dict[str, object]:
@@ -526,15 +527,32 @@ def gpu_precisions(found: dict[str, Any]) -> dict[str, Any]:
 
 
 MIN_PASS_BATCHES = 20
-_PRELOAD = ["torch", "transformers", "sentence_transformers", "sklearn.svm"]
+# forkserver_lifetime first: the server dies with the main process even while importing torch
+_PRELOAD = [
+    "modelscout.measure.forkserver_lifetime",
+    "torch",
+    "transformers",
+    "sentence_transformers",
+    "sklearn.svm",
+]
 
 
 def _context() -> Any:
     import multiprocessing
 
     context = multiprocessing.get_context("forkserver")
+    os.environ[MAIN_PID_VARIABLE] = str(os.getpid())  # the server inherits it (lifetime.py)
     context.set_forkserver_preload(_PRELOAD)
     return context
+
+
+def _isolated_pool() -> Any:
+    """A pool of one process forked from the server, which dies with this process."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(
+        max_workers=1, mp_context=_context(), initializer=die_with, initargs=(os.getpid(),)
+    )
 
 
 def start_server() -> None:
@@ -580,10 +598,8 @@ def find_gpu() -> dict[str, Any]:
     once, without waiting for the server to have imported torch."""
     if sys.platform.startswith("linux") and not any(map(os.path.exists, GPU_DRIVER_FILES)):
         return {"skipped": NO_GPU_DRIVER}
-    from concurrent.futures import ProcessPoolExecutor
-
     try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+        with _isolated_pool() as pool:
             return pool.submit(cuda_device).result()
     except Exception as error:  # a broken driver costs the GPU figures, not the run
         return {"skipped": f"no usable CUDA device (looking for one failed: {one_line(error)})"}
@@ -591,12 +607,11 @@ def find_gpu() -> dict[str, Any]:
 
 def run_isolated(job: PassJob) -> PassResult:
     """``run_model_pass`` in a fresh process of its own; its death fails only this candidate."""
-    from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     from modelscout.errors import CandidateError
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+    with _isolated_pool() as pool:
         try:
             return pool.submit(run_model_pass, job).result()
         except BrokenProcessPool:

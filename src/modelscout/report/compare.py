@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelscout.report.md_escape import md_code, md_text
+
 EPSILON = 1e-9
 RELATIVE_CHANGE = 0.10
 
@@ -152,17 +154,15 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _code(value: Any) -> str:
-    """Outside text (ids, settings) as a one-line code span, so Markdown renders it literally."""
-    if value is None:
-        return "–"
-    text = str(value).replace("\n", " ")
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
+def _text(value: Any) -> str:
+    """Outside text (ids, reasons, setting values) as Markdown that renders literally."""
+    return "–" if value is None else md_text(value)
 
 
 def _cell(value: Any) -> str:
-    """A code span for a table cell: pipes escaped (GFM splits cells on them even in code)."""
-    return _code(value).replace("|", "\\|")
+    """One of our names (a metric, a setting) as a code span for a table cell: pipes escaped
+    (GFM splits cells on them even in code)."""
+    return md_code(value).replace("|", "\\|")
 
 
 def _number(value: float, unit: str | None) -> str:
@@ -196,7 +196,7 @@ def _moved_table(moved: list[dict[str, Any]]) -> list[str]:
         old = _with_spread(m["old"], m["old_spread"], unit)
         new = _with_spread(m["new"], m["new_spread"], unit)
         lines.append(
-            f"| {_cell(m['id'])} | {_cell(metric)} | {old} | {new} | {change} | {beyond} |"
+            f"| {_text(m['id'])} | {_cell(metric)} | {old} | {new} | {change} | {beyond} |"
         )
     return lines
 
@@ -209,19 +209,19 @@ def render_comparison_markdown(diff: dict[str, Any]) -> str:
     lines = [
         "# modelscout: what changed between two runs",
         "",
-        f"Old run: {old['created']} (modelscout {old['tool_version']}); "
-        f"new run: {new['created']} (modelscout {new['tool_version']}).",
+        f"Old run: {_text(old['created'])} (modelscout {_text(old['tool_version'])}); "
+        f"new run: {_text(new['created'])} (modelscout {_text(new['tool_version'])}).",
         "",
     ]
     if pick["changed"]:
-        lines.append(f"**Recommendation changed:** {_code(pick['old'])} → {_code(pick['new'])}.")
+        lines.append(f"**Recommendation changed:** {_text(pick['old'])} → {_text(pick['new'])}.")
     else:
-        lines.append(f"**Recommendation unchanged:** {_code(pick['new'])}.")
+        lines.append(f"**Recommendation unchanged:** {_text(pick['new'])}.")
     lines.append("")
     if diff["data_changed"]:
         lines += [
-            f"**The data changed** (fingerprint {_code(str(old['data_fingerprint'])[:12])} → "
-            f"{_code(str(new['data_fingerprint'])[:12])}): scores are not directly comparable.",
+            f"**The data changed** (fingerprint {md_code(str(old['data_fingerprint'])[:12])} → "
+            f"{md_code(str(new['data_fingerprint'])[:12])}): scores are not directly comparable.",
             "",
         ]
 
@@ -229,22 +229,24 @@ def render_comparison_markdown(diff: dict[str, Any]) -> str:
     if not (diff["added"] or diff["dropped"] or diff["status_changes"]):
         lines.append("Same candidates, same statuses.")
     for cid in diff["added"]:
-        lines.append(f"- added: {_code(cid)}")
+        lines.append(f"- added: {_text(cid)}")
     for cid in diff["dropped"]:
-        lines.append(f"- dropped: {_code(cid)}")
+        lines.append(f"- dropped: {_text(cid)}")
     for change in diff["status_changes"]:
         if change["new_reason"]:
-            why = f" ({change['new_reason']})"
+            why = f" ({_text(change['new_reason'])})"
         else:
-            why = f" (was: {change['old_reason']})" if change["old_reason"] else ""
-        lines.append(f"- {_code(change['id'])}: {change['old']} → {change['new']}{why}")
+            why = f" (was: {_text(change['old_reason'])})" if change["old_reason"] else ""
+        lines.append(
+            f"- {_text(change['id'])}: {_text(change['old'])} → {_text(change['new'])}{why}"
+        )
     lines.append("")
 
     lines += ["## Ranks", ""]
     if diff["rank_changes"]:
         lines += ["| candidate | old rank | new rank |", "|---|---:|---:|"]
         lines += [
-            f"| {_cell(r['id'])} | {_rank(r['old'])} | {_rank(r['new'])} |"
+            f"| {_text(r['id'])} | {_rank(r['old'])} | {_rank(r['new'])} |"
             for r in diff["rank_changes"]
         ]
     else:
@@ -267,11 +269,11 @@ def render_comparison_markdown(diff: dict[str, Any]) -> str:
     ):
         by_candidate: dict[str, list[str]] = {}
         for m in diff[key]:
-            by_candidate.setdefault(m["id"], []).append(_code(m["metric"]))
+            by_candidate.setdefault(m["id"], []).append(md_code(m["metric"]))
         if by_candidate:
             lines.append("")
         lines += [
-            f"- {label} for {_code(cid)}: {', '.join(names)}" for cid, names in by_candidate.items()
+            f"- {label} for {_text(cid)}: {', '.join(names)}" for cid, names in by_candidate.items()
         ]
     lines.append("")
 
@@ -279,7 +281,7 @@ def render_comparison_markdown(diff: dict[str, Any]) -> str:
         if diff[key]:
             lines += [f"## {title} that differ", "", "| key | old | new |", "|---|---|---|"]
             lines += [
-                f"| {_cell(c['key'])} | {_cell(c['old'])} | {_cell(c['new'])} |" for c in diff[key]
+                f"| {_cell(c['key'])} | {_text(c['old'])} | {_text(c['new'])} |" for c in diff[key]
             ]
             lines.append("")
     return "\n".join(lines)

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelscout.report.matrix import HEADERS, matrix_rows
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+from modelscout.report.md_escape import md_code, md_text
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -16,23 +13,23 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines = [
         "# modelscout results",
         "",
-        f"**Recommendation:** {_cell(results['recommendation'] or 'none')}",
+        f"**Recommendation:** {md_text(results['recommendation'] or 'none')}",
         "",
-        results["rationale"],
+        md_text(results["rationale"]),
         "",
         f"Data: {data['rows_used']} rows used of {data['rows_in_file']} "
-        f"({len(data['classes'])} classes), fingerprint `{data['fingerprint'][:12]}`. "
+        f"({len(data['classes'])} classes), fingerprint {md_code(data['fingerprint'][:12])}. "
         f"Pareto set (macro-F1, p95 latency, memory): "
-        f"{', '.join(results['pareto']) or 'none'}.",
+        f"{', '.join(map(md_text, results['pareto'])) or 'none'}.",
         "",
         "## Evaluation matrix",
         "",
         "| " + " | ".join(HEADERS) + " |",
         "|" + "---|" * len(HEADERS),
     ]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in matrix_rows(results)]
+    lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in matrix_rows(results)]
     lines += _variants(results) + _cost(results) + _deployment(results) + _gpu(results)
-    weights = ", ".join(f"{k} {v:g}" for k, v in results["weights"].items())
+    weights = ", ".join(f"{md_text(k)} {v:g}" for k, v in results["weights"].items())
     lines += [
         "",
         f"Weights: {weights}. Spreads are the standard deviation over "
@@ -46,7 +43,7 @@ def _variants(results: dict[str, Any]) -> list[str]:
     sentences = [v["sentence"] for v in results.get("variants", []) if v["sentence"]]
     if not sentences:
         return []
-    return ["", "## Cheaper variants", "", *(f"- {_cell(s)}" for s in sentences)]
+    return ["", "## Cheaper variants", "", *(f"- {md_text(s)}" for s in sentences)]
 
 
 def _money(metric: dict[str, Any] | None) -> str:
@@ -71,7 +68,7 @@ def _cost(results: dict[str, Any]) -> list[str]:
         detail = month["detail"] if month else {}
         utilization = f"{detail['utilization']:.1%}" if detail else "–"
         lines.append(
-            f"| {_cell(c['id'])} | {_money(m.get('cost.usd_per_1k'))} | {_money(month)} "
+            f"| {md_text(c['id'])} | {_money(m.get('cost.usd_per_1k'))} | {_money(month)} "
             f"| {_money(m.get('cost.usd_per_year'))} "
             f"| {_money(m.get('cost.fine_tune_usd'))} "
             f"| {detail.get('instances', '–')} | {utilization} |"
@@ -81,7 +78,7 @@ def _cost(results: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "Assumptions: "
-        + _cell(
+        + md_text(
             f"${first['price_per_hour']:g} per hour ({first['price_source']}); "
             f"requests served at batch size {first['serving_batch_size']}, at the throughput "
             "measured on this machine; $ per 1k counts busy time only; monthly and annual figures "
@@ -117,8 +114,8 @@ def _deployment(results: dict[str, Any]) -> list[str]:
             verdict = "pass"
         diff = m.get("deploy.onnx_max_abs_diff", {}).get("value")
         lines.append(
-            f"| {_cell(c['id'])} | {meta.get('weight_format') or '–'} "
-            f"| {'needed' if meta.get('needs_remote_code') else 'no'} | {_cell(verdict)} "
+            f"| {md_text(c['id'])} | {md_text(meta.get('weight_format') or '–')} "
+            f"| {'needed' if meta.get('needs_remote_code') else 'no'} | {md_text(verdict)} "
             f"| {f'{diff:.1e}' if diff is not None else '–'} "
             f"| {_number(m.get('deploy.onnx_latency.p50_ms@1'))} "
             f"| {_number(m.get('latency.p50_ms@1'))} |"
@@ -140,16 +137,16 @@ def _gpu(results: dict[str, Any]) -> list[str]:
     measured = [c for c in noted if "skipped" not in c["gpu"]]
     reasons = {c["gpu"]["skipped"] for c in skipped}
     if skipped and not measured and len(reasons) == 1:
-        lines.append(_cell(f"Skipped: {reasons.pop()}. Every figure above is the CPU's."))
+        lines.append(md_text(f"Skipped: {reasons.pop()}. Every figure above is the CPU's."))
     else:
-        lines += [f"- {_cell(c['id'])}: skipped, {_cell(c['gpu']['skipped'])}" for c in skipped]
+        lines += [f"- {md_text(c['id'])}: skipped, {md_text(c['gpu']['skipped'])}" for c in skipped]
     if not measured:
         return lines
     devices = sorted({_device(c["gpu"]) for c in measured})
     batch = max(results["settings"]["batch_sizes"])
     lines += [
         "",
-        _cell(
+        md_text(
             f"Measured on {', '.join(devices)}, the model moved there from the CPU at each "
             "precision; features compared with the CPU fp32 ones. The ranking uses the CPU "
             "figures."
@@ -165,7 +162,8 @@ def _gpu(results: dict[str, Any]) -> list[str]:
         for precision in c["gpu"]["precisions"]:
             prefix = f"gpu.{precision}."
             lines.append(
-                f"| {_cell(c['id'])} | {precision} | {_number(m.get(prefix + 'load.seconds'))} "
+                f"| {md_text(c['id'])} | {md_text(precision)} "
+                f"| {_number(m.get(prefix + 'load.seconds'))} "
                 f"| {_number(m.get(prefix + 'memory.peak_mb'), '{:.0f}')} "
                 f"| {_number(m.get(prefix + 'latency.p50_ms@1'))} "
                 f"| {_number(m.get(prefix + 'latency.p95_ms@1'))} "
@@ -174,7 +172,7 @@ def _gpu(results: dict[str, Any]) -> list[str]:
                 f"| {_agreement(m.get(prefix + 'cosine_min'), '{:.5f}')} |"
             )
         failures += [
-            f"- {_cell(c['id'])} at {p}: failed, {_cell(why)}"
+            f"- {md_text(c['id'])} at {md_text(p)}: failed, {md_text(why)}"
             for p, why in c["gpu"]["failed"].items()
         ]
     return lines + ([""] + failures if failures else [])
