@@ -54,8 +54,14 @@ from modelscout.store import Measurement, Store, default_store_path
 
 FEATURES_VERSION = "1"
 MODEL_PASS_VERSION = "1"
-PROBE_VERSION = "1"
-PROBE_NAMES = ["probe.accuracy", "probe.macro_f1", "probe.breakdown"]
+PROBE_VERSION = "2"  # 2: macro precision and recall, per-class precision and recall
+PROBE_NAMES = [
+    "probe.accuracy",
+    "probe.macro_f1",
+    "probe.macro_precision",
+    "probe.macro_recall",
+    "probe.breakdown",
+]
 PROBS_VERSION = "probs-1"
 TRANSFERABILITY_VERSION = "1"
 STABILITY_FRACTIONS = (0.25, 0.5, 1.0)
@@ -346,6 +352,22 @@ class _Runner:
                     seconds,
                 ),
                 Measurement(
+                    "probe.macro_precision",
+                    result.macro_precision,
+                    "fraction",
+                    result.macro_precision_std,
+                    settings,
+                    seconds,
+                ),
+                Measurement(
+                    "probe.macro_recall",
+                    result.macro_recall,
+                    "fraction",
+                    result.macro_recall_std,
+                    settings,
+                    seconds,
+                ),
+                Measurement(
                     "probe.breakdown",
                     result.per_class_f1[worst],
                     "fraction",
@@ -355,6 +377,8 @@ class _Runner:
                     detail={
                         "worst_class": worst,
                         "per_class_f1": result.per_class_f1,
+                        "per_class_precision": result.per_class_precision,
+                        "per_class_recall": result.per_class_recall,
                         "per_slice_f1": result.per_slice_f1,
                     },
                 ),

@@ -14,7 +14,7 @@ from modelscout.decide import Decision, Row
 from modelscout.errors import UserError
 from modelscout.pipeline import GPU_NOTE
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def _candidate(row: Row) -> dict[str, Any]:
