@@ -24,6 +24,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"({len(data['classes'])} classes), fingerprint `{data['fingerprint'][:12]}`. "
         f"Pareto set (macro-F1, p95 latency, memory): "
         f"{', '.join(results['pareto']) or 'none'}.",
+        *(f"Note on the data: {_cell(note)}." for note in data.get("notes", [])),
         "",
         "## Evaluation matrix",
         "",
