@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modelscout.backends.baseline import baseline_meta
 from modelscout.backends.variants import Variant, parse_variant
 from modelscout.catalog import hub, local
-from modelscout.catalog.meta import ModelMeta, count_params, read_folder_meta
+from modelscout.catalog.meta import (
+    ModelMeta,
+    config_layers,
+    count_params,
+    read_config,
+    read_folder_meta,
+)
 from modelscout.errors import UserError
 from modelscout.spec import BASELINE_TFIDF
 
@@ -54,6 +61,7 @@ def resolve_candidate(text: str, *, allow_pickle: bool = False) -> Candidate:
             "HF_HUB_OFFLINE=1 or there is no network)"
         )
     source, path, revision = found
+    check_variants(text, read_config(Path(path)), variants)
     return Candidate(
         id=text,
         source=source,
@@ -62,6 +70,26 @@ def resolve_candidate(text: str, *, allow_pickle: bool = False) -> Candidate:
         parent=base if variants else None,
         variants=variants,
     )
+
+
+def check_variants(text: str, config: dict[str, Any], variants: tuple[Variant, ...]) -> None:
+    """Refuse a layers:K or max_length:L that the model's config.json rules out, so that it is
+    bad input told at once rather than a failure after the model has loaded. What config.json
+    does not say is left for the load to find out."""
+    for variant in variants:
+        if variant.kind == "layers" and (found := config_layers(config)):
+            count, key = found
+            if variant.value >= count:
+                raise UserError(
+                    f"candidate '{text}': {variant} keeps every layer: config.json gives "
+                    f"{count} ({key}); use layers:K with K below {count}"
+                )
+        limit = config.get("max_position_embeddings")
+        if variant.kind == "max_length" and isinstance(limit, int) and variant.value > limit:
+            raise UserError(
+                f"candidate '{text}': {variant} is beyond the model's {limit} positions "
+                f"(max_position_embeddings in config.json); use max_length:{limit} or less"
+            )
 
 
 def describe(candidate: Candidate) -> ModelMeta:
