@@ -342,6 +342,7 @@ class _Runner:
                     result.accuracy_std,
                     settings,
                     seconds,
+                    PROBE_VERSION,
                 ),
                 Measurement(
                     "probe.macro_f1",
@@ -350,6 +351,7 @@ class _Runner:
                     result.macro_f1_std,
                     settings,
                     seconds,
+                    PROBE_VERSION,
                 ),
                 Measurement(
                     "probe.macro_precision",
@@ -358,6 +360,7 @@ class _Runner:
                     result.macro_precision_std,
                     settings,
                     seconds,
+                    PROBE_VERSION,
                 ),
                 Measurement(
                     "probe.macro_recall",
@@ -366,6 +369,7 @@ class _Runner:
                     result.macro_recall_std,
                     settings,
                     seconds,
+                    PROBE_VERSION,
                 ),
                 Measurement(
                     "probe.breakdown",
@@ -374,6 +378,7 @@ class _Runner:
                     None,
                     settings,
                     seconds,
+                    PROBE_VERSION,
                     detail={
                         "worst_class": worst,
                         "per_class_f1": result.per_class_f1,
