@@ -23,11 +23,12 @@ import numpy as np
 from modelscout import __version__
 from modelscout.backends.baseline import fold_classifier, term_counts
 from modelscout.backends.text import has_classification_head
-from modelscout.catalog.candidate import Candidate, describe, resolve_candidate
+from modelscout.catalog.candidate import Candidate, describe
 from modelscout.catalog.constraints import check_meta
 from modelscout.catalog.meta import ModelMeta
-from modelscout.data import TaskData, load_task_data, nested_subsamples, stratified_sample
-from modelscout.errors import CandidateError, UserError, one_line
+from modelscout.data import TaskData, nested_subsamples
+from modelscout.errors import CandidateError, one_line
+from modelscout.inputs import Prepared, prepare
 from modelscout.measure.cost import (
     HOURS_PER_MONTH,
     TRAINING_COST_FACTOR,
@@ -697,33 +698,6 @@ def cost_measurements(
             )
         )
     return {m.name: m for m in out}
-
-
-@dataclass
-class Prepared:
-    """Everything checked before any model is touched: bad input fails here, fast."""
-
-    data: TaskData
-    sample: TaskData
-    candidates: list[Candidate]
-
-
-def prepare(spec: Spec) -> Prepared:
-    """Load and check the data, draw the sample, resolve every candidate."""
-    data = load_task_data(
-        spec.data,
-        spec.text_column,
-        spec.label_column,
-        spec.slice_columns,
-        min_rows_per_class=spec.folds,
-    )
-    sample = stratified_sample(data, spec.max_samples, spec.seed, min_per_class=spec.folds)
-    candidates = [
-        resolve_candidate(c, allow_pickle=spec.allow_pickle) for c in spec.all_candidates()
-    ]
-    if not candidates:
-        raise UserError("no candidates: pass --candidate, or keep the TF-IDF baseline")
-    return Prepared(data, sample, candidates)
 
 
 def run(

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelscout.backends.baseline import baseline_meta
 from modelscout.backends.variants import Variant, parse_variant
 from modelscout.catalog import hub, local
 from modelscout.catalog.meta import (
@@ -95,6 +94,10 @@ def check_variants(text: str, config: dict[str, Any], variants: tuple[Variant, .
 def describe(candidate: Candidate) -> ModelMeta:
     """ModelMeta of a candidate, its variants taken into account (known without loading)."""
     if candidate.source == "baseline":
+        # Imported here: the module imports scikit-learn (1.5 s), which resolving candidates,
+        # part of checking the user's input (``inputs.prepare``), must not wait for.
+        from modelscout.backends.baseline import baseline_meta
+
         return baseline_meta()
     author = (
         candidate.id.split("/")[0] if candidate.source == "hub" and "/" in candidate.id else None
