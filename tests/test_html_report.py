@@ -406,3 +406,12 @@ def test_macro_precision_recall_columns_and_per_class_precision_recall_are_shown
     assert "0.713 ± 0.043" in text(matrix)
     breakdowns = text(section(page, "breakdowns"))
     assert breakdowns.count("P 0.250 · R 0.750") == len(detail["per_class_f1"])
+
+
+def test_notes_on_the_data_are_shown_under_the_summary_escaped(demo):
+    assert "Note on the data" not in render_html(demo)  # results before 1.2 have no notes
+    demo["data"]["notes"] = [f"2 text(s) longer than 20,000 characters were cut {LABEL}"]
+    page = render_html(demo)
+    lede = page[page.index('<p class="lede">') : page.index("<nav")]
+    assert "Note on the data: 2 text(s) longer than 20,000 characters were cut" in text(lede)
+    assert LABEL not in page and html.escape(LABEL) in lede

@@ -52,3 +52,21 @@ def test_a_candidate_error_comes_before_any_heavy_import(tmp_path, tiny_bert):
     data.write_text("text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(20)))
     message, imported = _rank_in_a_fresh_process(data, f"{tiny_bert}+layers:9")
     assert "layers:9 keeps every layer" in message and imported == "none"
+
+
+def test_the_cli_refuses_a_max_samples_below_classes_times_folds_in_one_line(tmp_path):
+    data = tmp_path / "many.csv"
+    data.write_text("text,label\n" + "".join(f"t{i},c{i % 1000}\n" for i in range(4000)))
+    done = subprocess.run(
+        [sys.executable, "-m", "modelscout", "rank", "--data", str(data), "--max-samples", "300"]
+        + ["--folds", "3", "--output", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "error: max_samples 300 is below the 3,000 rows that 3-fold cross-validation on "
+        "1,000 classes needs; raise --max-samples to 3000 or lower --folds"
+    )
+    assert not (tmp_path / "out").exists()
