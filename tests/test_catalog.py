@@ -1,8 +1,11 @@
 import json
+import re
 import shutil
 
 import pytest
 
+from modelscout import build_spec
+from modelscout.api import prepare
 from modelscout.catalog.candidate import describe, resolve_candidate
 from modelscout.catalog.constraints import check_meta
 from modelscout.catalog.meta import ModelMeta
@@ -102,3 +105,45 @@ def test_hub_id_resolves_from_the_local_cache_with_its_commit(tiny_bert, tmp_pat
     candidate = resolve_candidate("acme/tiny-bert")
     assert (candidate.source, candidate.revision) == ("hub", commit)
     assert describe(candidate).author == "acme"
+
+
+@pytest.mark.parametrize(
+    ("variant", "message"),
+    [
+        (
+            "layers:999",
+            r"layers:999 keeps every layer: config.json gives 2 \(num_hidden_layers\); "
+            r"use layers:K with K below 2$",
+        ),
+        ("layers:2", "layers:2 keeps every layer"),
+        (
+            "max_length:65",
+            r"max_length:65 is beyond the model's 64 positions "
+            r"\(max_position_embeddings in config.json\); use max_length:64 or less$",
+        ),
+    ],
+)
+def test_a_variant_the_config_rules_out_is_refused_before_the_run(
+    tiny_bert, small_csv, tmp_path, variant, message
+):
+    spec = build_spec(data=small_csv, candidates=[str(tiny_bert)], variants=[variant])
+    with pytest.raises(
+        UserError, match=rf"^candidate '{re.escape(f'{tiny_bert}+{variant}')}': {message}"
+    ):
+        prepare(spec)
+
+
+def test_variants_within_the_config_resolve(tiny_bert):
+    candidate = resolve_candidate(f"{tiny_bert}+layers:1+max_length:64")
+    assert [str(v) for v in candidate.variants] == ["layers:1", "max_length:64"]
+
+
+@pytest.mark.parametrize("key", ["n_layer", "n_layers", "num_layers"])
+def test_layer_counts_are_read_under_every_config_name(tmp_path, key):
+    (tmp_path / "config.json").write_text(json.dumps({key: 4, "max_position_embeddings": 128}))
+    assert describe(resolve_candidate(str(tmp_path))).layers == 4
+    assert resolve_candidate(f"{tmp_path}+layers:3").variants[0].value == 3
+    with pytest.raises(
+        UserError, match=rf"layers:4 keeps every layer: config.json gives 4 \({key}\)"
+    ):
+        resolve_candidate(f"{tmp_path}+layers:4")

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelscout.data import load_task_data, stratified_sample
+from modelscout import build_spec
+from modelscout.data import MAX_TEXT_CHARS, load_task_data, stratified_sample
 from modelscout.errors import UserError
 
 
@@ -81,7 +82,7 @@ def test_rows_without_a_label_are_dropped_and_counted(tmp_path):
 def test_unsupported_extension_names_the_supported_ones(tmp_path):
     path = tmp_path / "d.xlsx"
     path.write_bytes(b"PK")
-    with pytest.raises(UserError, match="use .csv, .tsv, .jsonl or .parquet"):
+    with pytest.raises(UserError, match="use .csv, .tsv, .jsonl, .json or .parquet"):
         load_task_data(path)
 
 
@@ -100,3 +101,82 @@ def test_stratified_sample_keeps_proportions_a_floor_per_class_and_is_repeatable
     again = stratified_sample(data, max_samples=100, seed=1, min_per_class=5)
     assert again.texts == sample.texts
     assert stratified_sample(data, max_samples=100, seed=2, min_per_class=5).texts != sample.texts
+
+
+def test_a_json_array_of_objects_reads_like_the_same_rows_as_jsonl(tmp_path):
+    frame = pd.DataFrame(ROWS)
+    (tmp_path / "d.json").write_text(json.dumps(frame.to_dict(orient="records"), indent=2))
+    frame.to_json(tmp_path / "lines.json", orient="records", lines=True)
+    array, lines = load_task_data(tmp_path / "d.json"), load_task_data(tmp_path / "lines.json")
+    assert array.fingerprint == lines.fingerprint == load_task_data(csv(tmp_path, ROWS)).fingerprint
+    assert len(array) == 12
+
+
+def test_a_dataframe_and_a_dataset_are_data_with_the_file_s_fingerprint(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    frame = pd.DataFrame(ROWS, index=range(100, 112))  # a filtered frame's index is no row number
+    from_file = load_task_data(csv(tmp_path, ROWS))
+    from_frame = load_task_data(frame)
+    from_dataset = load_task_data(datasets.Dataset.from_pandas(frame, preserve_index=False))
+    assert from_frame.fingerprint == from_dataset.fingerprint == from_file.fingerprint
+    assert from_frame.source == "pandas.DataFrame (12 rows)"
+    assert from_dataset.source == "datasets.Dataset (12 rows)"
+    frame.iloc[3, 0] = " "
+    with pytest.raises(
+        UserError, match=r"^the DataFrame: 1 row\(s\) have an empty 'text' \(rows 3\)"
+    ):
+        load_task_data(frame)
+
+
+def test_a_spec_takes_a_dataframe_and_records_what_it_was(tmp_path):
+    spec = build_spec(data=pd.DataFrame(ROWS), output=tmp_path)
+    assert spec.model_dump(mode="json")["data"] == "<DataFrame of 12 rows>"
+    with pytest.raises(UserError, match="data: a dict is not data; give a file path"):
+        build_spec(data={"text": ["x"]})
+
+
+def test_nested_values_in_the_text_column_are_refused_with_the_type_found(tmp_path):
+    frame = pd.DataFrame({"text": [["a", "b"], ["c"]] * 6, "label": ["a", "b", "c"] * 4})
+    frame.to_parquet(tmp_path / "nested.parquet")
+    with pytest.raises(
+        UserError,
+        match=r"^nested.parquet: text column 'text' holds numpy.ndarray values, not text "
+        r"\(first at row 1\)",
+    ):
+        load_task_data(tmp_path / "nested.parquet")
+    rows = [{"text": "fine", "label": "a"}, {"text": {"title": "x"}, "label": "b"}]
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(UserError, match=r"'text' holds dict values, not text \(first at row 2\)"):
+        load_task_data(tmp_path / "d.jsonl")
+    with pytest.raises(UserError, match="holds bytes values"):
+        load_task_data(pd.DataFrame({"text": [b"x", b"y"], "label": ["a", "b"]}))
+
+
+def test_texts_longer_than_the_cap_are_cut_counted_and_noted(tmp_path):
+    texts = ["x" * (MAX_TEXT_CHARS + 5), "y" * MAX_TEXT_CHARS, "short", "z" * 10**6]
+    data = load_task_data(csv(tmp_path, {"text": texts, "label": ["a", "b"] * 2}))
+    assert [len(t) for t in data.texts] == [MAX_TEXT_CHARS, MAX_TEXT_CHARS, 5, MAX_TEXT_CHARS]
+    assert data.rows_cut == 2
+    assert data.notes == ["2 text(s) longer than 20,000 characters were cut to that length"]
+    assert stratified_sample(data, 2000, 0, 2).notes[0] == data.notes[0]
+
+
+def test_a_sample_cap_below_folds_rows_per_class_is_refused_with_the_minimum(tmp_path):
+    rows = {"text": [f"t{i}" for i in range(4000)], "label": [f"c{i % 1000}" for i in range(4000)]}
+    data = load_task_data(csv(tmp_path, rows), min_rows_per_class=3)
+    with pytest.raises(
+        UserError,
+        match=r"^max_samples 300 is below the 3,000 rows that 3-fold cross-validation on "
+        r"1,000 classes needs; raise --max-samples to 3000 or lower --folds$",
+    ):
+        stratified_sample(data, max_samples=300, seed=0, min_per_class=3)
+    assert len(stratified_sample(data, max_samples=3000, seed=0, min_per_class=3)) == 3000
+
+
+def test_a_sample_smaller_than_asked_says_so(tmp_path):
+    data = load_task_data(csv(tmp_path, ROWS))
+    assert data.notes == [] and stratified_sample(data, 12, 0, 2).notes == []
+    assert stratified_sample(data, 100, 0, 2).notes == [
+        "the data has 12 usable rows, fewer than max_samples 100: all of them are used"
+    ]
+    assert data.notes == []

@@ -387,3 +387,31 @@ def test_cards_say_why_the_gpu_was_skipped_or_what_each_precision_measured(demo)
     ) in cards
     assert cards.count("GPU ") == 2  # the baseline has no torch model, so no GPU line
     assert LABEL not in page  # the device name is escaped like every outside string
+
+
+def test_macro_precision_recall_columns_and_per_class_precision_recall_are_shown(demo):
+    first = demo["candidates"][0]
+    first["metrics"]["probe.macro_precision"] = {
+        "value": 0.7125,
+        "spread": 0.0431,
+        "unit": "fraction",
+    }
+    detail = first["metrics"]["probe.breakdown"]["detail"]
+    detail["per_class_precision"] = {name: 0.25 for name in detail["per_class_f1"]}
+    detail["per_class_recall"] = {name: 0.75 for name in detail["per_class_f1"]}
+    page = render_html(demo)
+    matrix = section(page, "matrix")
+    header = text(matrix[: matrix.index("</thead>")])
+    assert "macro-P" in header and "macro-R" in header
+    assert "0.713 ± 0.043" in text(matrix)
+    breakdowns = text(section(page, "breakdowns"))
+    assert breakdowns.count("P 0.250 · R 0.750") == len(detail["per_class_f1"])
+
+
+def test_notes_on_the_data_are_shown_under_the_summary_escaped(demo):
+    assert "Note on the data" not in render_html(demo)  # results before 1.2 have no notes
+    demo["data"]["notes"] = [f"2 text(s) longer than 20,000 characters were cut {LABEL}"]
+    page = render_html(demo)
+    lede = page[page.index('<p class="lede">') : page.index("<nav")]
+    assert "Note on the data: 2 text(s) longer than 20,000 characters were cut" in text(lede)
+    assert LABEL not in page and html.escape(LABEL) in lede

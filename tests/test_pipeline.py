@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelscout import build_spec, rank
+from modelscout.api import rank_and_report
 from modelscout.cli import app
 from modelscout.report import build_results
 
@@ -205,3 +206,31 @@ def test_onnx_export_matches_pytorch_and_is_timed(small_csv, tiny_bert, tmp_path
     assert measured["deploy.onnx_max_abs_diff"].value < 1e-4
     assert measured["deploy.onnx_latency.p50_ms@1"].value > 0
     assert measured["deploy.onnx_ok"].detail["size_mb"] > 0
+
+
+def test_a_dataframe_with_a_huge_text_ranks_with_precision_recall_and_the_cut_reported(
+    example_frame, tmp_path
+):
+    frame = example_frame.head(200).reset_index(drop=True)
+    frame.loc[0, "text"] = "word " * 2_000_000  # 10 MB in one cell
+    spec = build_spec(data=frame, max_samples=150, folds=3, output=tmp_path)
+    _, results, _ = rank_and_report(spec)
+    assert results["data"]["rows_cut"] == 1 and results["data"]["max_text_chars"] == 20_000
+    assert results["data"]["notes"] == [
+        "1 text(s) longer than 20,000 characters were cut to that length"
+    ]
+    assert results["settings"]["data"] == "<DataFrame of 200 rows>"
+    metrics = results["candidates"][0]["metrics"]
+    for name in ("probe.macro_precision", "probe.macro_recall"):
+        assert 0 < metrics[name]["value"] <= 1 and metrics[name]["spread"] > 0, name
+    detail = metrics["probe.breakdown"]["detail"]
+    assert (
+        set(detail["per_class_precision"])
+        == set(detail["per_class_recall"])
+        == set(detail["per_class_f1"])
+    )
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| macro-P | macro-R |" in markdown
+    assert "Note on the data: 1 text(s) longer than 20,000 characters were cut" in markdown
+    header = (tmp_path / "matrix.csv").read_text().splitlines()[0].split(",")
+    assert {"probe.macro_precision", "probe.macro_recall.spread"} <= set(header)

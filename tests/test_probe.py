@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_info
 
@@ -76,3 +77,31 @@ def test_each_job_is_handed_over_when_its_last_fold_is_in_so_an_interrupt_keeps_
         cross_validate_many(jobs, n_jobs=1, on_result=handed.__setitem__)
     assert list(handed) == [0]  # the finished job reached the caller before the interrupt
     assert handed[0].accuracy > 0.8
+
+
+def test_macro_precision_and_recall_are_the_fold_means_and_per_class_ones_are_pooled() -> None:
+    # A classifier that always says "a" on three balanced classes: in every fold, "a" has
+    # precision 1/3 and recall 1, "b" and "c" have 0 for both; so macro precision is 1/9 and
+    # macro recall 1/3, the same in each fold (no spread).
+    labels = np.arange(90) % 3
+    result = cross_validate(
+        lambda: DummyClassifier(strategy="constant", constant=0),
+        np.zeros((90, 2)),
+        labels,
+        classes=["a", "b", "c"],
+        folds=3,
+    )
+    assert result.macro_precision == pytest.approx(1 / 9)
+    assert result.macro_recall == pytest.approx(1 / 3)
+    assert result.macro_precision_std == pytest.approx(0) and result.macro_recall_std == 0
+    assert result.per_class_precision == pytest.approx({"a": 1 / 3, "b": 0.0, "c": 0.0})
+    assert result.per_class_recall == {"a": 1.0, "b": 0.0, "c": 0.0}
+    assert result.per_class_f1 == pytest.approx({"a": 0.5, "b": 0.0, "c": 0.0})
+
+
+def test_precision_and_recall_spread_across_folds_like_accuracy() -> None:
+    features, labels = _clusters(0)
+    noisy = features + np.random.default_rng(1).standard_normal(features.shape) * 2
+    result = cross_validate(linear_probe, noisy, labels, classes=["a", "b", "c"], folds=4)
+    assert 0 < result.macro_precision < 1 and 0 < result.macro_recall < 1
+    assert result.macro_precision_std > 0 and result.macro_recall_std > 0

@@ -1,14 +1,32 @@
-"""The Python API: the product. The CLI is a thin shell over these functions."""
+"""The Python API: the product. The CLI is a thin shell over these functions.
+
+Importing it is quick (pandas, the catalog): the measuring and deciding modules (scikit-learn,
+SciPy, matplotlib: seconds) are imported when ``rank`` runs, after ``prepare`` has checked the
+input, so a mistake in the data or the spec is told at once, by the CLI too.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelscout.decide import Decision, decide
-from modelscout.pipeline import Outcome, Prepared, Step, prepare, run
-from modelscout.report import build_results, write_reports
+from modelscout.inputs import Prepared, prepare
+from modelscout.measure.hardware import start_server
 from modelscout.spec import Spec
+
+if TYPE_CHECKING:
+    from modelscout.decide import Decision
+    from modelscout.pipeline import Outcome, Step
+
+_LATER = {"Decision": "modelscout.decide", "Outcome": "modelscout.pipeline"}
+
+
+def __getattr__(name: str) -> Any:
+    """``Decision`` and ``Outcome``, imported on first use (see the module's docstring)."""
+    if name in _LATER:
+        return getattr(import_module(_LATER[name]), name)
+    raise AttributeError(f"module 'modelscout.api' has no attribute {name!r}")
 
 
 def rank(
@@ -23,14 +41,19 @@ def rank(
     Raises ``UserError`` for bad input; a candidate that cannot be measured is a
     ``failed`` row of the decision, not an exception.
     """
+    start_server()  # imports torch in the background while the input is checked
+    prepared = prepared or prepare(spec)
+    decide = import_module("modelscout.decide").decide
+    run = import_module("modelscout.pipeline").run
     return decide(run(spec, prepared=prepared, step=step, on_candidate=on_candidate))
 
 
 def rank_and_report(spec: Spec, **hooks: Any) -> tuple[Decision, dict[str, Any], list[Path]]:
     """``rank``, then results.json, results.md and matrix.csv in ``spec.output``."""
     decision = rank(spec, **hooks)
-    results = build_results(decision)
-    return decision, results, write_reports(results, spec.output)
+    report = import_module("modelscout.report")
+    results = report.build_results(decision)
+    return decision, results, report.write_reports(results, spec.output)
 
 
 __all__ = ["Decision", "Outcome", "Prepared", "prepare", "rank", "rank_and_report"]

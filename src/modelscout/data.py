@@ -7,17 +7,27 @@ as a ``UserError`` that says what to fix.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from modelscout.errors import UserError, require_file
+from modelscout.spec import in_memory_kind
 
-READERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+READERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
 DEFAULT_SLICE_COLUMNS = ("language", "lang", "locale")
+# Every text is cut to this many characters when read. The models cut inputs to at most a few
+# thousand tokens (512 for most encoders; a token is 3 to 5 characters of English), so 20,000
+# characters is well past what any of them reads, while one 10 MB cell (192 s and 2.2 GB for a
+# baseline-only run before the cap) can no longer stall TF-IDF or the tokenizers.
+MAX_TEXT_CHARS = 20_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,6 +41,8 @@ class TaskData:
     source: str = ""
     rows_in_file: int = 0
     rows_dropped: int = 0
+    rows_cut: int = 0  # texts cut to MAX_TEXT_CHARS characters
+    notes: list[str] = field(default_factory=list)  # what the report must say about the data
 
     @property
     def fingerprint(self) -> str:
@@ -57,6 +69,8 @@ class TaskData:
             source=self.source,
             rows_in_file=self.rows_in_file,
             rows_dropped=self.rows_dropped,
+            rows_cut=self.rows_cut,
+            notes=list(self.notes),
         )
 
 
@@ -65,7 +79,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     if kind is None:
         raise UserError(
             f"{path.name}: unsupported file type {path.suffix or '(none)'}; "
-            "use .csv, .tsv, .jsonl or .parquet"
+            "use .csv, .tsv, .jsonl, .json or .parquet"
         )
     try:
         if kind in ("csv", "tsv"):
@@ -78,9 +92,12 @@ def _read_table(path: Path) -> pd.DataFrame:
                 keep_default_na=False,
                 na_values=[""],
             )
-        if kind == "jsonl":
+        if kind in ("jsonl", "json"):
             raw = path.read_bytes().decode("utf-8")
-            return pd.read_json(StringIO(raw), lines=True, dtype=False)
+            # A .json file holds either one array of objects or (as many exports name it) one
+            # object per line; the first character tells which.
+            array = kind == "json" and raw.lstrip().startswith("[")
+            return pd.read_json(StringIO(raw), lines=not array, orient="records", dtype=False)
         return pd.read_parquet(path)
     except UnicodeDecodeError as error:
         raise UserError(
@@ -92,60 +109,104 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise UserError(f"{path.name} could not be read as {kind}: {first}") from None
 
 
-def _column(frame: pd.DataFrame, name: str, role: str, flag: str, path: Path) -> pd.Series:
+def _open(source: str | Path | Any) -> tuple[pd.DataFrame, str, str, int]:
+    """The table, its name in messages, its ``source`` description and the offset from a row
+    index to the number the user sees (a CSV's line: the header is line 1)."""
+    kind = in_memory_kind(source)
+    if kind == "DataFrame":
+        return (
+            source.reset_index(drop=True),
+            "the DataFrame",
+            f"pandas.DataFrame ({len(source)} rows)",
+            0,
+        )
+    if kind == "Dataset":
+        return source.to_pandas(), "the Dataset", f"datasets.Dataset ({len(source)} rows)", 0
+    path = require_file(source)
+    offset = 2 if READERS.get(path.suffix.lower()) in ("csv", "tsv") else 1
+    return _read_table(path).reset_index(drop=True), path.name, str(path), offset
+
+
+def _column(frame: pd.DataFrame, name: str, role: str, flag: str, where: str) -> pd.Series:
     if name not in frame.columns:
         available = ", ".join(map(str, frame.columns[:12]))
         raise UserError(
-            f"{path.name} has no {role} column '{name}' (columns: {available}); pass {flag}"
+            f"{where} has no {role} column '{name}' (columns: {available}); pass {flag}"
         )
     return frame[name]
 
 
+def _require_strings(texts: pd.Series, column: str, where: str, offset: int) -> None:
+    """Refuse a text column holding lists, dicts, arrays, bytes or numbers: turned into their
+    Python repr they would be ranked as if they were the text."""
+    not_text = texts.map(lambda value: not isinstance(value, str)) & texts.notna()
+    if not_text.any():
+        row = int(np.flatnonzero(not_text.to_numpy())[0])
+        found = type(texts.iloc[row])
+        name = found.__qualname__
+        if found.__module__ != "builtins":
+            name = f"{found.__module__.split('.')[0]}.{name}"
+        raise UserError(
+            f"{where}: text column '{column}' holds {name} values, not text (first at row "
+            f"{row + offset}); give a column of strings (join or flatten the values first)"
+        )
+
+
+def _cut_long_texts(texts: pd.Series) -> tuple[pd.Series, int]:
+    """The texts cut to ``MAX_TEXT_CHARS`` characters, and how many were cut."""
+    long = texts.str.len() > MAX_TEXT_CHARS
+    return (texts.str.slice(0, MAX_TEXT_CHARS) if long.any() else texts), int(long.sum())
+
+
 def load_task_data(
-    path: str | Path,
+    path: str | Path | Any,
     text_column: str = "text",
     label_column: str = "label",
     slice_columns: list[str] | None = None,
     min_rows_per_class: int = 2,
 ) -> TaskData:
-    """Read and check a labelled dataset.
+    """Read and check a labelled dataset: a file, a ``pandas.DataFrame`` or a
+    ``datasets.Dataset``.
 
-    Rows whose label is missing are dropped (and counted); every other problem
-    is a ``UserError``: missing file or column, empty texts, fewer than two
-    classes, a class with fewer than ``min_rows_per_class`` rows.
+    Rows whose label is missing are dropped (and counted); texts longer than
+    ``MAX_TEXT_CHARS`` are cut (and counted); every other problem is a ``UserError``:
+    missing file or column, empty or non-string texts, fewer than two classes, a class
+    with fewer than ``min_rows_per_class`` rows.
     """
-    path = require_file(path)
-    frame = _read_table(path)
+    frame, where, source, offset = _open(path)
     if frame.empty:
-        raise UserError(f"{path.name} has no rows; give a file with labelled examples")
-    texts = _column(frame, text_column, "text", "--text-column", path)
-    labels = _column(frame, label_column, "label", "--label-column", path)
+        raise UserError(f"{where} has no rows; give a file with labelled examples")
+    texts = _column(frame, text_column, "text", "--text-column", where)
+    labels = _column(frame, label_column, "label", "--label-column", where)
+    _require_strings(texts, text_column, where, offset)
 
     missing_label = labels.isna() | (labels.astype(str).str.strip() == "")
     if missing_label.all():
-        raise UserError(f"{path.name}: every row's '{label_column}' is empty; label the data first")
+        raise UserError(f"{where}: every row's '{label_column}' is empty; label the data first")
     frame = frame.loc[~missing_label.to_numpy()]
     texts, labels = frame[text_column], frame[label_column].astype(str).str.strip()
 
     empty = texts.isna() | (texts.astype(str).str.strip() == "")
     if empty.any():
-        rows = ", ".join(str(i + 2) for i in np.flatnonzero(empty.to_numpy())[:5])
+        first = texts.index[np.flatnonzero(empty.to_numpy())[:5]]
+        rows = ", ".join(str(i + offset) for i in first)
+        lines = "file lines" if offset == 2 else "rows"
         raise UserError(
-            f"{path.name}: {int(empty.sum())} row(s) have an empty '{text_column}' "
-            f"(file lines {rows}{'…' if empty.sum() > 5 else ''}); fill or drop them"
+            f"{where}: {int(empty.sum())} row(s) have an empty '{text_column}' "
+            f"({lines} {rows}{'…' if empty.sum() > 5 else ''}); fill or drop them"
         )
 
     classes, label_ids = np.unique(labels.to_numpy(), return_inverse=True)
     if len(classes) < 2:
         raise UserError(
-            f"{path.name}: only one class ('{classes[0]}') in '{label_column}'; "
+            f"{where}: only one class ('{classes[0]}') in '{label_column}'; "
             "classification needs at least 2"
         )
     counts = np.bincount(label_ids)
     if counts.min() < min_rows_per_class:
         small = classes[counts.argmin()]
         raise UserError(
-            f"{path.name}: class '{small}' has {counts.min()} row(s); {min_rows_per_class}-fold "
+            f"{where}: class '{small}' has {counts.min()} row(s); {min_rows_per_class}-fold "
             f"cross-validation needs at least {min_rows_per_class} per class: add rows, "
             "drop the class, or lower --folds"
         )
@@ -157,16 +218,25 @@ def load_task_data(
     )
     slices = {}
     for name in wanted:
-        column = _column(frame, name, "slice", "--slice-column", path)
+        column = _column(frame, name, "slice", "--slice-column", where)
         slices[name] = column.fillna("(missing)").astype(str).to_numpy()
+    texts, cut = _cut_long_texts(texts)
+    notes = []
+    if cut:
+        notes.append(
+            f"{cut} text(s) longer than {MAX_TEXT_CHARS:,} characters were cut to that length"
+        )
+        log.warning("%s: %s", where, notes[-1])
     return TaskData(
-        texts=texts.astype(str).tolist(),
+        texts=texts.tolist(),
         labels=label_ids.astype(np.int64),
         classes=[str(c) for c in classes],
         slices=slices,
-        source=str(path),
+        source=source,
         rows_in_file=int(len(missing_label)),
         rows_dropped=int(missing_label.sum()),
+        rows_cut=cut,
+        notes=notes,
     )
 
 
@@ -174,10 +244,27 @@ def stratified_sample(data: TaskData, max_samples: int, seed: int, min_per_class
     """At most ``max_samples`` rows, class proportions kept, each class at least ``min_per_class``.
 
     Sampling is per class with a seeded generator, so the same (data, max_samples,
-    seed) always gives the same rows, in file order.
+    seed) always gives the same rows, in file order. A ``max_samples`` too small to hold
+    ``min_per_class`` rows of every class is a ``UserError``; a sample of all the data, fewer
+    rows than asked, carries a note saying so.
     """
     if len(data) <= max_samples:
+        if len(data) < max_samples:
+            data = data.subset(np.arange(len(data)))  # notes of its own, the data's untouched
+            data.notes.append(
+                f"the data has {len(data):,} usable rows, fewer than max_samples "
+                f"{max_samples:,}: all of them are used"
+            )
         return data
+    needed = len(data.classes) * min_per_class
+    if needed > max_samples:
+        # Every class needs min_per_class (the folds) rows in the sample: taking fewer would
+        # break the cross-validation, taking more would break the cap the user set.
+        raise UserError(
+            f"max_samples {max_samples:,} is below the {needed:,} rows that {min_per_class}-fold "
+            f"cross-validation on {len(data.classes):,} classes needs; raise --max-samples to "
+            f"{needed} or lower --folds"
+        )
     rng = np.random.default_rng(seed)
     counts = np.bincount(data.labels, minlength=len(data.classes))
     quota = np.minimum(

@@ -24,11 +24,12 @@ import numpy as np
 from modelscout import __version__
 from modelscout.backends.baseline import fold_classifier, term_counts
 from modelscout.backends.text import check_loadable, has_classification_head
-from modelscout.catalog.candidate import Candidate, describe, download, resolve_candidate
+from modelscout.catalog.candidate import Candidate, describe, download
 from modelscout.catalog.constraints import check_meta
 from modelscout.catalog.meta import ModelMeta
-from modelscout.data import TaskData, load_task_data, nested_subsamples, stratified_sample
-from modelscout.errors import CandidateError, UserError, one_line
+from modelscout.data import TaskData, nested_subsamples
+from modelscout.errors import CandidateError, one_line
+from modelscout.inputs import Prepared, prepare
 from modelscout.measure.cost import (
     HOURS_PER_MONTH,
     TRAINING_COST_FACTOR,
@@ -55,8 +56,14 @@ from modelscout.store import Measurement, Store, StoreError, default_store_path
 
 FEATURES_VERSION = "1"
 MODEL_PASS_VERSION = "1"
-PROBE_VERSION = "1"
-PROBE_NAMES = ["probe.accuracy", "probe.macro_f1", "probe.breakdown"]
+PROBE_VERSION = "2"  # 2: macro precision and recall, per-class precision and recall
+PROBE_NAMES = [
+    "probe.accuracy",
+    "probe.macro_f1",
+    "probe.macro_precision",
+    "probe.macro_recall",
+    "probe.breakdown",
+]
 PROBS_VERSION = "probs-1"
 TRANSFERABILITY_VERSION = "1"
 STABILITY_FRACTIONS = (0.25, 0.5, 1.0)
@@ -337,6 +344,7 @@ class _Runner:
                     result.accuracy_std,
                     settings,
                     seconds,
+                    PROBE_VERSION,
                 ),
                 Measurement(
                     "probe.macro_f1",
@@ -345,6 +353,25 @@ class _Runner:
                     result.macro_f1_std,
                     settings,
                     seconds,
+                    PROBE_VERSION,
+                ),
+                Measurement(
+                    "probe.macro_precision",
+                    result.macro_precision,
+                    "fraction",
+                    result.macro_precision_std,
+                    settings,
+                    seconds,
+                    PROBE_VERSION,
+                ),
+                Measurement(
+                    "probe.macro_recall",
+                    result.macro_recall,
+                    "fraction",
+                    result.macro_recall_std,
+                    settings,
+                    seconds,
+                    PROBE_VERSION,
                 ),
                 Measurement(
                     "probe.breakdown",
@@ -353,9 +380,12 @@ class _Runner:
                     None,
                     settings,
                     seconds,
+                    PROBE_VERSION,
                     detail={
                         "worst_class": worst,
                         "per_class_f1": result.per_class_f1,
+                        "per_class_precision": result.per_class_precision,
+                        "per_class_recall": result.per_class_recall,
                         "per_slice_f1": result.per_slice_f1,
                     },
                 ),
@@ -703,36 +733,6 @@ def cost_measurements(
             )
         )
     return {m.name: m for m in out}
-
-
-@dataclass
-class Prepared:
-    """Everything checked before any model is touched: bad input fails here, fast."""
-
-    data: TaskData
-    sample: TaskData
-    candidates: list[Candidate]
-
-
-def prepare(spec: Spec) -> Prepared:
-    """Load and check the data, draw the sample, resolve every candidate."""
-    data = load_task_data(
-        spec.data,
-        spec.text_column,
-        spec.label_column,
-        spec.slice_columns,
-        min_rows_per_class=spec.folds,
-    )
-    sample = stratified_sample(data, spec.max_samples, spec.seed, min_per_class=spec.folds)
-    candidates = [
-        resolve_candidate(
-            c, allow_pickle=spec.allow_pickle, trust_remote_code=spec.trust_remote_code
-        )
-        for c in spec.all_candidates()
-    ]
-    if not candidates:
-        raise UserError("no candidates: pass --candidate, or keep the TF-IDF baseline")
-    return Prepared(data, sample, candidates)
 
 
 def run(

@@ -6,11 +6,20 @@ is validated by pydantic; a malformed spec is a ``UserError`` naming the field.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from modelscout.errors import UserError
 
@@ -33,6 +42,20 @@ HEAD_ESTIMATORS = ("leep", "nce")  # need a source classification head
 
 BASELINE_TFIDF = "baseline:tfidf"
 DEFAULT_ESTIMATORS = ["logme", "regularized_h_score", "sfda", "knn", "leep", "nce"]
+
+
+def in_memory_kind(data: Any) -> str | None:
+    """ "DataFrame" for a pandas.DataFrame, "Dataset" for a datasets.Dataset, else None.
+
+    Looked up in ``sys.modules``: whoever holds such an object has imported its library, and
+    whoever has not need not pay for importing it here (datasets is an optional dependency).
+    """
+    pandas, datasets = sys.modules.get("pandas"), sys.modules.get("datasets")
+    if pandas is not None and isinstance(data, pandas.DataFrame):
+        return "DataFrame"
+    if datasets is not None and isinstance(data, datasets.Dataset):
+        return "Dataset"
+    return None
 
 
 class _Strict(BaseModel):
@@ -89,7 +112,7 @@ class Cost(_Strict):
 class Spec(_Strict):
     """One ranking run, fully described."""
 
-    data: Path
+    data: Any = Field(description="a data file, a pandas.DataFrame or a datasets.Dataset")
     text_column: str = "text"
     label_column: str = "label"
     task: Literal["classification"] = "classification"
@@ -126,6 +149,25 @@ class Spec(_Strict):
         if self.cost.batch_size not in self.batch_sizes:
             self.batch_sizes = sorted({*self.batch_sizes, self.cost.batch_size})
         return self
+
+    @field_validator("data")
+    @classmethod
+    def _file_or_table(cls, value: Any) -> Any:
+        """A path (str or Path) as a Path; a DataFrame or Dataset as it is (Python API)."""
+        if isinstance(value, (str, Path)):
+            return Path(value)
+        if in_memory_kind(value) is None:
+            raise ValueError(
+                f"a {type(value).__name__} is not data; give a file path, a pandas.DataFrame "
+                "or a datasets.Dataset"
+            )
+        return value
+
+    @field_serializer("data")
+    def _data_as_text(self, value: Any) -> str:
+        """The path, or what the in-memory table was (it is not written out)."""
+        kind = in_memory_kind(value)
+        return str(value) if kind is None else f"<{kind} of {len(value)} rows>"
 
     @field_validator("task", mode="before")
     @classmethod
@@ -209,7 +251,8 @@ def build_spec(spec_file: Path | None = None, **overrides: Any) -> Spec:
     """The spec from an optional YAML file, with non-None ``overrides`` (CLI flags) on top."""
     settings = read_spec_file(spec_file) if spec_file else {}
     for key, value in overrides.items():
-        if value is None or value == [] or value == ():
+        # (not ``value == []``: a DataFrame compares element by element)
+        if value is None or (isinstance(value, (list, tuple)) and not value):
             continue
         if isinstance(value, dict):
             given = {k: v for k, v in value.items() if v is not None}

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from modelscout.backends.baseline import baseline_meta
 from modelscout.backends.variants import Variant, parse_variant
 from modelscout.catalog import hub, local
 from modelscout.catalog.hub import HubModel
-from modelscout.catalog.meta import ModelMeta, count_params, read_folder_meta
+from modelscout.catalog.meta import (
+    ModelMeta,
+    config_layers,
+    count_params,
+    read_config,
+    read_folder_meta,
+)
 from modelscout.errors import UserError
 from modelscout.spec import BASELINE_TFIDF
 
@@ -66,6 +72,8 @@ def resolve_candidate(
             "HF_HUB_OFFLINE=1)"
         )
     source, path, revision = found
+    if path is not None:  # a Hub model not yet downloaded is checked once its files are here
+        check_variants(text, read_config(Path(path)), variants)
     return Candidate(
         id=text,
         source=source,
@@ -82,12 +90,37 @@ def download(candidate: Candidate, *, allow_pickle: bool, trust_remote_code: boo
     if candidate.downloaded or candidate.hub_model is None:
         return candidate
     folder = hub.download(candidate.hub_model, allow_pickle, trust_remote_code)
+    check_variants(candidate.id, read_config(folder), candidate.variants)
     return replace(candidate, path=folder, revision=folder.name)
+
+
+def check_variants(text: str, config: dict[str, Any], variants: tuple[Variant, ...]) -> None:
+    """Refuse a layers:K or max_length:L that the model's config.json rules out, so that it is
+    bad input told at once rather than a failure after the model has loaded. What config.json
+    does not say is left for the load to find out."""
+    for variant in variants:
+        if variant.kind == "layers" and (found := config_layers(config)):
+            count, key = found
+            if variant.value >= count:
+                raise UserError(
+                    f"candidate '{text}': {variant} keeps every layer: config.json gives "
+                    f"{count} ({key}); use layers:K with K below {count}"
+                )
+        limit = config.get("max_position_embeddings")
+        if variant.kind == "max_length" and isinstance(limit, int) and variant.value > limit:
+            raise UserError(
+                f"candidate '{text}': {variant} is beyond the model's {limit} positions "
+                f"(max_position_embeddings in config.json); use max_length:{limit} or less"
+            )
 
 
 def describe(candidate: Candidate) -> ModelMeta:
     """ModelMeta of a candidate, its variants taken into account (known without loading)."""
     if candidate.source == "baseline":
+        # Imported here: the module imports scikit-learn (1.5 s), which resolving candidates,
+        # part of checking the user's input (``inputs.prepare``), must not wait for.
+        from modelscout.backends.baseline import baseline_meta
+
         return baseline_meta()
     author = (
         candidate.id.split("/")[0] if candidate.source == "hub" and "/" in candidate.id else None

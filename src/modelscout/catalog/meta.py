@@ -48,6 +48,23 @@ class ModelMeta(BaseModel):
     card_sections: list[str] = []
 
 
+# config.json's name for the number of transformer layers: BERT-likes, GPT-2, DistilBERT, T5.
+LAYER_KEYS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
+
+
+def config_layers(config: dict[str, Any]) -> tuple[int, str] | None:
+    """The number of transformer layers config.json gives, and the key it is under."""
+    for key in LAYER_KEYS:
+        if isinstance(config.get(key), int):
+            return config[key], key
+    return None
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """The folder's config.json as a dict; {} when it is missing or unreadable."""
+    return _read_json(folder / "config.json")
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
@@ -165,9 +182,7 @@ def read_folder_meta(folder: Path, author: str | None = None) -> ModelMeta:
         params=count_params(weight_files) if weight_format == "safetensors" else None,
         disk_size_bytes=sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
         embedding_dim=_embedding_dim(folder, config),
-        layers=config.get("num_hidden_layers")
-        or config.get("n_layers")
-        or config.get("num_layers"),
+        layers=(config_layers(config) or (None,))[0],
         max_input_tokens=_max_input_tokens(folder, config),
         license=str(front["license"]) if front.get("license") else None,
         languages=_as_list(front.get("language")),

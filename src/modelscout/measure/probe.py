@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -32,6 +32,12 @@ class ProbeResult:
     macro_f1_std: float
     predictions: np.ndarray  # (N,) out-of-fold class ids
     per_class_f1: dict[str, float] = field(default_factory=dict)
+    macro_precision: float = 0.0
+    macro_precision_std: float = 0.0
+    macro_recall: float = 0.0
+    macro_recall_std: float = 0.0
+    per_class_precision: dict[str, float] = field(default_factory=dict)
+    per_class_recall: dict[str, float] = field(default_factory=dict)
     per_slice_f1: dict[str, dict[str, float]] = field(default_factory=dict)
     fit_seconds: float = 0.0  # the folds' fit-and-predict time, summed over folds
 
@@ -92,8 +98,9 @@ def cross_validate_many(
     slowest jobs first. A job whose fold raises gets that exception as its result.
     ``on_result(index, result)`` is called, in this thread, as soon as a job's last fold is
     in, so that a caller can store it before the other jobs finish.
-    Accuracy and macro-F1 are the mean and standard deviation over folds; per-class and
-    per-slice F1 come from the pooled out-of-fold predictions.
+    Accuracy, macro precision, macro recall and macro-F1 are the mean and standard deviation
+    over folds; per-class precision, recall and F1 and per-slice F1 come from the pooled
+    out-of-fold predictions.
     """
     tasks = [
         (index, fold, train, test)
@@ -142,13 +149,19 @@ def _summarize(job: ProbeJob, folds: list) -> ProbeResult | Exception:
             return predicted
     labels = job.labels
     predictions = np.empty_like(labels)
-    accuracies, f1s = [], []
+    accuracies, macro = [], []  # macro: per fold, (precision, recall, F1)
     for test, predicted, _ in folds:
         predictions[test] = predicted
         accuracies.append(accuracy_score(labels[test], predicted))
-        f1s.append(f1_score(labels[test], predicted, average="macro", zero_division=0))
+        scores = precision_recall_fscore_support(
+            labels[test], predicted, average="macro", zero_division=0
+        )
+        macro.append(scores[:3])
+    precisions, recalls, f1s = np.array(macro, dtype=float).T
     class_ids = np.arange(len(job.classes))
-    per_class = f1_score(labels, predictions, labels=class_ids, average=None, zero_division=0)
+    per_precision, per_recall, per_class, _ = precision_recall_fscore_support(
+        labels, predictions, labels=class_ids, average=None, zero_division=0
+    )
     per_slice = {
         column: {
             value: float(
@@ -169,10 +182,20 @@ def _summarize(job: ProbeJob, folds: list) -> ProbeResult | Exception:
         macro_f1=float(np.mean(f1s)),
         macro_f1_std=float(np.std(f1s, ddof=1)),
         predictions=predictions,
-        per_class_f1={str(c): float(f) for c, f in zip(job.classes, per_class, strict=True)},
+        per_class_f1=_by_class(job.classes, per_class),
         per_slice_f1=per_slice,
         fit_seconds=float(sum(seconds for _, _, seconds in folds)),
+        macro_precision=float(np.mean(precisions)),
+        macro_precision_std=float(np.std(precisions, ddof=1)),
+        macro_recall=float(np.mean(recalls)),
+        macro_recall_std=float(np.std(recalls, ddof=1)),
+        per_class_precision=_by_class(job.classes, per_precision),
+        per_class_recall=_by_class(job.classes, per_recall),
     )
+
+
+def _by_class(classes: Sequence[str], values: np.ndarray) -> dict[str, float]:
+    return {str(c): float(v) for c, v in zip(classes, values, strict=True)}
 
 
 def cross_validate(

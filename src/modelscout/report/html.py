@@ -278,6 +278,15 @@ def _breakdown(candidate: dict[str, Any]) -> dict[str, Any]:
     return (candidate.get("metrics", {}).get("probe.breakdown") or {}).get("detail") or {}
 
 
+def _precision_recall(breakdown: dict[str, Any], name: str) -> str | None:
+    """'P 0.812 · R 0.790' for a class, or None where the probe predates per-class P and R."""
+    precision = breakdown.get("per_class_precision", {}).get(name)
+    recall = breakdown.get("per_class_recall", {}).get(name)
+    if precision is None or recall is None:
+        return None
+    return f"P {_number(precision, 'fraction')} · R {_number(recall, 'fraction')}"
+
+
 def _classes(results: dict[str, Any]) -> dict[str, Any]:
     """Per-class F1 per candidate; classes largest first, the long tail marked."""
     measured = [c for c in results["candidates"] if _breakdown(c).get("per_class_f1")]
@@ -293,6 +302,7 @@ def _classes(results: dict[str, Any]) -> dict[str, Any]:
             "cells": [
                 {
                     "text": _number(_breakdown(c)["per_class_f1"].get(name), "fraction"),
+                    "precision_recall": _precision_recall(_breakdown(c), name),
                     "worst": _breakdown(c).get("worst_class") == name,
                 }
                 for c in measured

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 
 from modelscout import __version__
+from modelscout.data import MAX_TEXT_CHARS
 from modelscout.decide import Decision, Row
 from modelscout.errors import UserError
 from modelscout.pipeline import GPU_NOTE
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def _candidate(row: Row) -> dict[str, Any]:
@@ -74,6 +75,9 @@ def build_results(decision: Decision) -> dict[str, Any]:
             "rows_in_file": data.rows_in_file,
             "rows_dropped": data.rows_dropped,
             "rows_used": len(sample),
+            "max_text_chars": MAX_TEXT_CHARS,
+            "rows_cut": data.rows_cut,
+            "notes": sample.notes,
             "classes": [
                 {"name": c, "rows": int(n)} for c, n in zip(sample.classes, counts, strict=True)
             ],

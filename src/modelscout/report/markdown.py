@@ -21,6 +21,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"({len(data['classes'])} classes), fingerprint {md_code(data['fingerprint'][:12])}. "
         f"Pareto set (macro-F1, p95 latency, memory): "
         f"{', '.join(map(md_text, results['pareto'])) or 'none'}.",
+        *(f"Note on the data: {md_text(note)}." for note in data.get("notes", [])),
         "",
         "## Evaluation matrix",
         "",

@@ -8,6 +8,8 @@ from typing import Any
 COLUMNS = (
     ("macro-F1", "probe.macro_f1", "{:.3f}"),
     ("accuracy", "probe.accuracy", "{:.3f}"),
+    ("macro-P", "probe.macro_precision", "{:.3f}"),
+    ("macro-R", "probe.macro_recall", "{:.3f}"),
     ("LogME", "logme", "{:.3f}"),
     ("p50 ms @1", "latency.p50_ms@1", "{:.1f}"),
     ("p95 ms @1", "latency.p95_ms@1", "{:.1f}"),

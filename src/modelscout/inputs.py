@@ -1,0 +1,45 @@
+"""What is checked before any model is touched: the data, the sample and the candidates.
+
+Kept apart from the pipeline so that checking them imports no more than pandas and the
+catalog: bad input is told within a second or two, before scikit-learn, SciPy or torch
+have been imported (they take seconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelscout.catalog.candidate import Candidate, resolve_candidate
+from modelscout.data import TaskData, load_task_data, stratified_sample
+from modelscout.errors import UserError
+from modelscout.spec import Spec
+
+
+@dataclass
+class Prepared:
+    """Everything checked before any model is touched: bad input fails here, fast."""
+
+    data: TaskData
+    sample: TaskData
+    candidates: list[Candidate]
+
+
+def prepare(spec: Spec) -> Prepared:
+    """Load and check the data, draw the sample, resolve every candidate."""
+    data = load_task_data(
+        spec.data,
+        spec.text_column,
+        spec.label_column,
+        spec.slice_columns,
+        min_rows_per_class=spec.folds,
+    )
+    sample = stratified_sample(data, spec.max_samples, spec.seed, min_per_class=spec.folds)
+    candidates = [
+        resolve_candidate(
+            c, allow_pickle=spec.allow_pickle, trust_remote_code=spec.trust_remote_code
+        )
+        for c in spec.all_candidates()
+    ]
+    if not candidates:
+        raise UserError("no candidates: pass --candidate, or keep the TF-IDF baseline")
+    return Prepared(data, sample, candidates)
