@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from modelscout.decide import Decision, decide
 from modelscout.pipeline import Outcome, Prepared, Step, prepare, run
 from modelscout.report import build_results, write_reports
+from modelscout.report.write import prepare_output
 from modelscout.spec import Spec
+
+logger = logging.getLogger(__name__)
 
 
 def rank(
@@ -27,10 +31,17 @@ def rank(
 
 
 def rank_and_report(spec: Spec, **hooks: Any) -> tuple[Decision, dict[str, Any], list[Path]]:
-    """``rank``, then results.json, results.md and matrix.csv in ``spec.output``."""
+    """``rank``, then results.json, results.md, matrix.csv and report.html in ``spec.output``.
+
+    The output folder is checked before anything is measured (``UserError`` when it cannot be
+    written) and an older run's reports there are moved into ``previous/`` first.
+    """
+    prepare_output(spec.output)
     decision = rank(spec, **hooks)
     results = build_results(decision)
-    return decision, results, write_reports(results, spec.output)
+    paths = write_reports(results, spec.output)
+    logger.info("wrote %s", ", ".join(str(p) for p in paths))
+    return decision, results, paths
 
 
 __all__ = ["Decision", "Outcome", "Prepared", "prepare", "rank", "rank_and_report"]
