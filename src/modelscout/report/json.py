@@ -14,7 +14,7 @@ from modelscout.decide import Decision, Row
 from modelscout.errors import UserError
 from modelscout.pipeline import GPU_NOTE
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def _candidate(row: Row) -> dict[str, Any]:
@@ -31,6 +31,7 @@ def _candidate(row: Row) -> dict[str, Any]:
         "variants": [str(v) for v in candidate.variants],
         "status": row.status,
         "reason": row.reason,
+        "log": outcome.log.as_posix() if outcome.log else None,
         "rank": row.rank,
         "score": row.score,
         "pareto": row.pareto,
