@@ -8,6 +8,7 @@ optionally followed by ``+variant`` parts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from modelscout.catalog import hub, local
 from modelscout.catalog.meta import ModelMeta, count_params, read_folder_meta
 from modelscout.errors import UserError
 from modelscout.spec import BASELINE_TFIDF
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,6 +57,7 @@ def resolve_candidate(text: str, *, allow_pickle: bool = False) -> Candidate:
             "HF_HUB_OFFLINE=1 or there is no network)"
         )
     source, path, revision = found
+    logger.info("%s: %s at %s (revision %s)", text, source, path, revision)
     return Candidate(
         id=text,
         source=source,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import logging
 import os
 import platform
 import sys
@@ -28,6 +29,8 @@ import numpy as np
 import psutil
 
 from modelscout.errors import one_line
+
+logger = logging.getLogger(__name__)
 
 
 def machine() -> dict[str, object]:
@@ -543,6 +546,7 @@ def start_server() -> None:
 
     _context()
     forkserver.ensure_running()
+    logger.debug("measuring processes' fork server running")
 
 
 NO_GPU_DRIVER = (
@@ -596,6 +600,7 @@ def run_isolated(job: PassJob) -> PassResult:
 
     from modelscout.errors import CandidateError
 
+    logger.debug("model pass of %s in a process of its own", job.candidate.id)
     with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
         try:
             return pool.submit(run_model_pass, job).result()
