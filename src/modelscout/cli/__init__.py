@@ -61,7 +61,7 @@ class _OneLineErrors(TyperGroup):
             if not standalone_mode:
                 raise
             error.show()
-            sys.exit(0)
+            sys.exit(error.exit_code)
         except ClickException as error:
             if not standalone_mode:
                 raise

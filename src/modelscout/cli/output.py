@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
@@ -27,7 +28,7 @@ _CONTROL = re.compile(
     r"|\x1b[@-_]?"  # any other ESC sequence, or a lone ESC
     r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # C0 (but tab, newline), DEL, C1
 )
-SHORT_ID_WIDTH = 24
+SHORT_ID_WIDTH = 30
 UNBOUNDED = 10_000
 # Dropped in this order when the table does not fit the console.
 OPTIONAL_COLUMNS = ("Pareto", "params", "peak MB")
@@ -88,7 +89,15 @@ def _cells(row: Row) -> dict[str, str]:
 
 
 def _table(cells: list[dict[str, str]], headers: list[str]) -> Table:
-    table = Table(title="modelscout ranking", title_justify="left")
+    # No vertical rules: more room for the ids in 80 columns, and plainer in CI logs.
+    table = Table(
+        title="modelscout ranking",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),  # one space, and the rule's, between columns
+    )
     for header in headers:
         # An id is never broken over two lines: a cell that cannot fit is ellipsized.
         table.add_column(header, no_wrap=True, overflow="ellipsis")
