@@ -104,6 +104,22 @@ def test_nothing_ranked_exits_4_and_the_failure_keeps_its_traceback(tmp_path, sm
     assert f"traceback: {out / row['log']}" in result.stdout
 
 
+def test_a_failure_in_the_measuring_process_keeps_the_remote_traceback(
+    tmp_path, small_csv, tiny_bert
+):
+    broken = tmp_path / "heads"
+    shutil.copytree(tiny_bert, broken)
+    config = json.loads((broken / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps({**config, "num_attention_heads": 5}))
+    out = tmp_path / "out"
+    result = invoke("rank", "--data", small_csv, "-c", broken, "--output", out, "--quiet")
+    assert result.exit_code == 3, result.output  # the baseline is ranked, the model failed
+    row = next(c for c in json.loads((out / "results.json").read_text())["candidates"] if c["log"])
+    log = (out / row["log"]).read_text()
+    assert "not a multiple of the number of attention heads" in row["reason"]
+    assert "_RemoteTraceback" in log and "in run_model_pass" in log  # the worker's own frames
+
+
 def test_an_output_that_is_a_file_is_one_line_before_any_measuring(tmp_path, small_csv):
     taken = tmp_path / "taken"
     taken.write_text("a file")
