@@ -2,6 +2,7 @@
 exit codes say how the run ended, --json output is JSON alone, outputs are checked first."""
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -273,3 +274,12 @@ def test_the_demo_says_what_to_look_at_in_the_report(tmp_path, capsys):
     shown = " ".join(capsys.readouterr().out.split())
     assert f"Open {tmp_path / 'report.html'}" in shown
     assert "rationale" in shown and "latency/quality plot" in shown and "per-class table" in shown
+
+
+@pytest.mark.parametrize(
+    ("flag", "level"), [("--debug", "DEBUG"), ("-v", "INFO"), (None, "WARNING")]
+)
+def test_verbosity_flags_set_the_package_log_level(flag, level):
+    result = invoke(*([flag] if flag else []), "schema", "--spec")
+    assert result.exit_code == 0, result.output
+    assert logging.getLevelName(logging.getLogger("modelscout").level) == level
