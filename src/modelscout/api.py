@@ -7,6 +7,7 @@ input, so a mistake in the data or the spec is told at once, by the CLI too.
 
 from __future__ import annotations
 
+import logging
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from modelscout.decide import Decision
     from modelscout.pipeline import Outcome, Step
 
+logger = logging.getLogger(__name__)
 _LATER = {"Decision": "modelscout.decide", "Outcome": "modelscout.pipeline"}
 
 
@@ -48,12 +50,23 @@ def rank(
     return decide(run(spec, prepared=prepared, step=step, on_candidate=on_candidate))
 
 
-def rank_and_report(spec: Spec, **hooks: Any) -> tuple[Decision, dict[str, Any], list[Path]]:
-    """``rank``, then results.json, results.md and matrix.csv in ``spec.output``."""
-    decision = rank(spec, **hooks)
-    report = import_module("modelscout.report")
-    results = report.build_results(decision)
-    return decision, results, report.write_reports(results, spec.output)
+def rank_and_report(
+    spec: Spec, *, prepared: Prepared | None = None, **hooks: Any
+) -> tuple[Decision, dict[str, Any], list[Path]]:
+    """``rank``, then results.json, results.md, matrix.csv and report.html in ``spec.output``.
+
+    The output folder is checked before anything is measured (``UserError`` when it cannot be
+    written) and an older run's reports there are moved into ``previous/`` first.
+    """
+    start_server()
+    prepared = prepared or prepare(spec)  # input errors first: the report modules load slowly
+    write = import_module("modelscout.report.write")
+    write.prepare_output(spec.output)
+    decision = rank(spec, prepared=prepared, **hooks)
+    results = import_module("modelscout.report").build_results(decision)
+    paths = write.write_reports(results, spec.output)
+    logger.info("wrote %s", ", ".join(str(p) for p in paths))
+    return decision, results, paths
 
 
 __all__ = ["Decision", "Outcome", "Prepared", "prepare", "rank", "rank_and_report"]

@@ -10,6 +10,7 @@ candidate becomes a ``failed`` row carrying the message as its reason.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 
@@ -27,6 +28,24 @@ def require_file(path: str | Path) -> Path:
     if not path.is_file():
         raise UserError(f"data file {path} does not exist; check the path given to --data")
     return path
+
+
+def require_writable_folder(path: str | Path) -> Path:
+    """``path`` as a Path to a folder that exists (created if need be) and can be written, or
+    the ``UserError`` saying why not: checked before any measuring, not after."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"output {folder} is a file, not a folder; give --output a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".modelscout-write-check-"):
+            pass
+    except OSError as error:
+        raise UserError(
+            f"cannot write to output folder {folder} ({error.strerror or error}); "
+            "give --output a writable folder"
+        ) from None
+    return folder
 
 
 def one_line(error: BaseException, limit: int = 300) -> str:

@@ -12,11 +12,15 @@ transferability estimators on its features. A candidate that fails becomes a
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,6 +58,8 @@ from modelscout.measure.validation import InputError
 from modelscout.spec import Constraints, Spec
 from modelscout.store import Measurement, Store, StoreError, default_store_path
 
+logger = logging.getLogger(__name__)
+
 FEATURES_VERSION = "1"
 MODEL_PASS_VERSION = "1"
 PROBE_VERSION = "2"  # 2: macro precision and recall, per-class precision and recall
@@ -76,6 +82,7 @@ ESTIMATOR_UNITS = {
     "nleep": "log-likelihood",
 }
 
+LOG_FOLDER = "logs"  # in the output folder: the traceback of each failed candidate
 GPU_NOTE = "gpu.device"  # where the GPU path ran (device, precisions) or why it was skipped
 GPU_OFF = "turned off in the spec (gpu: off)"
 GPU_INT8 = "an int8 variant (dynamic quantization) runs on the CPU only"
@@ -92,6 +99,7 @@ class Outcome:
     status: str  # measured | rejected | failed
     reason: str | None = None
     measurements: dict[str, Measurement] = field(default_factory=dict)
+    log: Path | None = None  # of a failed candidate: its traceback, relative to spec.output
 
     def value(self, name: str) -> float | None:
         found = self.measurements.get(name)
@@ -446,7 +454,7 @@ class _Runner:
         try:
             meta = describe(candidate)
         except Exception as error:  # unreadable metadata fails this candidate only
-            return Outcome(candidate, ModelMeta(), "failed", f"metadata: {one_line(error)}")
+            return self._failed(candidate, ModelMeta(), error, "metadata: ")
         reason = check_meta(
             meta, self._checkable(candidate), is_baseline=candidate.source == "baseline"
         )
@@ -454,7 +462,7 @@ class _Runner:
             try:
                 candidate, meta, reason = self._download(candidate, meta)
             except Exception as error:  # refused before downloading, or the download failed
-                return Outcome(candidate, meta, "failed", one_line(error))
+                return self._failed(candidate, meta, error)
         if reason:
             return Outcome(candidate, meta, "rejected", reason)
         clock = self.timings.setdefault(candidate.id, {})
@@ -462,12 +470,13 @@ class _Runner:
             start = time.perf_counter()
             measurements, features, probs = self.model_pass(candidate, meta)
             clock["model_pass_s"] = time.perf_counter() - start
+            logger.info("%s: model pass done in %.1f s", candidate.id, clock["model_pass_s"])
             measurements = dict(measurements)
             measurements.update(cost_measurements(measurements, self.spec, self.rows_in_data))
         except StoreError:  # the store's fault, not this candidate's: the run stops
             raise
         except Exception as error:
-            return Outcome(candidate, meta, "failed", one_line(error))
+            return self._failed(candidate, meta, error)
         return _Pending(candidate, meta, measurements, features, probs, clock)
 
     def _checkable(self, candidate: Candidate) -> Constraints:
@@ -507,8 +516,33 @@ class _Runner:
         except StoreError:
             raise
         except Exception as error:
-            return Outcome(candidate, item.meta, "failed", one_line(error))
+            return self._failed(candidate, item.meta, error)
         return Outcome(candidate, item.meta, "measured", None, measurements)
+
+    def _failed(
+        self, candidate: Candidate, meta: ModelMeta, error: BaseException, prefix: str = ""
+    ) -> Outcome:
+        """A failed outcome: the reason in one line, the full traceback in a log file."""
+        log = write_failure_log(self.spec.output, candidate.id, error)
+        where = f"; traceback in {self.spec.output / log}" if log else ""
+        logger.warning("%s failed: %s%s", candidate.id, one_line(error), where)
+        return Outcome(candidate, meta, "failed", prefix + one_line(error), log=log)
+
+
+def write_failure_log(output: Path, candidate_id: str, error: BaseException) -> Path | None:
+    """Write the traceback of ``error`` (with its causes: for an error raised in a measuring
+    process, concurrent.futures chains the remote traceback as the cause) to
+    ``output/logs/<candidate>.log``; the path relative to ``output``, None if it cannot be
+    written (the run goes on: the reason is still in the results)."""
+    log = Path(LOG_FOLDER) / (re.sub(r"[^A-Za-z0-9._+-]+", "_", candidate_id).strip("._") + ".log")
+    text = f"{candidate_id}\n\n" + "".join(traceback.format_exception(error))
+    try:
+        (output / log).parent.mkdir(parents=True, exist_ok=True)
+        (output / log).write_text(text, encoding="utf-8")
+    except OSError as problem:
+        logger.warning("could not write the traceback of %s: %s", candidate_id, problem)
+        return None
+    return log
 
 
 @dataclass

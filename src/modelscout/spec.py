@@ -112,25 +112,44 @@ class Cost(_Strict):
 class Spec(_Strict):
     """One ranking run, fully described."""
 
-    data: Any = Field(description="a data file, a pandas.DataFrame or a datasets.Dataset")
-    text_column: str = "text"
-    label_column: str = "label"
-    task: Literal["classification"] = "classification"
-    candidates: list[str] = Field(default_factory=list)
-    variants: list[str] = Field(default_factory=list)
-    baseline: bool = True
-    slice_columns: list[str] | None = None
-    max_samples: int = Field(2000, ge=10)
-    folds: int = Field(5, ge=2, le=20)
-    seed: int = 0
+    data: Any = Field(
+        description="CSV, TSV, JSONL, JSON or Parquet file (relative to this file); from Python "
+        "also a pandas.DataFrame or a datasets.Dataset"
+    )
+    text_column: str = Field("text", description="column holding the texts")
+    label_column: str = Field("label", description="column holding the labels")
+    task: Literal["classification"] = Field(
+        "classification", description="classification (regression: not yet)"
+    )
+    candidates: list[str] = Field(
+        default_factory=list,
+        description="model folders, installed model packages, Hub ids or baseline:tfidf",
+    )
+    variants: list[str] = Field(
+        default_factory=list,
+        description="derive from every model candidate: int8, layers:K, max_length:L",
+    )
+    baseline: bool = Field(True, description="also rank the TF-IDF + linear SVM baseline")
+    slice_columns: list[str] | None = Field(
+        None, description="columns to break scores down by [language, if present]"
+    )
+    max_samples: int = Field(2000, ge=10, description="rows of the stratified sample")
+    folds: int = Field(5, ge=2, le=20, description="cross-validation folds")
+    seed: int = Field(0, description="seed for the sample and the folds")
     batch_size: int = Field(32, ge=1, description="batch size of the feature pass")
     batch_sizes: list[int] = Field(
         default_factory=lambda: [1, 8, 32], description="batch sizes timed (1 is always included)"
     )
-    output: Path = Path("modelscout-results")
-    store: Path | None = None
-    allow_pickle: bool = False
-    trust_remote_code: bool = False
+    output: Path = Field(Path("modelscout-results"), description="folder the reports go to")
+    store: Path | None = Field(
+        None, description="SQLite measurement cache [$MODELSCOUT_STORE or ~/.cache/modelscout]"
+    )
+    threads: int | None = Field(
+        None, ge=1, description="torch/BLAS threads to measure with [all cores]"
+    )
+    keep_artifacts: Path | None = Field(None, description="keep exported ONNX / int8 models here")
+    allow_pickle: bool = Field(False, description="load pickle (.bin) checkpoints (can run code)")
+    trust_remote_code: bool = Field(False, description="run the models' own Python code")
     latency_budget_s: float = Field(2.0, gt=0, description="time spent timing each batch size")
     onnx: bool = Field(False, description="export to ONNX, compare outputs and latency")
     gpu: Literal["auto", "off"] = Field(
@@ -140,9 +159,11 @@ class Spec(_Strict):
         default_factory=lambda: list(DEFAULT_ESTIMATORS),
         description="transferability estimators (leep and nce need a classification head)",
     )
-    constraints: Constraints = Field(default_factory=Constraints)
-    weights: Weights = Field(default_factory=Weights)
-    cost: Cost = Field(default_factory=Cost)
+    constraints: Constraints = Field(
+        default_factory=Constraints, description="hard requirements; breaking one rejects"
+    )
+    weights: Weights = Field(default_factory=Weights, description="what counts how much")
+    cost: Cost = Field(default_factory=Cost, description="hourly price and traffic to serve")
 
     @model_validator(mode="after")
     def _serving_batch_is_timed(self) -> Spec:
@@ -241,7 +262,7 @@ def read_spec_file(path: Path) -> dict[str, Any]:
         raise UserError(
             f"spec file {path} must be a mapping of settings, not a {type(raw).__name__}"
         )
-    for key in ("data", "output", "store"):
+    for key in ("data", "output", "store", "keep_artifacts"):
         if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
             raw[key] = str(path.parent / raw[key])
     return raw
@@ -260,7 +281,7 @@ def build_spec(spec_file: Path | None = None, **overrides: Any) -> Spec:
                 settings[key] = {**settings.get(key, {}), **given}
         else:
             settings[key] = value
-    if "data" not in settings:
+    if settings.get("data") is None:
         raise UserError("no data given; pass --data FILE or set data: in the spec file")
     try:
         return Spec.model_validate(settings)

@@ -9,6 +9,7 @@ optionally followed by ``+variant`` parts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from modelscout.catalog.meta import (
 )
 from modelscout.errors import UserError
 from modelscout.spec import BASELINE_TFIDF
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,6 +75,7 @@ def resolve_candidate(
             "HF_HUB_OFFLINE=1)"
         )
     source, path, revision = found
+    logger.info("%s: %s at %s (revision %s)", text, source, path, revision)
     if path is not None:  # a Hub model not yet downloaded is checked once its files are here
         check_variants(text, read_config(Path(path)), variants)
     return Candidate(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import logging
 import os
 import platform
 import sys
@@ -29,6 +30,8 @@ import psutil
 
 from modelscout.errors import one_line
 from modelscout.measure.lifetime import MAIN_PID_VARIABLE, die_with
+
+logger = logging.getLogger(__name__)
 
 
 def machine() -> dict[str, object]:
@@ -561,6 +564,7 @@ def start_server() -> None:
 
     _context()
     forkserver.ensure_running()
+    logger.debug("measuring processes' fork server running")
 
 
 NO_GPU_DRIVER = (
@@ -611,6 +615,7 @@ def run_isolated(job: PassJob) -> PassResult:
 
     from modelscout.errors import CandidateError
 
+    logger.debug("model pass of %s in a process of its own", job.candidate.id)
     with _isolated_pool() as pool:
         try:
             return pool.submit(run_model_pass, job).result()

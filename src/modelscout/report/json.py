@@ -32,6 +32,7 @@ def _candidate(row: Row) -> dict[str, Any]:
         "variants": [str(v) for v in candidate.variants],
         "status": row.status,
         "reason": row.reason,
+        "log": outcome.log.as_posix() if outcome.log else None,
         "rank": row.rank,
         "score": row.score,
         "pareto": row.pareto,

@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+from modelscout.errors import require_writable_folder
+from modelscout.pipeline import LOG_FOLDER
 from modelscout.report.csv import render_csv
 from modelscout.report.html import render_html
 from modelscout.report.markdown import render_markdown
+
+REPORT_NAMES = ("results.json", "results.md", "matrix.csv", "report.html")
+PREVIOUS_FOLDER = "previous"
+
+
+def prepare_output(output: str | Path) -> Path:
+    """Check that ``output`` can be written, before anything is measured, and move an older
+    run's reports and logs into ``output/previous/`` (replacing what was there), so that a run
+    that fails leaves nothing beside it that looks current. ``UserError`` when not writable."""
+    folder = require_writable_folder(output)
+    older = [folder / name for name in (*REPORT_NAMES, LOG_FOLDER) if (folder / name).exists()]
+    if older:
+        previous = folder / PREVIOUS_FOLDER
+        shutil.rmtree(previous, ignore_errors=True)
+        previous.mkdir()
+        for path in older:
+            path.replace(previous / path.name)
+    return folder
 
 
 def write_reports(results: dict[str, Any], output: str | Path) -> list[Path]:

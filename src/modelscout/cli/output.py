@@ -1,0 +1,135 @@
+"""What the command line prints: safe text, short candidate ids, tables that fit the terminal.
+
+Every string from outside (candidate names, labels, reasons, paths, error messages) goes
+through ``clean`` before it reaches the terminal, and every table is rich ``Text``, so no
+name is ever read as markup or as a terminal control sequence.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from modelscout.decide import Decision, Row
+
+# Hand-written because neither rich nor the standard library strips escape sequences:
+# ANSI CSI (colours, cursor moves), OSC (window titles, hyperlinks), other ESC sequences,
+# then C0 and C1 control characters and DEL. Tab and newline are kept.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: ESC [ parameters intermediates final
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: ESC ] ... BEL or ESC \
+    r"|\x1b[@-_]?"  # any other ESC sequence, or a lone ESC
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # C0 (but tab, newline), DEL, C1
+)
+SHORT_ID_WIDTH = 30
+UNBOUNDED = 10_000
+# Dropped in this order when the table does not fit the console.
+OPTIONAL_COLUMNS = ("Pareto", "params", "peak MB")
+
+
+def clean(text: Any, *, one_line: bool = False) -> str:
+    """``text`` without terminal control sequences; with ``one_line``, newlines become spaces."""
+    cleaned = _CONTROL.sub("", str(text))
+    return " ".join(cleaned.split()) if one_line else cleaned
+
+
+def ellipsize_middle(text: str, width: int) -> str:
+    """``text`` cut in the middle to ``width`` characters, both ends kept."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+
+
+def short_id(
+    candidate_id: str, source: str, variants: list[str], width: int = SHORT_ID_WIDTH
+) -> str:
+    """A candidate's id for the table: a folder's last path component with its ``+variant``
+    parts, ellipsized in the middle; package, Hub and baseline ids as they are (shortened
+    only past ``width``). results.json keeps the full id."""
+    suffix = "".join(f"+{v}" for v in variants)
+    base = candidate_id[: len(candidate_id) - len(suffix)] if suffix else candidate_id
+    if source == "folder":
+        base = base.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or base
+    return ellipsize_middle(clean(base + suffix, one_line=True), width)
+
+
+def row_id(row: Row) -> str:
+    candidate = row.outcome.candidate
+    return short_id(candidate.id, candidate.source, [str(v) for v in candidate.variants])
+
+
+def _cells(row: Row) -> dict[str, str]:
+    from modelscout.report.matrix import format_metric, format_params
+
+    measured = {
+        "metrics": {
+            name: {"value": m.value, "spread": m.spread}
+            for name, m in row.outcome.measurements.items()
+        }
+    }
+    return {
+        "rank": str(row.rank or "–"),
+        "candidate": row_id(row),
+        "status": row.status,
+        "macro-F1": format_metric(measured, "probe.macro_f1", "{:.3f}"),
+        "p95 ms": format_metric(measured, "latency.p95_ms@1", "{:.1f}", spread=False),
+        "peak MB": format_metric(measured, "memory.peak_mb", "{:.0f}", spread=False),
+        "params": format_params(row.outcome.meta.params),
+        "score": f"{row.score:.3f}" if row.score is not None else "–",
+        "Pareto": "yes" if row.pareto else "",
+    }
+
+
+def _table(cells: list[dict[str, str]], headers: list[str]) -> Table:
+    # No vertical rules: more room for the ids in 80 columns, and plainer in CI logs.
+    table = Table(
+        title="modelscout ranking",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),  # one space, and the rule's, between columns
+    )
+    for header in headers:
+        # An id is never broken over two lines: a cell that cannot fit is ellipsized.
+        table.add_column(header, no_wrap=True, overflow="ellipsis")
+    for row in cells:
+        table.add_row(*(Text(clean(row[h], one_line=True)) for h in headers))
+    return table
+
+
+def ranking_table(rows: list[Row], console: Console) -> Table:
+    """The ranking as a table as wide as ``console`` allows, dropping the Pareto, params and
+    peak MB columns (in that order) while it does not fit."""
+    cells = [_cells(row) for row in rows]
+    headers = list(cells[0]) if cells else ["rank", "candidate", "status"]
+    unbounded = console.options.update_width(UNBOUNDED)  # the width it needs, not what it gets
+    for column in (None, *OPTIONAL_COLUMNS):
+        if column:
+            headers.remove(column)
+        table = _table(cells, headers)
+        if Measurement.get(console, unbounded, table).maximum <= console.width:
+            break
+    return table
+
+
+def show_decision(decision: Decision, out: Console, output: Any = None) -> None:
+    """The ranking table, why each rejected or failed candidate is out, and the pick."""
+    out.print(ranking_table(decision.rows, out))
+    for row in decision.rows:
+        if row.reason:
+            line = f"  {row_id(row)} {row.status}: {clean(row.reason, one_line=True)}"
+            if row.outcome.log and output is not None:
+                line += f" (traceback: {clean(output / row.outcome.log)})"
+            out.print(Text(line), soft_wrap=True)  # a path broken over lines cannot be copied
+    recommendation = clean(decision.recommendation or "none", one_line=True)
+    out.print(Text("Recommendation: ", style="bold") + Text(recommendation))
+    out.print(Text(clean(decision.rationale)))

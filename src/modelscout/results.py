@@ -1,0 +1,157 @@
+"""results.json as a typed model: what docs/results-schema.md documents and
+report/json.py's ``build_results`` emits, for ``modelscout schema`` and for readers.
+
+Every part forbids unknown keys, so a field added to ``build_results`` but not here (or
+the other way round) fails tests/test_results_model.py. A field added in a later minor
+version has a default, so older files (1.0, 1.1) still validate. To add a field: add it to
+its part below, with a default when older files lack it, and to docs/results-schema.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelscout.catalog.meta import ModelMeta
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Tool(_Closed):
+    name: str = Field(description="modelscout")
+    version: str
+
+
+class Metric(_Closed):
+    """One measurement: every number carries its unit and, where measured, its spread."""
+
+    value: float | None = Field(description="null when not measured, never guessed")
+    spread: float | None = Field(description="std over cross-validation folds, where any")
+    unit: str
+    detail: dict[str, Any] | None = Field(None, description="how it was measured (per metric)")
+
+
+class GpuPath(_Closed):
+    """Where the GPU path ran and at which precisions, or why it was skipped."""
+
+    device: str | None = None
+    device_name: str | None = None
+    runtime: str | None = None
+    precisions: list[str] | None = None
+    failed: dict[str, str] | None = None
+    skipped: str | None = Field(None, description="instead of the rest: why it did not run")
+
+
+class Meta(ModelMeta):
+    """What is known about a candidate without running it (catalog/meta.py's ModelMeta)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Candidate(_Closed):
+    id: str = Field(description="as the user named it, with +variant parts")
+    source: str = Field(description="folder, package, hub or baseline")
+    path: str | None
+    revision: str | None
+    parent: str | None = Field(description="for a derived variant, the id it was derived from")
+    variants: list[str]
+    status: str = Field(description="ranked, rejected or failed")
+    reason: str | None = Field(description="why it was rejected or failed, in one line")
+    log: str | None = Field(
+        None, description="1.2: a failed candidate's traceback file, relative to results.json"
+    )
+    rank: int | None
+    score: float | None
+    pareto: bool
+    criteria: dict[str, float]
+    metrics: dict[str, Metric]
+    gpu: GpuPath | None = Field(None, description="1.1: the GPU path; null for the baseline")
+    meta: Meta
+
+
+class VariantComparison(_Closed):
+    variant: str
+    parent: str
+    ratios: dict[str, float | None] = Field(description="variant / parent")
+    sentence: str
+
+
+class Sensitivity(_Closed):
+    criterion: str
+    current_share: float
+    pick_holds_from: float | None
+    pick_holds_to: float | None
+    flips_to: list[str]
+
+
+class Stability(_Closed):
+    estimator: str
+    top: dict[str, str] = Field(description="subsample fraction -> top candidate")
+    kendall_tau_vs_full: dict[str, float]
+    settled: bool
+
+
+class ClassCount(_Closed):
+    name: str
+    rows: int
+
+
+class Data(_Closed):
+    source: str
+    fingerprint: str
+    sample_fingerprint: str
+    rows_in_file: int
+    rows_dropped: int
+    rows_used: int
+    classes: list[ClassCount]
+    slices: dict[str, dict[str, int]] = Field(description="column -> value -> rows")
+
+
+class Machine(_Closed):
+    cpu: str
+    cores: int | None
+    platform: str
+    threads: int | None = None
+    device: str | None = None
+
+
+class Environment(_Closed):
+    modelscout: str
+    python: str
+    packages: dict[str, str | None]
+    machine: Machine
+
+
+class Run(_Closed):
+    measured: int
+    reused: int
+    seconds: float
+    timings: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="1.1: candidate -> step -> wall seconds"
+    )
+
+
+class Results(_Closed):
+    """results.json (docs/results-schema.md)."""
+
+    schema_version: str
+    tool: Tool
+    created: str = Field(description="ISO 8601 UTC")
+    task: str
+    recommendation: str | None
+    rationale: str
+    pareto: list[str]
+    weights: dict[str, float]
+    sensitivity: list[Sensitivity]
+    variants: list[VariantComparison]
+    transferability_stability: list[Stability] = Field(
+        default_factory=list, description="1.1: did each estimator's ranking settle"
+    )
+    candidates: list[Candidate]
+    data: Data
+    environment: Environment
+    settings: dict[str, Any] = Field(description="the spec as validated, defaults included")
+    run: Run

@@ -1,0 +1,25 @@
+"""results.py's model of results.json matches what build_results writes and what older
+versions wrote (a fresh run's output is validated in tests/test_cli_options.py)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from modelscout.results import Results
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("name", ["demo_results.json", "demo_results_ranked.json"])
+def test_results_of_earlier_versions_validate(name):
+    results = Results.model_validate(json.loads((DATA / name).read_text()))
+    assert results.candidates and results.schema_version.startswith("1.")
+
+
+def test_a_key_the_model_does_not_know_is_caught():
+    results = json.loads((DATA / "demo_results.json").read_text())
+    results["candidates"][0]["metrics"]["probe.macro_f1"]["undocumented"] = 1
+    with pytest.raises(ValidationError, match="undocumented"):
+        Results.model_validate(results)
