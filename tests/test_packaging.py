@@ -15,6 +15,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import modelscout
@@ -122,7 +123,8 @@ def test_wheel_carries_version_licence_type_marker_and_demo_data(wheel) -> None:
     assert "\nLicense-File: LICENSE\n" in metadata
     licence = wheel.read(f"{info}/licenses/LICENSE").decode()
     assert licence == (ROOT / "LICENSE").read_text(encoding="utf-8")
-    for packaged in ("py.typed", "examples/demo.yaml", "examples/support_tickets.csv"):
+    demo = ("examples/demo.yaml", "examples/intents.csv", "examples/ATTRIBUTION.md")
+    for packaged in ("py.typed", *demo):
         assert f"modelscout/{packaged}" in names
 
 
@@ -130,3 +132,17 @@ def test_licence_file_is_the_apache_2_0_text() -> None:
     # The MD5 of https://www.apache.org/licenses/LICENSE-2.0.txt, byte for byte.
     digest = hashlib.md5((ROOT / "LICENSE").read_bytes()).hexdigest()
     assert digest == "3b83ef96387f14655fc854ddc3c6bd57"
+
+
+def test_demo_data_is_what_its_script_draws_from_clinc150() -> None:
+    source = ROOT.parent / "shared" / "datasets" / "clinc150_small.json"
+    if not source.exists():
+        pytest.skip(f"{source} is not on this machine")
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from make_demo_data import INTENTS, ROWS_PER_INTENT, demo_rows
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    shipped = pd.read_csv(SRC / "examples" / "intents.csv", keep_default_na=False)
+    pd.testing.assert_frame_equal(shipped, demo_rows(source), check_dtype=False)
+    assert shipped["label"].value_counts().to_dict() == dict.fromkeys(INTENTS, ROWS_PER_INTENT)
