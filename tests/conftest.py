@@ -15,7 +15,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "src" / "modelscout" / "examples" / "support_tickets.csv"
+# A synthetic multilingual example (4 languages, a language column) for the tests.
+EXAMPLE = ROOT / "tests" / "data" / "support_tickets.csv"
 SHARED = ROOT.parent / "shared"
 CARD = """---
 license: apache-2.0

@@ -4,7 +4,7 @@ what the plain pipeline would have built from that fold's texts."""
 from __future__ import annotations
 
 from functools import partial
-from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +16,7 @@ from modelscout.measure.probe import cross_validate
 
 @pytest.fixture(scope="module")
 def tickets():
-    path = files("modelscout") / "examples" / "support_tickets.csv"
+    path = Path(__file__).parent / "data" / "support_tickets.csv"
     return load_task_data(path, text_column="text", label_column="label")
 
 

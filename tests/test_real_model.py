@@ -24,12 +24,12 @@ def test_demo_ranks_minilm_its_3_layer_variant_and_the_baseline(tmp_path):
     for row in (full, cut):
         assert row["status"] in ("ranked", "rejected")
         assert row["status"] == "ranked" or "latency" in row["reason"]
-        assert row["metrics"]["probe.macro_f1"]["value"] > 0.5  # real features, 10 intents
+        assert row["metrics"]["probe.macro_f1"]["value"] > 0.9  # real features, 14 intents
         assert row["metrics"]["latency.p50_ms@1"]["detail"]["runs"] >= 20
         assert row["metrics"]["throughput.items_per_s@32"]["value"] > 0
         assert row["metrics"]["length.truncated_fraction"]["detail"]["max_input_tokens"] == 256
-    assert results["data"]["rows_used"] == 600
-    assert set(results["data"]["slices"]["language"]) == {"en", "es", "de", "fr"}
-    slices = full["metrics"]["probe.breakdown"]["detail"]["per_slice_f1"]["language"]
-    assert set(slices) == {"en", "es", "de", "fr"}
+    assert results["data"]["rows_used"] == 350
+    # The trade-off the demo exists to show: the encoder is clearly more accurate than TF-IDF.
+    tfidf = rows["baseline:tfidf"]["metrics"]["probe.macro_f1"]["value"]
+    assert full["metrics"]["probe.macro_f1"]["value"] > tfidf + 0.02
     assert results["recommendation"] in rows and results["rationale"]

@@ -9,21 +9,25 @@ the plots only place its numbers.
 from __future__ import annotations
 
 import io
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.transforms import Bbox
 
 from modelscout.report.matrix import COLUMNS, find_metric
 
 QUALITY = "probe.macro_f1"
 LATENCY_P95 = "latency.p95_ms@1"
 LATENCY_P50 = "latency.p50_ms@1"
+LATENCY_AXIS = "p95 latency at batch 1 (ms)"
 MEMORY = "memory.peak_mb"
 COST = "cost.usd_per_1k"
 STYLE = {
@@ -117,9 +121,56 @@ def _svg(figure: Figure, name: str) -> str:
     return text.replace("<svg ", f'<svg class="plot" data-plot="{name}" ', 1)
 
 
-def _scatter_against(
-    results: dict[str, Any], x_name: str, x_label: str, name: str, pareto: bool
-) -> str | None:
+# Where a point's label may go, tried in order: the side of the marker (right, then left and
+# right-aligned) and the rise in points, one text line at a time up and down.
+LABEL_PLACES = [
+    (side, dy, align)
+    for ring in range(8)
+    for dy in (2 + 12 * ring, -10 - 12 * ring)
+    for side, align in ((1, "left"), (-1, "right"))
+]
+
+
+def _place_labels(figure: Figure, axes: Any, labels: list[tuple[Any, float]]) -> None:
+    """Move each label to the first offset where it overlaps no label placed before it.
+
+    Greedy placement in pixel space, measured with the figure's own text extents: points with
+    near-identical coordinates get their labels stacked instead of printed over each other. A
+    place inside the axes is preferred; outside is used only when nothing inside is free.
+    adjustText does this iteratively (and better for crowded plots), but a report has a handful
+    of candidates, so a dozen lines beat a new dependency.
+    """
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    frame = axes.get_window_extent(renderer)
+    placed: list[Bbox] = []
+    for label, radius in labels:
+        chosen = None
+        for place in LABEL_PLACES:
+            box = _move_label(label, radius, place, renderer)
+            if any(box.overlaps(other) for other in placed):
+                continue
+            if _inside(box, frame):
+                chosen = place
+                break
+            chosen = chosen or place
+        placed.append(_move_label(label, radius, chosen or LABEL_PLACES[0], renderer))
+
+
+def _move_label(label: Any, radius: float, place: tuple[int, float, str], renderer: Any) -> Bbox:
+    """Put ``label`` beside its marker (``radius`` in points); its box in pixels, padded."""
+    side, dy, align = place
+    label.xyann = (side * (radius + 4), dy)
+    label.set_horizontalalignment(align)
+    return label.get_window_extent(renderer).padded(1)
+
+
+def _inside(box: Bbox, frame: Bbox) -> bool:
+    return frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+
+
+def _scatter_figure(
+    results: dict[str, Any], x_name: str, x_label: str, pareto: bool
+) -> Figure | None:
     """Macro-F1 (± fold std) against ``x_name``, marker area by peak memory."""
     points = [
         c
@@ -134,6 +185,7 @@ def _scatter_against(
     with _style():
         figure = Figure(figsize=(7.5, 4.2))
         axes = figure.add_subplot()
+        labels = []
         for candidate, memory in zip(points, memories, strict=True):
             x, y = _value(candidate, x_name), _value(candidate, QUALITY)
             ranked = candidate["status"] == "ranked"
@@ -141,10 +193,11 @@ def _scatter_against(
             axes.errorbar(
                 x, y, yerr=_spread(candidate, QUALITY), color=REJECTED, capsize=3, zorder=2
             )
+            area = 30 + 570 * memory / largest  # points², the marker's bounding square
             axes.scatter(
                 x,
                 y,
-                s=30 + 570 * memory / largest,
+                s=area,
                 facecolor=color if ranked else "white",
                 edgecolor="black" if pareto and candidate["id"] in results["pareto"] else color,
                 linewidth=1.6,
@@ -152,14 +205,15 @@ def _scatter_against(
                 zorder=3,
             )
             memory_text = f"  {memory:.3g} MB" if _value(candidate, MEMORY) is not None else ""
-            axes.annotate(
+            label = axes.annotate(
                 _label(candidate) + memory_text,
                 (x, y),
-                xytext=(8, 6),
+                xytext=(0, 0),  # _place_labels moves it beside the marker
                 textcoords="offset points",
                 fontsize=8,
                 color="#333333",
             )
+            labels.append((label, math.sqrt(area) / 2))
         handles = []
         front = sorted(
             (c for c in points if c["id"] in results["pareto"]), key=lambda c: _value(c, x_name)
@@ -190,16 +244,44 @@ def _scatter_against(
         axes.set_xlabel(x_label)
         axes.set_ylabel("macro-F1 (fraction), ± std over folds")
         axes.margins(x=0.25, y=0.15)
+        _no_negative_limits(axes)
         if handles:
             axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+        _place_labels(figure, axes, labels)
+        return figure
+
+
+def _no_negative_limits(axes: Any) -> None:
+    """Latency, cost and macro-F1 are never negative, so neither axis runs below zero.
+
+    The margins around the points would otherwise reach below zero; a log axis keeps its own
+    positive lower limit.
+    """
+    axes.autoscale_view()
+    if axes.get_xscale() == "linear":
+        axes.set_xlim(left=max(axes.get_xlim()[0], 0.0))
+    axes.set_ylim(bottom=max(axes.get_ylim()[0], 0.0))
+
+
+def quality_latency_figure(results: dict[str, Any]) -> Figure | None:
+    """The figure behind quality_latency_svg, for callers that measure it; None if no point."""
+    return _scatter_figure(results, LATENCY_P95, LATENCY_AXIS, pareto=True)
+
+
+def _scatter_against(
+    results: dict[str, Any], x_name: str, x_label: str, name: str, pareto: bool
+) -> str | None:
+    """The scatter as SVG, saved in the plots' style (it sets the SVG text and id options)."""
+    figure = _scatter_figure(results, x_name, x_label, pareto)
+    if figure is None:
+        return None
+    with _style():
         return _svg(figure, name)
 
 
 def quality_latency_svg(results: dict[str, Any]) -> str | None:
     """Macro-F1 against p95 latency with the Pareto set joined; None if nothing has both."""
-    return _scatter_against(
-        results, LATENCY_P95, "p95 latency at batch 1 (ms)", "quality-latency", pareto=True
-    )
+    return _scatter_against(results, LATENCY_P95, LATENCY_AXIS, "quality-latency", pareto=True)
 
 
 def quality_cost_svg(results: dict[str, Any]) -> str | None:
