@@ -108,6 +108,11 @@ class Data(_Closed):
     rows_used: int
     classes: list[ClassCount]
     slices: dict[str, dict[str, int]] = Field(description="column -> value -> rows")
+    max_text_chars: int | None = Field(None, description="1.2: characters each text is cut to")
+    rows_cut: int = Field(0, description="1.2: texts that were cut to max_text_chars")
+    notes: list[str] = Field(
+        default_factory=list, description="1.2: sentences the reports show about the data"
+    )
 
 
 class Machine(_Closed):

@@ -7,7 +7,6 @@ name is ever read as markup or as a terminal control sequence.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -16,18 +15,11 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from modelscout.controls import strip_controls
+
 if TYPE_CHECKING:
     from modelscout.decide import Decision, Row
 
-# Hand-written because neither rich nor the standard library strips escape sequences:
-# ANSI CSI (colours, cursor moves), OSC (window titles, hyperlinks), other ESC sequences,
-# then C0 and C1 control characters and DEL. Tab and newline are kept.
-_CONTROL = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: ESC [ parameters intermediates final
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: ESC ] ... BEL or ESC \
-    r"|\x1b[@-_]?"  # any other ESC sequence, or a lone ESC
-    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # C0 (but tab, newline), DEL, C1
-)
 SHORT_ID_WIDTH = 30
 UNBOUNDED = 10_000
 # Dropped in this order when the table does not fit the console.
@@ -36,7 +28,7 @@ OPTIONAL_COLUMNS = ("Pareto", "params", "peak MB")
 
 def clean(text: Any, *, one_line: bool = False) -> str:
     """``text`` without terminal control sequences; with ``one_line``, newlines become spaces."""
-    cleaned = _CONTROL.sub("", str(text))
+    cleaned = strip_controls(text)
     return " ".join(cleaned.split()) if one_line else cleaned
 
 

