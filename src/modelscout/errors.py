@@ -10,6 +10,7 @@ candidate becomes a ``failed`` row carrying the message as its reason.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 
@@ -35,3 +36,19 @@ def one_line(error: BaseException, limit: int = 300) -> str:
     if not isinstance(error, (UserError, CandidateError)):
         text = f"{type(error).__name__}: {text}" if text else type(error).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def require_writable_folder(path: str | Path) -> Path:
+    """``path`` as a Path to a folder that exists (created if needed) and takes new files, or
+    the ``UserError`` saying it does not; checked by writing, as permissions alone can lie."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise UserError(
+            f"cannot write to {path} ({error.strerror or type(error).__name__}); "
+            "give --keep-artifacts a writable folder"
+        ) from None
+    return path

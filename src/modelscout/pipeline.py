@@ -11,11 +11,13 @@ transferability estimators on its features. A candidate that fails becomes a
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +29,7 @@ from modelscout.catalog.candidate import Candidate, describe, resolve_candidate
 from modelscout.catalog.constraints import check_meta
 from modelscout.catalog.meta import ModelMeta
 from modelscout.data import TaskData, load_task_data, nested_subsamples, stratified_sample
-from modelscout.errors import CandidateError, UserError, one_line
+from modelscout.errors import CandidateError, UserError, one_line, require_writable_folder
 from modelscout.measure.cost import (
     HOURS_PER_MONTH,
     TRAINING_COST_FACTOR,
@@ -70,7 +72,7 @@ ESTIMATOR_UNITS = {
 
 GPU_NOTE = "gpu.device"  # where the GPU path ran (device, precisions) or why it was skipped
 GPU_OFF = "turned off in the spec (gpu: off)"
-GPU_INT8 = "an int8 variant (dynamic quantization) runs on the CPU only"
+GPU_INT8 = "an int8 variant runs in ONNX Runtime, on the CPU only"
 
 Step = Callable[[str, str], None]  # (candidate id, what is being done)
 
@@ -202,6 +204,9 @@ class _Runner:
             "latency_budget_s": self.spec.latency_budget_s,
             "machine": self.machine,
         }
+        artifacts = self._artifact_folder(candidate)
+        if artifacts is not None:  # a pass that kept no files must not stand in for one that does
+            settings["keep_artifacts"] = str(artifacts)
         gpu = self._gpu_for(candidate)
         measures_gpu = gpu is not None and "skipped" not in gpu
         gpu_settings = {**settings, "gpu": gpu}  # the device found is part of the key
@@ -234,6 +239,7 @@ class _Runner:
             latency_budget_s=self.spec.latency_budget_s,
             onnx=self.spec.onnx,
             gpu=gpu if measures_gpu else None,
+            artifacts=None if artifacts is None else str(artifacts),
         )
         result = run_isolated(job)
         if result.features is not None and not np.isfinite(result.features).all():
@@ -247,6 +253,13 @@ class _Runner:
                 candidate.key, self.data_key, PROBS_VERSION, result.source_probs
             )
         return {**saved, **_skip_note(gpu)}, result.features, result.source_probs
+
+    def _artifact_folder(self, candidate: Candidate) -> Path | None:
+        """Where this candidate's exported models are kept: a folder named after it under
+        ``keep_artifacts``; None when nothing is kept (or for the baseline, which exports none)."""
+        if self.spec.keep_artifacts is None or candidate.source == "baseline":
+            return None
+        return self.spec.keep_artifacts.resolve() / safe_name(candidate.id)
 
     def _cached_gpu(
         self, candidate: Candidate, settings: dict[str, Any]
@@ -461,9 +474,16 @@ class _Pending:
 def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -> list[Measurement]:
     """The measurements of one model pass, named by batch size."""
     process = {"threads": result.threads, "device": result.device}
+    kept = {"artifacts": result.artifacts} if result.artifacts else {}
     out = [
         Measurement(
-            "load.seconds", result.load_s, "s", None, settings, result.load_s, detail=process
+            "load.seconds",
+            result.load_s,
+            "s",
+            None,
+            settings,
+            result.load_s,
+            detail={**process, **kept},
         ),
         Measurement(
             "memory.peak_mb",
@@ -679,6 +699,13 @@ class Prepared:
     candidates: list[Candidate]
 
 
+def safe_name(candidate_id: str) -> str:
+    """A candidate id as one folder name: path separators, colons and other characters that
+    are not portable in file names become ``_`` (``org/model+layers:3`` ->
+    ``org_model+layers_3``)."""
+    return re.sub(r"[^\w.+-]+", "_", candidate_id).strip("._") or "candidate"
+
+
 def prepare(spec: Spec) -> Prepared:
     """Load and check the data, draw the sample, resolve every candidate."""
     data = load_task_data(
@@ -692,6 +719,8 @@ def prepare(spec: Spec) -> Prepared:
     candidates = [
         resolve_candidate(c, allow_pickle=spec.allow_pickle) for c in spec.all_candidates()
     ]
+    if spec.keep_artifacts is not None:
+        require_writable_folder(spec.keep_artifacts)
     if not candidates:
         raise UserError("no candidates: pass --candidate, or keep the TF-IDF baseline")
     return Prepared(data, sample, candidates)

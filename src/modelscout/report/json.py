@@ -14,7 +14,7 @@ from modelscout.decide import Decision, Row
 from modelscout.errors import UserError
 from modelscout.pipeline import GPU_NOTE
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def _candidate(row: Row) -> dict[str, Any]:
@@ -22,6 +22,7 @@ def _candidate(row: Row) -> dict[str, Any]:
     candidate = outcome.candidate
     measurements = dict(outcome.measurements)
     gpu = measurements.pop(GPU_NOTE, None)  # a note, not a number: the ``gpu`` key below
+    load = measurements.get("load.seconds")
     return {
         "id": candidate.id,
         "source": candidate.source,
@@ -45,6 +46,7 @@ def _candidate(row: Row) -> dict[str, Any]:
             for name, m in sorted(measurements.items())
         },
         "gpu": gpu.detail if gpu else None,
+        "artifacts": (load.detail or {}).get("artifacts") if load else None,
         "meta": outcome.meta.model_dump(),
     }
 
