@@ -1,6 +1,7 @@
 """Deployment paths: the int8 variant (ONNX Runtime), the ONNX export (dynamo exporter), the
 models kept with keep_artifacts, and warnings left to the user."""
 
+import logging
 import subprocess
 import sys
 import warnings
@@ -42,10 +43,12 @@ def agreement(found: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
     return float(np.abs(found - reference).max()), float(cosine.min())
 
 
-def test_int8_variant_encodes_close_to_fp32(tiny_st):
+def test_int8_variant_encodes_close_to_fp32_and_logs_no_noise(tiny_st, caplog):
     fp32 = load(tiny_st)
     reference = fp32.encode(TEXTS)
-    quantized, kept = int8_encoder(fp32, threads=1)
+    with caplog.at_level(logging.WARNING):
+        quantized, kept = int8_encoder(fp32, threads=1)
+    assert not caplog.records, [r.getMessage()[:120] for r in caplog.records]
     assert isinstance(quantized, OnnxEncoder) and kept == {}
     features = quantized.encode(TEXTS, batch_size=4)
     assert features.shape == reference.shape and features.dtype == np.float32

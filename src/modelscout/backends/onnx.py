@@ -105,7 +105,12 @@ def export(encoder: TextEncoder, folder: Path) -> Path:
     )
     path = folder / ONNX_FILE
     axes = {0: "batch", 1: "sequence"}
-    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+    with (
+        torch.inference_mode(False),
+        torch.no_grad(),
+        warnings.catch_warnings(),
+        _dropping(_REGISTRATION_LOG, "torchvision is not installed"),
+    ):
         _noise_filters()
         torch.onnx.export(
             wrapped,
@@ -127,19 +132,32 @@ def quantize_int8(source: Path, target: Path) -> Path:
     MatMul/Gemm of an ONNX model, by ONNX Runtime's quantizer; docs/decisions.md says why."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    advice = _DropMessage("Please consider to run pre-processing before quantization")
-    logging.getLogger().addFilter(advice)
-    try:
+    # The quantizer advises (on the root logger) running its pre-processing first, which the
+    # user cannot act on and which fails on dynamo exports ("Incomplete symbolic shape inference").
+    with _dropping("", "Please consider to run pre-processing before quantization"):
         quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
-    finally:
-        logging.getLogger().removeFilter(advice)
     return target
 
 
+# The exporter logs, on every export, one line per torchvision operator it cannot register
+# because torchvision is not installed; a text encoder uses none of them.
+_REGISTRATION_LOG = "torch.onnx._internal.exporter._registration"
+
+
+@contextlib.contextmanager
+def _dropping(logger: str, start: str) -> Iterator[None]:
+    """Within the block, the records of ``logger`` whose message starts with ``start`` are
+    dropped; every other record goes through."""
+    drop = _DropMessage(start)
+    logging.getLogger(logger).addFilter(drop)
+    try:
+        yield
+    finally:
+        logging.getLogger(logger).removeFilter(drop)
+
+
 class _DropMessage(logging.Filter):
-    """Drops the log records that start with one message. The quantizer logs (on the root
-    logger) advice to run its pre-processing first, which the user cannot act on and which
-    fails on dynamo exports ("Incomplete symbolic shape inference")."""
+    """Drops the log records whose message starts with ``start``."""
 
     def __init__(self, start: str) -> None:
         super().__init__()
