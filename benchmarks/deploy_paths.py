@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from modelscout.backends.onnx import OnnxEncoder, export, int8_encoder  # noqa: E402
+from modelscout.backends.onnx import OnnxEncoder, export, int8_files  # noqa: E402
 from modelscout.backends.text import load_text_encoder  # noqa: E402
 from modelscout.catalog.candidate import describe, resolve_candidate  # noqa: E402
 
@@ -87,7 +87,7 @@ def main(names: list[str]) -> None:
             (Path(tmp) / "legacy").mkdir()
             legacy_s = legacy_export_seconds(fp32, Path(tmp) / "legacy")
         start = time.perf_counter()
-        int8, _ = int8_encoder(fp32, threads)
+        int8 = int8_files(fp32).load(threads)
         int8_s = time.perf_counter() - start
         largest, cosine = agreement(int8.encode(texts), reference)
         print(f"{name} ({threads} threads)")

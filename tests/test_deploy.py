@@ -12,13 +12,14 @@ import yaml
 from typer.testing import CliRunner
 
 from modelscout import build_spec, rank
-from modelscout.backends.onnx import OnnxEncoder, export, int8_encoder
+from modelscout.backends.onnx import OnnxEncoder, export, int8_files
 from modelscout.backends.text import load_text_encoder
 from modelscout.backends.variants import parse_variant
 from modelscout.catalog.candidate import describe, resolve_candidate
 from modelscout.cli import app
 from modelscout.errors import UserError
 from modelscout.report import build_results
+from modelscout.report.markdown import render_markdown
 
 TEXTS = [
     "my order never arrived and I want a refund",
@@ -47,9 +48,11 @@ def test_int8_variant_encodes_close_to_fp32_and_logs_no_noise(tiny_st, caplog):
     fp32 = load(tiny_st)
     reference = fp32.encode(TEXTS)
     with caplog.at_level(logging.WARNING):
-        quantized, kept = int8_encoder(fp32, threads=1)
+        files = int8_files(fp32)
     assert not caplog.records, [r.getMessage()[:120] for r in caplog.records]
-    assert isinstance(quantized, OnnxEncoder) and kept == {}
+    quantized = files.load(threads=1)
+    assert isinstance(quantized, OnnxEncoder) and files.kept == {}
+    assert not files.path.exists()  # a temporary file, removed once loaded
     features = quantized.encode(TEXTS, batch_size=4)
     assert features.shape == reference.shape and features.dtype == np.float32
     largest, cosine = agreement(features, reference)
@@ -118,6 +121,9 @@ def test_keep_artifacts_keeps_the_exported_models_and_results_point_to_them(
             assert OnnxEncoder(path, load(tiny_st), threads=1).encode(TEXTS).shape == (6, 32)
     assert fp32["metrics"]["deploy.onnx_ok"]["value"] == 1.0
     assert "already runs in ONNX Runtime" in int8["metrics"]["deploy.onnx_ok"]["detail"]["reason"]
+    deployment = render_markdown(results).split("## Deployment")[1]
+    assert "| not run: the int8 variant already runs in ONNX Runtime |" in deployment
+    assert "fail:" not in deployment
     assert len({str(p.parent) for p in kept_in.glob("*/*.onnx")}) == 2  # a folder per candidate
 
 

@@ -14,6 +14,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ class OnnxEncoder(TextEncoder):
     """An exported model in an onnxruntime session, tokenized like the original; it encodes,
     times and counts tokens like any TextEncoder."""
 
-    def __init__(self, path: Path, encoder: TextEncoder, threads: int) -> None:
+    def __init__(self, path: Path, encoder: TextEncoder | Int8Files, threads: int) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -192,23 +193,46 @@ def _first_line(error: Exception) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0][:200] if text else ''}"
 
 
-def int8_encoder(
-    encoder: TextEncoder, threads: int, keep: Path | None = None
-) -> tuple[OnnxEncoder, dict[str, str]]:
-    """The ``+int8`` variant of a loaded encoder: exported, quantized, in an onnxruntime
-    session; with ``keep``, the fp32 and int8 ONNX files stay there and their paths come back."""
+@dataclass
+class Int8Files:
+    """A ``+int8`` variant exported and quantized, not loaded yet: what its session needs,
+    without the PyTorch model, so that loading it can be measured as serving would load it."""
+
+    path: Path
+    tokenizer: Any
+    max_length: int
+    kept: dict[str, str]  # kind ("onnx", "int8") -> path, where the user asked to keep them
+    temporary: tempfile.TemporaryDirectory | None  # removed once the session holds the model
+
+    def load(self, threads: int) -> OnnxEncoder:
+        try:
+            return OnnxEncoder(self.path, self, threads)
+        except Exception as error:
+            reason = f"int8: ONNX Runtime cannot load it: {_first_line(error)}"
+            raise CandidateError(reason) from error
+        finally:
+            if self.temporary is not None:
+                self.temporary.cleanup()
+
+
+def int8_files(encoder: TextEncoder, keep: Path | None = None) -> Int8Files:
+    """Export a loaded encoder and quantize it to int8, into ``keep`` if given (both ONNX
+    files are kept there) or a temporary folder."""
     unsupported = _sentence_encoder_only(encoder)
     if unsupported:
         raise CandidateError(f"int8: {unsupported}")
-    with _artifact_folder(keep) as folder:
-        try:
-            path = quantize_int8(export(encoder, folder), folder / INT8_FILE)
-            quantized = OnnxEncoder(path, encoder, threads)
-        except Exception as error:  # an export failure is this candidate's, not the run's
-            reason = f"int8: export or quantization failed: {_first_line(error)}"
-            raise CandidateError(reason) from error
+    temporary = None if keep else tempfile.TemporaryDirectory(prefix="modelscout-int8-")
+    folder = keep or Path(temporary.name)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = quantize_int8(export(encoder, folder), folder / INT8_FILE)
+    except Exception as error:  # an export failure is this candidate's, not the run's
+        if temporary is not None:
+            temporary.cleanup()
+        reason = f"int8: export or quantization failed: {_first_line(error)}"
+        raise CandidateError(reason) from error
     kept = {} if keep is None else {"onnx": str(folder / ONNX_FILE), "int8": str(path)}
-    return quantized, kept
+    return Int8Files(path, encoder.tokenizer, encoder.max_length, kept, temporary)
 
 
 def check_onnx(

@@ -24,6 +24,12 @@ class Variant:
     def __str__(self) -> str:
         return self.kind if self.value is None else f"{self.kind}:{self.value}"
 
+    @property
+    def key(self) -> str:
+        """This variant in the store key: int8 names its engine, so that measurements of the
+        torch.ao int8 of earlier versions are not taken for those of ONNX Runtime's."""
+        return "int8:onnxruntime" if self.kind == "int8" else str(self)
+
 
 def parse_variant(text: str) -> Variant:
     """``"layers:3"`` -> Variant("layers", 3); a malformed variant is a UserError."""
