@@ -127,6 +127,24 @@ def test_keep_artifacts_keeps_the_exported_models_and_results_point_to_them(
     assert len({str(p.parent) for p in kept_in.glob("*/*.onnx")}) == 2  # a folder per candidate
 
 
+def test_kept_models_deleted_since_the_last_run_are_written_again(small_csv, tiny_bert, tmp_path):
+    spec = build_spec(
+        data=small_csv,
+        candidates=[str(tiny_bert)],
+        baseline=False,
+        onnx=True,
+        keep_artifacts=tmp_path / "kept",
+        batch_sizes=[1],
+        latency_budget_s=0.2,
+    )
+    first = build_results(rank(spec))["candidates"][0]["artifacts"]["onnx"]
+    assert build_results(rank(spec))["run"]["measured"] == 0  # all from the store
+    (tmp_path / "kept" / first).unlink()
+    again = build_results(rank(spec))
+    assert again["candidates"][0]["artifacts"]["onnx"] == first and (tmp_path / first).is_file()
+    assert again["run"]["measured"] > 0
+
+
 def test_results_have_no_artifacts_when_none_were_asked_for(small_csv, tiny_bert, tmp_path):
     spec = build_spec(
         data=small_csv, candidates=[str(tiny_bert)], batch_sizes=[1], latency_budget_s=0.2

@@ -211,6 +211,8 @@ class _Runner:
         measures_gpu = gpu is not None and "skipped" not in gpu
         gpu_settings = {**settings, "gpu": gpu}  # the device found is part of the key
         cached = self._cached(candidate, self._pass_names(candidate), MODEL_PASS_VERSION, settings)
+        if cached is not None and not _files_still_there(cached["load.seconds"]):
+            cached = None  # kept models deleted since: the pass runs again and writes them
         if cached is not None and measures_gpu:
             on_gpu = self._cached_gpu(candidate, gpu_settings)
             cached = None if on_gpu is None else {**cached, **on_gpu}
@@ -697,6 +699,12 @@ class Prepared:
     data: TaskData
     sample: TaskData
     candidates: list[Candidate]
+
+
+def _files_still_there(load: Measurement) -> bool:
+    """Whether every model file a stored pass says it kept is still on disk."""
+    kept = (load.detail or {}).get("artifacts") or {}
+    return all(Path(path).is_file() for path in kept.values())
 
 
 def safe_name(candidate_id: str) -> str:
