@@ -49,6 +49,6 @@ def require_writable_folder(path: str | Path) -> Path:
     except OSError as error:
         raise UserError(
             f"cannot write to {path} ({error.strerror or type(error).__name__}); "
-            "give --keep-artifacts a writable folder"
+            "give --keep-artifacts (spec: keep_artifacts) a writable folder"
         ) from None
     return path

@@ -84,8 +84,8 @@ def export(encoder: TextEncoder, folder: Path) -> Path:
     """Export to ``folder/model.onnx``, one file, with dynamic batch and sequence axes.
 
     The dynamo-based exporter (``dynamo=True``, needs onnxscript) is torch's maintained one;
-    the TorchScript one it replaces is deprecated. On all-MiniLM-L6-v2 it takes 5-15 s on two
-    shared cores against 1-2 s for the old one, with the same outputs (max diff 1.6e-7).
+    the TorchScript one it replaces is deprecated. On all-MiniLM-L6-v2 it took 9-16 s on two
+    busy shared cores against 1.6-3.2 s for the old one, with the same outputs (max diff 1.6e-7).
     """
     import torch
 
