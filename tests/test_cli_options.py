@@ -127,7 +127,7 @@ def test_an_output_that_is_a_file_is_one_line_before_any_measuring(tmp_path, sma
     assert_one_line_error(invoke("rank", "--data", small_csv, "--output", taken), "is a file")
     under_a_file = taken / "results"
     result = invoke("rank", "--data", small_csv, "--output", under_a_file)
-    assert_one_line_error(result, "cannot write to output folder")
+    assert_one_line_error(result, "cannot write to --output folder")
 
 
 def test_report_creates_missing_folders_or_says_in_one_line_why_not(tmp_path):

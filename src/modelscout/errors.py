@@ -30,20 +30,21 @@ def require_file(path: str | Path) -> Path:
     return path
 
 
-def require_writable_folder(path: str | Path) -> Path:
-    """``path`` as a Path to a folder that exists (created if need be) and can be written, or
-    the ``UserError`` saying why not: checked before any measuring, not after."""
+def require_writable_folder(path: str | Path, setting: str = "--output") -> Path:
+    """``path`` as a Path to a folder that exists (created if need be) and takes new files, or
+    the ``UserError`` saying why not, naming ``setting``: checked by writing (permissions alone
+    can lie), before any measuring, not after."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
-        raise UserError(f"output {folder} is a file, not a folder; give --output a folder")
+        raise UserError(f"{setting} {folder} is a file, not a folder; give {setting} a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".modelscout-write-check-"):
             pass
     except OSError as error:
         raise UserError(
-            f"cannot write to output folder {folder} ({error.strerror or error}); "
-            "give --output a writable folder"
+            f"cannot write to {setting} folder {folder} ({error.strerror or error}); "
+            f"give {setting} a writable folder"
         ) from None
     return folder
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from modelscout.catalog.candidate import Candidate, resolve_candidate
 from modelscout.data import TaskData, load_task_data, stratified_sample
-from modelscout.errors import UserError
+from modelscout.errors import UserError, require_writable_folder
 from modelscout.spec import Spec
 
 
@@ -42,4 +42,6 @@ def prepare(spec: Spec) -> Prepared:
     ]
     if not candidates:
         raise UserError("no candidates: pass --candidate, or keep the TF-IDF baseline")
+    if spec.keep_artifacts is not None:
+        require_writable_folder(spec.keep_artifacts, "--keep-artifacts (spec: keep_artifacts)")
     return Prepared(data, sample, candidates)

@@ -85,7 +85,7 @@ ESTIMATOR_UNITS = {
 LOG_FOLDER = "logs"  # in the output folder: the traceback of each failed candidate
 GPU_NOTE = "gpu.device"  # where the GPU path ran (device, precisions) or why it was skipped
 GPU_OFF = "turned off in the spec (gpu: off)"
-GPU_INT8 = "an int8 variant (dynamic quantization) runs on the CPU only"
+GPU_INT8 = "an int8 variant runs in ONNX Runtime, on the CPU only"
 
 Step = Callable[[str, str], None]  # (candidate id, what is being done)
 
@@ -218,10 +218,15 @@ class _Runner:
             "latency_budget_s": self.spec.latency_budget_s,
             "machine": self.machine,
         }
+        artifacts = self._artifact_folder(candidate)
+        if artifacts is not None:  # a pass that kept no files must not stand in for one that does
+            settings["keep_artifacts"] = str(artifacts)
         gpu = self._gpu_for(candidate)
         measures_gpu = gpu is not None and "skipped" not in gpu
         gpu_settings = {**settings, "gpu": gpu}  # the device found is part of the key
         cached = self._cached(candidate, self._pass_names(candidate), MODEL_PASS_VERSION, settings)
+        if cached is not None and not _files_still_there(cached["load.seconds"]):
+            cached = None  # kept models deleted since: the pass runs again and writes them
         if cached is not None and measures_gpu:
             on_gpu = self._cached_gpu(candidate, gpu_settings)
             cached = None if on_gpu is None else {**cached, **on_gpu}
@@ -250,6 +255,7 @@ class _Runner:
             latency_budget_s=self.spec.latency_budget_s,
             onnx=self.spec.onnx,
             gpu=gpu if measures_gpu else None,
+            artifacts=None if artifacts is None else str(artifacts),
         )
         result = run_isolated(job)
         if result.features is not None and not np.isfinite(result.features).all():
@@ -263,6 +269,13 @@ class _Runner:
                 candidate.key, self.data_key, PROBS_VERSION, result.source_probs
             )
         return {**saved, **_skip_note(gpu)}, result.features, result.source_probs
+
+    def _artifact_folder(self, candidate: Candidate) -> Path | None:
+        """Where this candidate's exported models are kept: a folder named after it under
+        ``keep_artifacts``; None when nothing is kept (or for the baseline, which exports none)."""
+        if self.spec.keep_artifacts is None or candidate.source == "baseline":
+            return None
+        return self.spec.keep_artifacts.resolve() / safe_name(candidate.id)
 
     def _cached_gpu(
         self, candidate: Candidate, settings: dict[str, Any]
@@ -534,7 +547,7 @@ def write_failure_log(output: Path, candidate_id: str, error: BaseException) -> 
     process, concurrent.futures chains the remote traceback as the cause) to
     ``output/logs/<candidate>.log``; the path relative to ``output``, None if it cannot be
     written (the run goes on: the reason is still in the results)."""
-    log = Path(LOG_FOLDER) / (re.sub(r"[^A-Za-z0-9._+-]+", "_", candidate_id).strip("._") + ".log")
+    log = Path(LOG_FOLDER) / f"{safe_name(candidate_id)}.log"
     text = f"{candidate_id}\n\n" + "".join(traceback.format_exception(error))
     try:
         (output / log).parent.mkdir(parents=True, exist_ok=True)
@@ -560,9 +573,16 @@ class _Pending:
 def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -> list[Measurement]:
     """The measurements of one model pass, named by batch size."""
     process = {"threads": result.threads, "device": result.device}
+    kept = {"artifacts": result.artifacts} if result.artifacts else {}
     out = [
         Measurement(
-            "load.seconds", result.load_s, "s", None, settings, result.load_s, detail=process
+            "load.seconds",
+            result.load_s,
+            "s",
+            None,
+            settings,
+            result.load_s,
+            detail={**process, **kept},
         ),
         Measurement(
             "memory.peak_mb",
@@ -767,6 +787,19 @@ def cost_measurements(
             )
         )
     return {m.name: m for m in out}
+
+
+def _files_still_there(load: Measurement) -> bool:
+    """Whether every model file a stored pass says it kept is still on disk."""
+    kept = (load.detail or {}).get("artifacts") or {}
+    return all(Path(path).is_file() for path in kept.values())
+
+
+def safe_name(candidate_id: str) -> str:
+    """A candidate id as one folder name: path separators, colons and other characters that
+    are not portable in file names become ``_`` (``org/model+layers:3`` ->
+    ``org_model+layers_3``)."""
+    return re.sub(r"[^\w.+-]+", "_", candidate_id).strip("._") or "candidate"
 
 
 def run(

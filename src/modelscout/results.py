@@ -63,6 +63,9 @@ class Candidate(_Closed):
     log: str | None = Field(
         None, description="1.2: a failed candidate's traceback file, relative to results.json"
     )
+    artifacts: dict[str, str] | None = Field(
+        None, description="1.2: kind (onnx, int8) -> path of a kept exported model"
+    )
     rank: int | None
     score: float | None
     pareto: bool

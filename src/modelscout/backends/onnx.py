@@ -1,37 +1,56 @@
-"""ONNX deployability: export a text encoder, run it with onnxruntime, compare with PyTorch.
+"""ONNX: export a text encoder, run it with onnxruntime, compare with PyTorch; int8 by
+ONNX Runtime's dynamic quantizer (the ``+int8`` variant runs in onnxruntime).
 
-Needs the optional extra ``modelscout[onnx]`` (onnx, onnxruntime); without it the check
-reports itself as not run, with the install command, rather than failing the candidate.
+Needs the optional extra ``modelscout[onnx]`` (onnx, onnxscript, onnxruntime); without it the
+check reports itself as not run, with the install command, rather than failing the candidate,
+and an ``+int8`` variant is refused up front (backends/variants.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from modelscout.backends.text import TextEncoder
+from modelscout.errors import CandidateError
+
+ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
 
 
-class OnnxEncoder:
-    """The exported model in an onnxruntime session, tokenized like the original."""
+class OnnxEncoder(TextEncoder):
+    """An exported model in an onnxruntime session, tokenized like the original; it encodes,
+    times and counts tokens like any TextEncoder."""
 
-    def __init__(self, path: Path, encoder: TextEncoder, threads: int) -> None:
+    def __init__(self, path: Path, encoder: TextEncoder | Int8Files, threads: int) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(
+        session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
-        self.tokenizer = encoder.tokenizer
-        self.max_length = encoder.max_length
+        super().__init__(session, encoder.max_length)
+        self._tokenizer = encoder.tokenizer
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        starts = range(0, len(texts), batch_size)
+        return np.concatenate([self._encode_batch(texts[i : i + batch_size]) for i in starts])
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
         tokens = self.tokenizer(
             list(texts),
             padding=True,
@@ -43,14 +62,30 @@ class OnnxEncoder:
             "input_ids": tokens["input_ids"].astype(np.int64),
             "attention_mask": tokens["attention_mask"].astype(np.int64),
         }
-        return self.session.run(None, inputs)[0]
+        return self.model.run(None, inputs)[0]
+
+
+def _noise_filters() -> None:
+    """Silence, inside the caller's ``catch_warnings``, the two warnings the exporter raises
+    on every sentence encoder that say nothing to the user: torch's own internal deprecation
+    (torch calls its pytree ``LeafSpec`` API from inside the exporter), and the note that the
+    ``batch``/``sequence`` names of the second input repeat those of the first."""
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+    )
+    warnings.filterwarnings(
+        "ignore", message=r"# The axis name: \w+ will not be used", category=UserWarning
+    )
 
 
 def export(encoder: TextEncoder, folder: Path) -> Path:
-    """Export to ``folder/model.onnx`` with dynamic batch and sequence axes (opset 18).
+    """Export to ``folder/model.onnx``, one file, with dynamic batch and sequence axes.
 
-    The TorchScript-based exporter (``dynamo=False``) is used: on all-MiniLM-L6-v2 it took
-    1.8 s against 13 s for the dynamo exporter, with the same outputs (max diff 1.6e-7).
+    The dynamo-based exporter (``dynamo=True``, needs onnxscript) is torch's maintained one;
+    the TorchScript one it replaces is deprecated. On all-MiniLM-L6-v2 it took 9-16 s on two
+    busy shared cores against 1.6-3.2 s for the old one, with the same outputs (max diff 1.6e-7).
     """
     import torch
 
@@ -69,52 +104,168 @@ def export(encoder: TextEncoder, folder: Path) -> Path:
     sample = encoder.tokenizer(
         ["an example input", "a second, longer example input"], padding=True, return_tensors="pt"
     )
-    path = folder / "model.onnx"
+    path = folder / ONNX_FILE
     axes = {0: "batch", 1: "sequence"}
-    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # exporter notes on opset choices, not the user's concern
+    with (
+        torch.inference_mode(False),
+        torch.no_grad(),
+        warnings.catch_warnings(),
+        _dropping(_REGISTRATION_LOG, "torchvision is not installed"),
+    ):
+        _noise_filters()
         torch.onnx.export(
             wrapped,
             (sample["input_ids"], sample["attention_mask"]),
             str(path),
             input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "embedding": {0: "batch"}},
-            opset_version=18,
-            dynamo=False,
+            # not "embedding": the exporter already names a value so, and ONNX wants unique names
+            output_names=["sentence_embedding"],
+            dynamic_shapes={"input_ids": axes, "attention_mask": axes},
+            dynamo=True,
+            external_data=False,
+            verbose=False,
         )
     return path
 
 
+def quantize_int8(source: Path, target: Path) -> Path:
+    """Dynamic int8 quantization (weights per output channel, activations per batch) of every
+    MatMul/Gemm of an ONNX model, by ONNX Runtime's quantizer; docs/decisions.md says why."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # The quantizer advises (on the root logger) running its pre-processing first, which the
+    # user cannot act on and which fails on dynamo exports ("Incomplete symbolic shape inference").
+    with _dropping("", "Please consider to run pre-processing before quantization"):
+        quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
+    return target
+
+
+# The exporter logs, on every export, one line per torchvision operator it cannot register
+# because torchvision is not installed; a text encoder uses none of them.
+_REGISTRATION_LOG = "torch.onnx._internal.exporter._registration"
+
+
+@contextlib.contextmanager
+def _dropping(logger: str, start: str) -> Iterator[None]:
+    """Within the block, the records of ``logger`` whose message starts with ``start`` are
+    dropped; every other record goes through."""
+    drop = _DropMessage(start)
+    logging.getLogger(logger).addFilter(drop)
+    try:
+        yield
+    finally:
+        logging.getLogger(logger).removeFilter(drop)
+
+
+class _DropMessage(logging.Filter):
+    """Drops the log records whose message starts with ``start``."""
+
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.start)
+
+
+@contextlib.contextmanager
+def _artifact_folder(keep: Path | None) -> Iterator[Path]:
+    """``keep`` (created if missing) where the user asked to keep the files, else a temporary
+    folder removed on exit (a session holds its model in memory once created)."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix="modelscout-onnx-") as tmp:
+        yield Path(tmp)
+
+
+def _sentence_encoder_only(encoder: TextEncoder) -> str | None:
+    if isinstance(encoder, OnnxEncoder):
+        return "the int8 variant already runs in ONNX Runtime"
+    if not hasattr(encoder.model, "get_sentence_embedding_dimension"):
+        return "the ONNX path covers sentence encoders only (this model has its own head)"
+    return None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0][:200] if text else ''}"
+
+
+@dataclass
+class Int8Files:
+    """A ``+int8`` variant exported and quantized, not loaded yet: what its session needs,
+    without the PyTorch model, so that loading it can be measured as serving would load it."""
+
+    path: Path
+    tokenizer: Any
+    max_length: int
+    kept: dict[str, str]  # kind ("onnx", "int8") -> path, where the user asked to keep them
+    temporary: tempfile.TemporaryDirectory | None  # removed once the session holds the model
+
+    def load(self, threads: int) -> OnnxEncoder:
+        try:
+            return OnnxEncoder(self.path, self, threads)
+        except Exception as error:
+            reason = f"int8: ONNX Runtime cannot load it: {_first_line(error)}"
+            raise CandidateError(reason) from error
+        finally:
+            if self.temporary is not None:
+                self.temporary.cleanup()
+
+
+def int8_files(encoder: TextEncoder, keep: Path | None = None) -> Int8Files:
+    """Export a loaded encoder and quantize it to int8, into ``keep`` if given (both ONNX
+    files are kept there) or a temporary folder."""
+    unsupported = _sentence_encoder_only(encoder)
+    if unsupported:
+        raise CandidateError(f"int8: {unsupported}")
+    temporary = None if keep else tempfile.TemporaryDirectory(prefix="modelscout-int8-")
+    folder = keep or Path(temporary.name)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = quantize_int8(export(encoder, folder), folder / INT8_FILE)
+    except Exception as error:  # an export failure is this candidate's, not the run's
+        if temporary is not None:
+            temporary.cleanup()
+        reason = f"int8: export or quantization failed: {_first_line(error)}"
+        raise CandidateError(reason) from error
+    kept = {} if keep is None else {"onnx": str(folder / ONNX_FILE), "int8": str(path)}
+    return Int8Files(path, encoder.tokenizer, encoder.max_length, kept, temporary)
+
+
 def check_onnx(
-    encoder: TextEncoder, texts: list[str], reference: np.ndarray, threads: int, latency: Any
+    encoder: TextEncoder,
+    texts: list[str],
+    reference: np.ndarray,
+    threads: int,
+    latency: Any,
+    keep: Path | None = None,
 ) -> dict[str, Any]:
     """Export, run, compare. ``reference`` holds the PyTorch features of ``texts``;
-    ``latency`` is a function timing a predict function at batch size 1."""
+    ``latency`` is a function timing a predict function at batch size 1; with ``keep``, the
+    exported model stays there and its path is in the findings."""
     try:
         import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
     except ImportError:
         return {"ok": None, "reason": "not run: pip install 'modelscout[onnx]'"}
-    if not hasattr(encoder.model, "get_sentence_embedding_dimension"):
-        return {"ok": None, "reason": "not run: the ONNX check covers sentence encoders only"}
-    with tempfile.TemporaryDirectory(prefix="modelscout-onnx-") as tmp:
+    unsupported = _sentence_encoder_only(encoder)
+    if unsupported:
+        return {"ok": None, "reason": f"not run: {unsupported}"}
+    with _artifact_folder(keep) as folder:
         start = time.perf_counter()
         try:
-            path = export(encoder, Path(tmp))
+            path = export(encoder, folder)
             session = OnnxEncoder(path, encoder, threads)
         except Exception as error:  # an export failure is a finding, not a crash
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            return {"ok": False, "reason": f"export failed: {type(error).__name__}: {first[:200]}"}
+            return {"ok": False, "reason": f"export failed: {_first_line(error)}"}
         export_s = time.perf_counter() - start
-        outputs = np.concatenate(
-            [session.encode(texts[i : i + 8]) for i in range(0, len(texts), 8)]
-        )
+        outputs = session.encode(texts, batch_size=8)
         difference = float(np.abs(outputs - reference).max())
         timed = latency(session.encode)
-        size_mb = (
-            path.stat().st_size / 2**20
-            + sum(p.stat().st_size for p in Path(tmp).glob("*.data")) / 2**20
-        )
+        size_mb = path.stat().st_size / 2**20
     ok = difference < 1e-3
     return {
         "ok": ok,
@@ -125,4 +276,5 @@ def check_onnx(
         "p50_ms": timed.p50_ms,
         "p95_ms": timed.p95_ms,
         "runs": timed.runs,
+        **({"path": str(path)} if keep is not None else {}),
     }

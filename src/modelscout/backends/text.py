@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from modelscout.backends.variants import keep_first_layers, quantize_int8
+from modelscout.backends.variants import keep_first_layers
 from modelscout.catalog.candidate import Candidate
 from modelscout.catalog.meta import ModelMeta
 from modelscout.errors import CandidateError
@@ -29,8 +28,6 @@ def _quiet_libraries() -> None:
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
 
 
 def check_loadable(meta: ModelMeta, *, allow_pickle: bool, trust_remote_code: bool) -> None:
@@ -186,7 +183,9 @@ def load_text_encoder(
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
 ) -> TextEncoder:
-    """Load a candidate folder as a TextEncoder, with its variants applied."""
+    """Load a candidate folder as a TextEncoder, its layers and max_length variants applied;
+    an int8 variant runs in ONNX Runtime (backends.onnx.int8_encoder, on the encoder this
+    returns)."""
     check_loadable(meta, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     _quiet_libraries()
     from sentence_transformers import SentenceTransformer
@@ -230,7 +229,7 @@ def load_text_encoder(
 
 
 def _apply_variants(encoder: TextEncoder, candidate: Candidate) -> TextEncoder:
-    """Cut layers, shorten inputs or quantize, as the candidate's ``+variant`` parts say."""
+    """Cut layers or shorten inputs, as the candidate's ``+variant`` parts say."""
     heads = isinstance(encoder, HeadTextEncoder)
     for variant in candidate.variants:
         if variant.kind == "layers":
@@ -239,8 +238,6 @@ def _apply_variants(encoder: TextEncoder, candidate: Candidate) -> TextEncoder:
             )
         elif variant.kind == "max_length":
             encoder.max_length = min(encoder.max_length, int(variant.value))
-        elif variant.kind == "int8":
-            encoder.model = quantize_int8(encoder.model)
     if not heads:
         encoder.model.max_seq_length = encoder.max_length
     return encoder

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Any
 
 from modelscout.errors import CandidateError, UserError
@@ -23,6 +24,12 @@ class Variant:
     def __str__(self) -> str:
         return self.kind if self.value is None else f"{self.kind}:{self.value}"
 
+    @property
+    def key(self) -> str:
+        """This variant in the store key: int8 names its engine, so that measurements of the
+        torch.ao int8 of earlier versions are not taken for those of ONNX Runtime's."""
+        return "int8:onnxruntime" if self.kind == "int8" else str(self)
+
 
 def parse_variant(text: str) -> Variant:
     """``"layers:3"`` -> Variant("layers", 3); a malformed variant is a UserError."""
@@ -32,6 +39,7 @@ def parse_variant(text: str) -> Variant:
             f"unknown variant '{text}'; use int8, layers:K or max_length:L (K, L positive integers)"
         )
     if match.group(1) == "int8":
+        require_int8_support()
         return Variant("int8")
     kind, value = match.group(1).split(":")
     return Variant(kind, int(value))
@@ -61,9 +69,11 @@ def keep_first_layers(model: Any, count: int) -> None:
         model.config.layer_types = model.config.layer_types[:count]
 
 
-def quantize_int8(model: Any) -> Any:
-    """Dynamic int8 quantization of every Linear layer (torch.ao)."""
-    import torch
-    from torch.ao.quantization import quantize_dynamic
-
-    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+def require_int8_support() -> None:
+    """The int8 variant runs in ONNX Runtime (backends/onnx.py): without the ``onnx`` extra it
+    is refused before anything is measured, with the command that installs it."""
+    missing = [name for name in ("onnx", "onnxscript", "onnxruntime") if find_spec(name) is None]
+    if missing:
+        raise UserError(
+            f"the int8 variant needs {', '.join(missing)}: pip install 'modelscout[onnx]'"
+        )

@@ -47,7 +47,7 @@ class Candidate:
     @property
     def key(self) -> str:
         """What determines this candidate's measurements: revision plus variants."""
-        suffix = "".join(f"+{v}" for v in self.variants)
+        suffix = "".join(f"+{v.key}" for v in self.variants)
         return f"{self.source}:{self.revision}{suffix}"
 
 

@@ -33,7 +33,7 @@ from typer.core import TyperGroup
 
 from modelscout import __version__
 from modelscout.cli.output import clean, show_decision
-from modelscout.errors import UserError, require_file, require_writable_folder
+from modelscout.errors import UserError, require_file
 from modelscout.measure.cost import instance_presets
 from modelscout.spec import Spec, build_spec
 
@@ -158,7 +158,6 @@ def _run(spec: Spec, quiet: bool, as_json: bool = False) -> tuple[int, list[Path
     from modelscout.measure.hardware import start_server
 
     require_file(spec.data)  # the commonest mistake, told before any process starts
-    require_writable_folder(spec.output)  # not after all the measuring
 
     # Once the spec is valid (checking it is quick and imports nothing heavy): the measuring
     # processes' server imports torch (about 5 s) while this process imports the rest.

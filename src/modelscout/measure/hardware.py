@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -170,6 +171,7 @@ class PassJob:
     latency_budget_s: float = 2.0
     onnx: bool = False
     gpu: dict[str, Any] | None = None  # find_gpu()'s device to measure on too; None: CPU only
+    artifacts: str | None = None  # folder to keep the exported ONNX / int8 models in, if any
 
 
 @dataclass
@@ -189,6 +191,7 @@ class PassResult:
     onnx: dict[str, Any] | None = None  # backends.onnx.check_onnx's findings
     source_probs: np.ndarray | None = None  # (N, K) softmax of a classification head
     gpu: Precisions | None = None  # the same model on the CUDA device, when job.gpu names one
+    artifacts: dict[str, str] | None = None  # kind ("onnx", "int8") -> path of a kept model file
 
 
 def _from_batches(seconds: list[float]) -> Latency:
@@ -224,8 +227,18 @@ def run_model_pass(job: PassJob) -> PassResult:
     import torch
 
     from modelscout.backends.baseline import tfidf_classifier
+    from modelscout.backends.onnx import check_onnx, int8_files
     from modelscout.backends.text import load_text_encoder
 
+    keep = None if job.artifacts is None else Path(job.artifacts)
+    loading = {"allow_pickle": job.allow_pickle, "trust_remote_code": job.trust_remote_code}
+    int8 = None
+    if any(variant.kind == "int8" for variant in job.candidate.variants):
+        # Exported and quantized before memory and load time are watched: what they measure
+        # is loading and serving the int8 model, as a deployment would, not converting it.
+        int8 = int8_files(load_text_encoder(job.candidate, job.meta, **loading), keep)
+        gc.collect()  # the PyTorch model, gone
+    kept = {} if int8 is None else dict(int8.kept)
     with MemoryWatch() as memory:
         start = time.perf_counter()
         if job.candidate.source == "baseline":
@@ -239,12 +252,10 @@ def run_model_pass(job: PassJob) -> PassResult:
                 model.predict(batch)
                 seconds.append(time.perf_counter() - begin)
         else:
-            model = load_text_encoder(
-                job.candidate,
-                job.meta,
-                allow_pickle=job.allow_pickle,
-                trust_remote_code=job.trust_remote_code,
-            )
+            if int8 is not None:
+                model = int8.load(torch.get_num_threads())
+            else:
+                model = load_text_encoder(job.candidate, job.meta, **loading)
             load_s = time.perf_counter() - start
             features, seconds = model.encode_timed(job.texts, job.feature_batch)
 
@@ -267,8 +278,6 @@ def run_model_pass(job: PassJob) -> PassResult:
     rows = min(len(job.texts), CHECK_ROWS)
     onnx = gpu = None
     if job.onnx and features is not None:
-        from modelscout.backends.onnx import check_onnx
-
         onnx = check_onnx(
             model,
             job.texts[:rows],
@@ -277,7 +286,10 @@ def run_model_pass(job: PassJob) -> PassResult:
             lambda predict: measure_latency(
                 predict, job.texts, seed=job.seed, budget_s=job.latency_budget_s
             ),
+            keep,
         )
+        if "path" in onnx:
+            kept["onnx"] = onnx["path"]
     if job.gpu is not None and features is not None:
         gpu = measure_precisions(
             model,
@@ -303,6 +315,7 @@ def run_model_pass(job: PassJob) -> PassResult:
         onnx=onnx,
         source_probs=getattr(model, "source_probs", None),
         gpu=gpu,
+        artifacts=kept or None,
     )
 
 

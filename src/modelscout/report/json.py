@@ -23,6 +23,7 @@ def _candidate(row: Row) -> dict[str, Any]:
     candidate = outcome.candidate
     measurements = dict(outcome.measurements)
     gpu = measurements.pop(GPU_NOTE, None)  # a note, not a number: the ``gpu`` key below
+    load = measurements.get("load.seconds")
     return {
         "id": candidate.id,
         "source": candidate.source,
@@ -47,6 +48,7 @@ def _candidate(row: Row) -> dict[str, Any]:
             for name, m in sorted(measurements.items())
         },
         "gpu": gpu.detail if gpu else None,
+        "artifacts": (load.detail or {}).get("artifacts") if load else None,
         "meta": outcome.meta.model_dump(),
     }
 

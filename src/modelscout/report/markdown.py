@@ -109,7 +109,9 @@ def _deployment(results: dict[str, Any]) -> list[str]:
         onnx = m.get("deploy.onnx_ok")
         if onnx is None:
             verdict = "not checked (--onnx)"
-        elif onnx["value"] is None or not onnx["value"]:
+        elif onnx["value"] is None:  # not run: the reason says why (e.g. no onnx extra)
+            verdict = onnx.get("detail", {}).get("reason") or "not run"
+        elif not onnx["value"]:
             verdict = "fail: " + (onnx.get("detail", {}).get("reason") or "unknown")
         else:
             verdict = "pass"
