@@ -33,7 +33,7 @@ from typer.core import TyperGroup
 
 from modelscout import __version__
 from modelscout.cli.output import clean, show_decision
-from modelscout.errors import UserError, require_file
+from modelscout.errors import UserError, require_file, require_writable_folder
 from modelscout.measure.cost import instance_presets
 from modelscout.spec import Spec, build_spec
 
@@ -165,6 +165,7 @@ def _run(spec: Spec, quiet: bool, as_json: bool = False) -> tuple[int, list[Path
     from modelscout.api import prepare, rank_and_report
 
     prepared = prepare(spec)
+    require_writable_folder(spec.output)  # after the input's checks, before any measuring
     # The report's matplotlib import (about 1 s) fits in the time the server still needs.
     import modelscout.report.html  # noqa: F401
 
