@@ -78,6 +78,19 @@ def _show(decision) -> None:
             out.print(f"  {row.id} {row.status}: {row.reason}", highlight=False, markup=False)
     out.print(Text("Recommendation: ", style="bold") + Text(decision.recommendation or "none"))
     out.print(decision.rationale, highlight=False, markup=False)
+    threads = [
+        m.detail["threads"]
+        for row in decision.rows
+        if (m := row.outcome.measurements.get("latency.p95_ms@1")) and m.detail
+    ]
+    if threads:
+        source = decision.run.threads.get("source", "")
+        out.print(f"Timed with {threads[0]} thread(s) ({source}).", highlight=False, markup=False)
+    for row in decision.rows:
+        for flag in row.flags:
+            out.print(Text("Flagged: ", style="bold yellow") + Text(f"{row.id}: {flag}"))
+    for warning in decision.warnings:
+        out.print(Text("Warning: ", style="bold yellow") + Text(warning))
 
 
 def _run(spec, quiet: bool) -> None:

@@ -110,6 +110,9 @@ class Spec(_Strict):
     trust_remote_code: bool = False
     latency_budget_s: float = Field(2.0, gt=0, description="time spent timing each batch size")
     onnx: bool = Field(False, description="export to ONNX, compare outputs and latency")
+    threads: int | None = Field(
+        None, ge=1, description="torch/BLAS threads to measure with [all cores]"
+    )
     gpu: Literal["auto", "off"] = Field(
         "auto", description="auto: also measure on the CUDA GPU, if there is one; off: CPU only"
     )

@@ -14,7 +14,7 @@ from modelscout.decide import Decision, Row
 from modelscout.errors import UserError
 from modelscout.pipeline import GPU_NOTE
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def _candidate(row: Row) -> dict[str, Any]:
@@ -31,6 +31,7 @@ def _candidate(row: Row) -> dict[str, Any]:
         "variants": [str(v) for v in candidate.variants],
         "status": row.status,
         "reason": row.reason,
+        "flags": row.flags,
         "rank": row.rank,
         "score": row.score,
         "pareto": row.pareto,
@@ -61,6 +62,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "task": run.spec.task,
         "recommendation": decision.recommendation,
         "rationale": decision.rationale,
+        "warnings": decision.warnings,
         "pareto": decision.pareto,
         "weights": decision.weights,
         "sensitivity": decision.sensitivity,
@@ -92,6 +94,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
             "reused": run.reused,
             "seconds": round(run.seconds, 2),
             "timings": {c: {k: round(v, 3) for k, v in t.items()} for c, t in run.timings.items()},
+            "threads": run.threads,
         },
     }
 
