@@ -699,39 +699,29 @@ def cost_measurements(
         return {}
     per_hour, source = price
     device = instance_presets().get(spec.cost.instance or "", {}).get("device", "cpu")
-    prefix, on_device = "", {"device": device}
-    if device == "gpu":
-        precision = gpu_serving_precision(measured)
-        if precision is None:
-            why = _no_gpu_figures(measured)
-            reason = f"not priced: {spec.cost.instance} is a GPU instance and {why}"
-            return {
-                "cost.usd_per_1k": Measurement(
-                    "cost.usd_per_1k",
-                    None,
-                    "USD",
-                    None,
-                    detail={
-                        "reason": reason,
-                        "price_per_hour": per_hour,
-                        "price_source": source,
-                        "serving_batch_size": spec.cost.batch_size,
-                    },
-                )
-            }
-        prefix = f"gpu.{precision}."
-        load = measured[prefix + "load.seconds"].detail
-        on_device |= {"precision": precision, "measured_on": load.get("device_name")}
-    serving = measured.get(f"{prefix}throughput.items_per_s@{spec.cost.batch_size}")
-    if serving is None or not serving.value:
-        return {}
     assumptions = {
         "price_per_hour": per_hour,
         "price_source": source,
         "serving_batch_size": spec.cost.batch_size,
-        "items_per_s": serving.value,
-        **on_device,
+        "device": device,
     }
+    prefix = ""
+    if device == "gpu":
+        precision = gpu_serving_precision(measured)
+        if precision is None:
+            missing = _no_gpu_figures(measured)
+            why = f"not priced: {spec.cost.instance} is a GPU instance and {missing}"
+            unpriced = Measurement(
+                "cost.usd_per_1k", None, "USD", detail={**assumptions, "reason": why}
+            )
+            return {unpriced.name: unpriced}
+        prefix = f"gpu.{precision}."
+        timed_on = measured[prefix + "load.seconds"].detail.get("device_name")
+        assumptions |= {"precision": precision, "measured_on": timed_on}
+    serving = measured.get(f"{prefix}throughput.items_per_s@{spec.cost.batch_size}")
+    if serving is None or not serving.value:
+        return {}
+    assumptions["items_per_s"] = serving.value
     out = [
         Measurement(
             "cost.usd_per_1k", usd_per_1k(per_hour, serving.value), "USD", None, detail=assumptions
