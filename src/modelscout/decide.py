@@ -362,7 +362,13 @@ def rationale(order: list[Row], others: list[Row], weights: Weights, constraints
 
 def _caveats(order: list[Row], warnings: list[str]) -> str:
     """Sentences the rationale ends with: flagged candidates, and busy-machine timings."""
-    sentences = [f" Flagged: {row.id}: {flag}." for row in order for flag in row.flags]
+    flagged = [row.id for row in order if row.flags]
+    sentences = []
+    if flagged:
+        sentences.append(
+            f" Not clearly within the latency budget, so flagged rather than rejected: "
+            f"{', '.join(flagged)} (why in the flags)."
+        )
     if warnings:
         sentences.append(
             f" Timings of {len(warnings)} candidate{'s' if len(warnings) > 1 else ''} were "

@@ -501,7 +501,7 @@ def measuring_threads(spec: Spec) -> tuple[int | None, str]:
         return spec.threads, "threads from the spec"
     preset = instance_presets().get(spec.cost.instance or "")
     if preset is None or preset["device"] != "cpu":
-        return None, "torch's default (one per physical core)"
+        return None, "torch's default, one per physical core"
     cores = usable_cores()
     threads = min(preset["vcpus"], cores)
     capped = f", capped at this machine's {cores} usable cores" if threads < preset["vcpus"] else ""

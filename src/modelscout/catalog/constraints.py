@@ -82,8 +82,10 @@ def check_latency(p95: float, detail: dict | None, budget: float) -> tuple[str |
     if interval is None:
         return (f"{over}, above the {budget:g} ms budget" if p95 > budget else None), None
     low, high = interval
-    upper = "too few runs to bound it above" if high is None else f"{high:.1f} ms"
-    shown = f"{over} (95% CI {low:.1f} ms to {upper})"
+    if high is None:
+        shown = f"{over} (95% CI from {low:.1f} ms; too few runs to bound it above)"
+    else:
+        shown = f"{over} (95% CI {low:.1f} ms to {high:.1f} ms)"
     if detail.get("reliable") is False and p95 > budget:
         reasons = "; ".join(detail.get("unreliable_reasons") or [])
         return None, (
