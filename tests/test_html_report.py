@@ -20,6 +20,7 @@ import yaml
 from browser import Browser
 
 from modelscout.report.html import long_tail_classes, render_html
+from modelscout.report.markdown import render_markdown
 
 DATA = Path(__file__).parent / "data"
 LABEL = "<script>alert(1)</script>"
@@ -388,3 +389,26 @@ def test_cards_say_why_the_gpu_was_skipped_or_what_each_precision_measured(demo)
     ) in cards
     assert cards.count("GPU ") == 2  # the baseline has no torch model, so no GPU line
     assert LABEL not in page  # the device name is escaped like every outside string
+
+
+def test_gpu_priced_and_unpriced_candidates_are_explained_in_both_reports(ranked):
+    results = copy.deepcopy(ranked)
+    baseline, minilm, _ = results["candidates"]
+    gpu = {"device": "gpu", "precision": "fp16", "measured_on": "NVIDIA L4"}
+    minilm["metrics"]["cost.usd_per_1k"]["detail"].update(gpu)
+    why = f"not priced: aws-g6.xlarge is a GPU instance and {LABEL}"
+    for name in ("cost.usd_per_1k", "cost.usd_per_month", "cost.usd_per_year"):
+        baseline["metrics"].pop(name)
+    baseline["metrics"]["cost.fine_tune_usd"]["value"] = None
+    baseline["metrics"]["cost.usd_per_1k"] = {
+        "value": None,
+        "spread": None,
+        "unit": "USD",
+        "detail": {**minilm["metrics"]["cost.usd_per_1k"]["detail"], "reason": why},
+    }
+    markdown = render_markdown(results)
+    assert f"- baseline:tfidf: {why}" in markdown
+    assert "at the throughput measured on this machine on its GPU (fp16 on NVIDIA L4)" in markdown
+    page = render_html(results)
+    assert LABEL not in page and html.escape(LABEL) in page
+    assert "throughput measured on the GPU (fp16 on NVIDIA L4)" in text(page)
