@@ -143,3 +143,10 @@ def test_an_unreliable_timing_is_measured_again_and_stays_marked():
     )
     assert latency.attempts == 3 and not latency.reliable
     assert "CPU s per wall s" in latency.unreliable_reasons[0]
+
+
+def test_round_medians_are_compared_only_with_enough_runs_a_round():
+    few = measure_latency(spin, ["a"], min_runs=20, budget_s=0.0)  # stops at 20 runs
+    assert few.runs == 20 and few.round_spread is None
+    many = measure_latency(spin, ["a"], min_runs=50, max_runs=50, budget_s=10)
+    assert many.runs == 50 and many.round_spread is not None

@@ -79,6 +79,9 @@ class MemoryWatch:
 
 TARGET_CI = 0.05  # a timing is settled once its median's relative 95% CI half-width is below
 ROUNDS = 5  # timed runs are split into this many rounds, whose medians should agree
+# Fewer runs a round and the medians of random batches differ by chance: at batch 32, 20 runs
+# of MiniLM on a quiet machine gave round medians 80% apart.
+MIN_ROUND_RUNS = 10
 # What makes a timing unreliable (docs/decisions.md, "Timings on a busy machine"):
 MIN_CPU_PER_WALL = 0.75  # CPU seconds the process got per wall second of the timed runs
 MAX_ROUND_SPREAD = 0.30  # (highest - lowest round median) / overall median
@@ -96,7 +99,7 @@ class Latency:
     p50_ci_relative: float  # half-width of the 95% CI of the median, relative to it
     samples_ms: list[float]  # every timed run, in order
     p95_ci_ms: tuple[float, float | None] = (0.0, None)  # 95% CI of the p95; None: unbounded
-    round_spread: float | None = None  # None: the runs were not in random order (a data pass)
+    round_spread: float | None = None  # None: too few runs, or not in random order (data pass)
     reliable: bool = True
     unreliable_reasons: list[str] = field(default_factory=list)
     conditions: dict[str, float] = field(default_factory=dict)  # cpu_per_wall, others_load...
@@ -262,7 +265,8 @@ def measure_latency(
                 if stable or time.perf_counter() > deadline:
                     break
     latency = summarize(times)
-    latency.round_spread = round_spread(latency.samples_ms)
+    if latency.runs >= ROUNDS * MIN_ROUND_RUNS:
+        latency.round_spread = round_spread(latency.samples_ms)
     judge(latency, watch.conditions, threads, cpu_bound)
     return latency
 
