@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -138,3 +139,17 @@ def isolated_store(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "store.sqlite"
     monkeypatch.setenv("MODELSCOUT_STORE", str(path))
     return path
+
+
+def rewrite_timings(store: Path, **changes) -> int:
+    """Update the detail of every stored latency measurement (real SQLite, as the store
+    keeps them); returns how many rows changed. E.g. ``reliable=True, p50_ci_relative=0.0``
+    makes every stored timing settled, so that a rerun replays it whatever the machine's load
+    was while the test measured it."""
+    db = sqlite3.connect(store)
+    with db:
+        rows = db.execute("SELECT key, detail FROM measurements WHERE name LIKE '%latency.p%'")
+        updates = [(json.dumps({**json.loads(d), **changes}), k) for k, d in rows.fetchall() if d]
+        db.executemany("UPDATE measurements SET detail = ? WHERE key = ?", updates)
+    db.close()
+    return len(updates)

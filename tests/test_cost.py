@@ -124,3 +124,71 @@ def test_rank_reports_cost_when_given_a_price(small_csv, tiny_bert, tmp_path):
         assert "aws-c7i.xlarge" in row["metrics"]["cost.usd_per_month"]["detail"]["price_source"]
     markdown = (out / "results.md").read_text()
     assert "## Cost" in markdown and "Assumptions: $0.1785 per hour (aws-c7i.xlarge" in markdown
+
+
+def gpu_pass(precision, items_per_s, cosine_min):
+    """The measurements a GPU pass records at one precision (pipeline.gpu_measurements)."""
+    prefix = f"gpu.{precision}."
+    facts = {"device": "cuda", "device_name": "NVIDIA L4", "dtype": precision}
+    return {
+        prefix + "load.seconds": Measurement(prefix + "load.seconds", 0.4, "s", detail=facts),
+        prefix + "cosine_min": Measurement(prefix + "cosine_min", cosine_min, "cosine"),
+        prefix + "throughput.items_per_s@1": Measurement(
+            prefix + "throughput.items_per_s@1", items_per_s, "items/s", detail=facts
+        ),
+    }
+
+
+GPU_SPEC = {"data": "d.csv", "cost": {"instance": "aws-g6.xlarge"}}
+CPU_THROUGHPUT = {"throughput.items_per_s@1": Measurement("throughput.items_per_s@1", 10.0)}
+
+
+def test_gpu_instance_is_priced_at_fp16_throughput_when_its_features_agree():
+    measured = {**CPU_THROUGHPUT, **gpu_pass("fp32", 400.0, 1.0), **gpu_pass("fp16", 900.0, 0.9999)}
+    cost = cost_measurements(measured, build_spec(**GPU_SPEC), rows=100)["cost.usd_per_1k"]
+    assert cost.value == pytest.approx(usd_per_1k(0.8048, 900.0))
+    assert cost.detail["precision"] == "fp16" and cost.detail["device"] == "gpu"
+    assert cost.detail["measured_on"] == "NVIDIA L4"
+
+
+def test_gpu_instance_falls_back_to_fp32_when_fp16_features_drift():
+    measured = {**CPU_THROUGHPUT, **gpu_pass("fp32", 400.0, 1.0), **gpu_pass("fp16", 900.0, 0.98)}
+    cost = cost_measurements(measured, build_spec(**GPU_SPEC), rows=100)["cost.usd_per_1k"]
+    assert cost.value == pytest.approx(usd_per_1k(0.8048, 400.0))
+    assert cost.detail["precision"] == "fp32"
+
+
+def test_candidate_without_gpu_figures_gets_a_cost_note_not_the_cpu_price():
+    int8 = {
+        **CPU_THROUGHPUT,
+        "gpu.device": Measurement("gpu.device", None, detail={"skipped": "an int8 variant runs"}),
+    }
+    spec = build_spec(**GPU_SPEC)
+    cost = cost_measurements(int8, spec, rows=100)
+    assert list(cost) == ["cost.usd_per_1k"] and cost["cost.usd_per_1k"].value is None
+    assert cost["cost.usd_per_1k"].detail["reason"] == (
+        "not priced: aws-g6.xlarge is a GPU instance and it has no GPU figures "
+        "(an int8 variant runs)"
+    )
+    baseline = cost_measurements(CPU_THROUGHPUT, spec, rows=100)["cost.usd_per_1k"]
+    assert "no model to run on a GPU" in baseline.detail["reason"]
+
+
+def test_gpu_instance_is_refused_before_measuring_on_a_machine_without_a_gpu(
+    small_csv, tiny_bert, tmp_path
+):
+    for gpu in ("auto", "off"):  # this machine has no GPU; gpu: off measures none anyway
+        spec = tmp_path / f"{gpu}.yaml"
+        spec.write_text(
+            f"data: {small_csv}\ncandidates: [{tiny_bert}]\ngpu: {gpu}\n"
+            "cost: {instance: aws-g4dn.xlarge}\n"
+        )
+        out = tmp_path / gpu
+        result = CliRunner().invoke(
+            app, ["rank", "--spec", str(spec), "--output", str(out), "--quiet"]
+        )
+        assert result.exit_code == 2, result.output
+        assert "cost.instance aws-g4dn.xlarge is a GPU instance, but this run measures no GPU" in (
+            result.output
+        )
+        assert "Traceback" not in result.output and not (out / "results.json").exists()

@@ -6,6 +6,9 @@ from modelscout.catalog.meta import ModelMeta
 from modelscout.data import TaskData
 from modelscout.decide import decide, pareto_front
 from modelscout.pipeline import Outcome, RunResult
+from modelscout.report import build_results
+from modelscout.report.html import render_html
+from modelscout.report.markdown import render_markdown
 from modelscout.spec import build_spec
 from modelscout.store import Measurement
 
@@ -140,3 +143,103 @@ def test_rationale_says_when_a_quality_gap_is_within_the_spread():
         )
     )
     assert "within the fold-to-fold spread" not in apart.rationale
+
+
+def timed(cid, f1, p95, interval, reliable=True, reasons=()):
+    """An outcome whose p95 at batch 1 carries its 95% CI and reliability, as measured."""
+    found = outcome(cid, f1, p95, 100)
+    detail = {"ci95_ms": list(interval), "reliable": reliable, "threads": 2}
+    detail["unreliable_reasons"] = list(reasons)
+    found.measurements["latency.p95_ms@1"].detail = detail
+    found.measurements["latency.p50_ms@1"] = Measurement(
+        "latency.p50_ms@1", p95 / 2, "ms", detail=dict(detail)
+    )
+    return found
+
+
+BUDGET = {"max_latency_ms_p95": 100}
+
+
+def row(decision, cid):
+    return next(r for r in decision.rows if r.id == cid)
+
+
+def test_p95_interval_entirely_above_the_budget_rejects_with_the_interval():
+    decision = decide(run_of([timed("slow", 0.9, 130, (115, 150))], constraints=BUDGET))
+    assert row(decision, "slow").status == "rejected"
+    assert row(decision, "slow").reason == (
+        "p95 latency 130.0 ms at batch 1 (95% CI 115.0 ms to 150.0 ms), above the 100 ms budget"
+    )
+
+
+def test_p95_interval_entirely_below_the_budget_passes_without_a_flag():
+    decision = decide(run_of([timed("fast", 0.9, 80, (70, 95))], constraints=BUDGET))
+    assert row(decision, "fast").status == "ranked" and row(decision, "fast").flags == []
+    assert "within the 100 ms budget" in decision.rationale
+
+
+def test_p95_interval_straddling_the_budget_keeps_the_candidate_ranked_but_flagged():
+    decision = decide(
+        run_of(
+            [timed("edge", 0.9, 104, (96, 112)), timed("fast", 0.8, 20, (18, 25))],
+            constraints=BUDGET,
+        )
+    )
+    edge = row(decision, "edge")
+    assert edge.status == "ranked" and edge.rank is not None
+    assert edge.flags == [
+        "p95 latency 104.0 ms at batch 1 (95% CI 96.0 ms to 112.0 ms) straddles the 100 ms "
+        "budget: not clearly within it"
+    ]
+    assert "flagged rather than rejected: edge (why in the flags)" in decision.rationale
+
+
+def test_p95_without_an_upper_bound_is_not_clearly_within_the_budget():
+    decision = decide(run_of([timed("few", 0.9, 60, (50, None))], constraints=BUDGET))
+    assert "too few runs to bound it above" in row(decision, "few").flags[0]
+    assert "within the 100 ms budget" not in decision.rationale
+
+
+def test_busy_machine_timing_over_the_budget_is_flagged_not_rejected():
+    busy = ["the process ran 0.42 CPU s per wall s (under 0.75: it waited for a core)"]
+    decision = decide(
+        run_of(
+            [timed("minilm", 0.9, 296, (250, 340), reliable=False, reasons=busy)],
+            constraints=BUDGET,
+        )
+    )
+    minilm = row(decision, "minilm")
+    assert minilm.status == "ranked" and decision.recommendation == "minilm"
+    assert "timed on a busy machine (the process ran 0.42 CPU s" in minilm.flags[0]
+    assert decision.warnings == [
+        f"timings of minilm were taken on a busy machine (at batch 1): {busy[0]}"
+    ]
+    assert "taken on a busy machine" in decision.rationale
+
+
+def test_a_timing_stored_without_an_interval_is_decided_on_its_point():
+    decision = decide(run_of([outcome("old", 0.9, 120, 100)], constraints=BUDGET))
+    assert row(decision, "old").reason == "p95 latency 120.0 ms at batch 1, above the 100 ms budget"
+
+
+def test_flags_warnings_interval_and_threads_reach_results_markdown_and_html():
+    busy = ["other processes kept 1.8 of 2 cores busy (2 measuring threads)"]
+    decision = decide(
+        run_of(
+            [timed("<b>edge</b>", 0.9, 104, (96, 112), reliable=False, reasons=busy)],
+            constraints=BUDGET,
+        )
+    )
+    results = build_results(decision)
+    assert results["schema_version"] == "1.2"
+    (candidate,) = results["candidates"]
+    assert candidate["flags"] == decision.rows[0].flags and results["warnings"]
+    assert candidate["metrics"]["latency.p95_ms@1"]["detail"]["ci95_ms"] == [96, 112]
+    markdown = render_markdown(results)
+    assert "> **Warning: timings of <b>edge</b> were taken on a busy machine" in markdown
+    assert "> **Flagged: <b>edge</b>: p95 latency 104.0 ms" in markdown
+    assert "p95 104.0 ms @1 (95% CI 96.0–112.0 ms), 2 threads" in markdown
+    page = render_html(results)
+    assert "<b>edge</b>" not in page  # escaped
+    assert '<p class="warning"><strong>Flagged: &lt;b&gt;edge&lt;/b&gt;: p95 latency' in page
+    assert "busy: other processes kept 1.8 of 2 cores busy" in page

@@ -20,6 +20,7 @@ import yaml
 from browser import Browser
 
 from modelscout.report.html import long_tail_classes, render_html
+from modelscout.report.markdown import render_markdown
 
 DATA = Path(__file__).parent / "data"
 LABEL = "<script>alert(1)</script>"
@@ -200,8 +201,9 @@ def test_latency_table_gives_each_batch_size_runs_percentiles_confidence_and_thr
     demo_html,
 ):
     part = text(section(demo_html, "plots"))
-    assert "baseline:tfidf 1 100 2.815 4.949 8.544 ± 4.8% 322.1" in part
-    assert "baseline:tfidf 32 120 17.31 25.36 29.1 ± 10.1% 1870" in part
+    # the p95 CI and reliability are "–": this results.json is from before schema 1.2
+    assert "baseline:tfidf 1 100 2.815 4.949 8.544 ± 4.8% – 2 322.1 –" in part
+    assert "baseline:tfidf 32 120 17.31 25.36 29.1 ± 10.1% – 2 1870 –" in part
 
 
 def test_long_tail_is_the_smallest_classes_holding_at_most_20_percent_of_rows(demo):
@@ -415,3 +417,26 @@ def test_notes_on_the_data_are_shown_under_the_summary_escaped(demo):
     lede = page[page.index('<p class="lede">') : page.index("<nav")]
     assert "Note on the data: 2 text(s) longer than 20,000 characters were cut" in text(lede)
     assert LABEL not in page and html.escape(LABEL) in lede
+
+
+def test_gpu_priced_and_unpriced_candidates_are_explained_in_both_reports(ranked):
+    results = copy.deepcopy(ranked)
+    baseline, minilm, _ = results["candidates"]
+    gpu = {"device": "gpu", "precision": "fp16", "measured_on": "NVIDIA L4"}
+    minilm["metrics"]["cost.usd_per_1k"]["detail"].update(gpu)
+    why = f"not priced: aws-g6.xlarge is a GPU instance and {LABEL}"
+    for name in ("cost.usd_per_1k", "cost.usd_per_month", "cost.usd_per_year"):
+        baseline["metrics"].pop(name)
+    baseline["metrics"]["cost.fine_tune_usd"]["value"] = None
+    baseline["metrics"]["cost.usd_per_1k"] = {
+        "value": None,
+        "spread": None,
+        "unit": "USD",
+        "detail": {**minilm["metrics"]["cost.usd_per_1k"]["detail"], "reason": why},
+    }
+    markdown = render_markdown(results)
+    assert f"- baseline:tfidf: {why}" in markdown
+    assert "at the throughput measured on this machine on its GPU (fp16 on NVIDIA L4)" in markdown
+    page = render_html(results)
+    assert LABEL not in page and html.escape(LABEL) in page
+    assert "throughput measured on the GPU (fp16 on NVIDIA L4)" in text(page)

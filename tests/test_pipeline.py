@@ -10,12 +10,16 @@ import sys
 import time
 
 import pytest
+from conftest import rewrite_timings
 from typer.testing import CliRunner
 
 from modelscout import build_spec, rank
 from modelscout.api import rank_and_report
 from modelscout.cli import app
+from modelscout.measure.hardware import usable_cores
+from modelscout.pipeline import measuring_threads, run
 from modelscout.report import build_results
+from modelscout.report.markdown import render_markdown
 
 
 def by_id(results):
@@ -129,9 +133,10 @@ def test_pickle_checkpoint_loads_when_the_user_opts_in(small_csv, tiny_bert, tmp
 
 
 def test_rerun_with_one_new_candidate_measures_only_that_one(
-    small_csv, tiny_bert, tiny_st, tmp_path
+    small_csv, tiny_bert, tiny_st, tmp_path, isolated_store
 ):
     first = build_results(rank(build_spec(data=small_csv, candidates=[str(tiny_bert)])))
+    rewrite_timings(isolated_store, reliable=True, p50_ci_relative=0.0)  # settled: replayable
     second = build_results(
         rank(build_spec(data=small_csv, candidates=[str(tiny_bert), str(tiny_st)]))
     )
@@ -139,7 +144,8 @@ def test_rerun_with_one_new_candidate_measures_only_that_one(
     new = by_id(second)[str(tiny_st)]["metrics"]
     assert second["run"]["measured"] == len(new)
     old = by_id(first)[str(tiny_bert)]["metrics"]
-    assert by_id(second)[str(tiny_bert)]["metrics"] == old
+    replayed = by_id(second)[str(tiny_bert)]["metrics"]
+    assert {k: m["value"] for k, m in replayed.items()} == {k: m["value"] for k, m in old.items()}
 
 
 def test_interrupted_run_resumes_from_the_store(
@@ -181,6 +187,7 @@ def test_interrupted_run_resumes_from_the_store(
         time.sleep(0.02)
     assert process.wait(timeout=30) == -signal.SIGKILL, "the run ended before it was interrupted"
     assert not (out / "results.json").exists()
+    rewrite_timings(isolated_store, reliable=True, p50_ci_relative=0.0)  # settled: replayable
 
     result = CliRunner().invoke(app, command[3:])
     assert result.exit_code == 0, result.output
@@ -234,3 +241,69 @@ def test_a_dataframe_with_a_huge_text_ranks_with_precision_recall_and_the_cut_re
     assert "Note on the data: 1 text(s) longer than 20,000 characters were cut" in markdown
     header = (tmp_path / "matrix.csv").read_text().splitlines()[0].split(",")
     assert {"probe.macro_precision", "probe.macro_recall.spread"} <= set(header)
+
+
+def quick_spec(small_csv, tiny_bert, **settings):
+    return build_spec(
+        data=small_csv,
+        candidates=[str(tiny_bert)],
+        baseline=False,
+        batch_sizes=[1],
+        max_samples=60,
+        latency_budget_s=0.2,
+        estimators=["logme"],
+        **settings,
+    )
+
+
+def test_an_unsettled_stored_timing_is_measured_again_reusing_the_features(
+    small_csv, tiny_bert, isolated_store
+):
+    spec = quick_spec(small_csv, tiny_bert)
+    run(spec)
+    assert rewrite_timings(isolated_store, reliable=True, p50_ci_relative=0.0) == 3
+    steps = []
+    replayed = run(spec, step=lambda _, what: steps.append(what))
+    assert replayed.measured == 0 and steps == []
+
+    rewrite_timings(isolated_store, p50_ci_relative=0.5)  # the median never settled
+    retimed = run(spec, step=lambda _, what: steps.append(what))
+    assert steps == ["loading, timing"]  # no encoding: the stored features are reused
+    p50 = retimed.outcomes[0].measurements["latency.p50_ms@1"]
+    assert not p50.reused and p50.detail["p50_ci_relative"] != 0.5
+    assert retimed.outcomes[0].status == "measured"
+
+
+def test_a_busy_machine_timing_in_the_store_is_measured_again(small_csv, tiny_bert, isolated_store):
+    spec = quick_spec(small_csv, tiny_bert)
+    run(spec)
+    rewrite_timings(isolated_store, reliable=False, p50_ci_relative=0.0)
+    steps = []
+    run(spec, step=lambda _, what: steps.append(what))
+    assert steps == ["loading, timing"]
+
+
+def test_timings_are_taken_with_the_spec_threads_which_are_part_of_the_store_key(
+    small_csv, tiny_bert, isolated_store, tmp_path
+):
+    one = rank(quick_spec(small_csv, tiny_bert, threads=1, output=tmp_path))
+    results = build_results(one)
+    assert results["run"]["threads"] == {"threads": 1, "source": "threads from the spec"}
+    p95 = by_id(results)[str(tiny_bert)]["metrics"]["latency.p95_ms@1"]
+    assert p95["detail"]["threads"] == 1 and len(p95["detail"]["ci95_ms"]) == 2
+    assert ", 1 thread, " in render_markdown(results)
+    rewrite_timings(isolated_store, reliable=True, p50_ci_relative=0.0)
+    steps = []
+    run(quick_spec(small_csv, tiny_bert, threads=2), step=lambda _, what: steps.append(what))
+    assert steps == ["loading, timing"]  # other threads, other timings; the same features
+
+
+def test_a_cpu_instance_sets_the_threads_to_its_vcpus_capped_at_this_machine():
+    spec = build_spec(data="d.csv", cost={"instance": "aws-c7i.2xlarge"})  # 8 vCPUs
+    threads, source = measuring_threads(spec)
+    assert threads == min(8, usable_cores())
+    assert source.startswith("the 8 vCPUs of aws-c7i.2xlarge")
+    assert (
+        measuring_threads(build_spec(data="d.csv", threads=3, cost=spec.cost.model_dump()))[0] == 3
+    )
+    assert measuring_threads(build_spec(data="d.csv"))[0] is None

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from modelscout.catalog.constraints import check_measured
+from modelscout.catalog.constraints import check_latency, check_measured
 from modelscout.pipeline import Outcome, RunResult
-from modelscout.spec import Weights
+from modelscout.spec import Constraints, Weights
+from modelscout.store import Measurement
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Row:
     score: float | None = None
     pareto: bool = False
     normalized: dict[str, float] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)  # ranked, but not clearly within a budget
 
     @property
     def id(self) -> str:
@@ -76,6 +78,7 @@ class Decision:
     run: RunResult
     variants: list[dict[str, Any]] = field(default_factory=list)
     stability: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. timings taken on a busy machine
 
 
 def _normalize(values: dict[str, float], criterion: Criterion) -> dict[str, float]:
@@ -198,8 +201,13 @@ def decide(result: RunResult) -> Decision:
             rows.append(Row(outcome, outcome.status, outcome.reason))
             continue
         metrics = {name: m.value for name, m in outcome.measurements.items()}
-        reason = check_measured(metrics, result.spec.constraints)
-        rows.append(Row(outcome, "rejected" if reason else "ranked", reason))
+        p95 = outcome.measurements.get("latency.p95_ms@1")
+        detail = p95.detail if p95 is not None else None
+        reason = check_measured(metrics, result.spec.constraints, detail)
+        if reason:
+            rows.append(Row(outcome, "rejected", reason))
+        else:
+            rows.append(Row(outcome, "ranked", flags=_flags(p95, result.spec.constraints)))
     ranked = [r for r in rows if r.status == "ranked"]
     table = normalized_criteria(ranked, result.spec.estimators)
     scores = weighted_scores(table, weights)
@@ -212,17 +220,49 @@ def decide(result: RunResult) -> Decision:
     others = [r for r in rows if r.status != "ranked"]
     ordered = order + sorted(others, key=lambda r: r.status != "rejected")
     pick = order[0] if order else None
+    warnings = timing_warnings(rows)
     return Decision(
         rows=ordered,
         recommendation=pick.id if pick else None,
-        rationale=rationale(order, others, result.spec.weights, result.spec.constraints),
+        rationale=rationale(order, others, result.spec.weights, result.spec.constraints)
+        + _caveats(order, warnings),
         pareto=[r.id for r in order if r.pareto],
         weights=weights,
         sensitivity=sensitivity(table, weights, ranked) if len(ranked) > 1 else [],
         run=result,
         variants=variant_comparisons(ordered),
         stability=transferability_stability(ranked, result.spec.estimators),
+        warnings=warnings,
     )
+
+
+def _flags(p95: Measurement | None, constraints: Constraints) -> list[str]:
+    """Why a ranked candidate is not clearly within the latency budget (``check_latency``)."""
+    budget = constraints.max_latency_ms_p95
+    if budget is None or p95 is None or p95.value is None:
+        return []
+    _, flag = check_latency(p95.value, p95.detail, budget)
+    return [flag] if flag else []
+
+
+def timing_warnings(rows: list[Row]) -> list[str]:
+    """One sentence per candidate whose timings the machine disturbed, with the figures."""
+    out = []
+    for row in rows:
+        disturbed = {}  # "batch 8" (or "gpu.fp16 batch 8") -> its median's detail
+        for name, m in row.outcome.measurements.items():
+            timing, _, size = name.partition("@")
+            detail = m.detail or {}
+            if timing.endswith("latency.p50_ms") and detail.get("reliable") is False:
+                device = timing.removesuffix("latency.p50_ms")
+                disturbed[f"{device.replace('.', ' ')}batch {size}".strip()] = detail
+        if disturbed:
+            first = next(iter(disturbed.values()))
+            out.append(
+                f"timings of {row.id} were taken on a busy machine "
+                f"(at {', '.join(disturbed)}): {'; '.join(first['unreliable_reasons'])}"
+            )
+    return out
 
 
 def _f1(row: Row) -> tuple[float, float]:
@@ -310,7 +350,7 @@ def rationale(order: list[Row], others: list[Row], weights: Weights, constraints
             )
     budget = getattr(constraints, "max_latency_ms_p95", None)
     p95 = pick.raw("latency.p95_ms@1")
-    if budget and p95 is not None:
+    if budget and p95 is not None and not pick.flags:
         sentences.append(f"Its p95 latency of {p95:.1f} ms is within the {budget:g} ms budget.")
     baseline = next((r for r in order if r.outcome.candidate.source == "baseline"), None)
     if baseline is not None and baseline is not pick:
@@ -318,6 +358,23 @@ def rationale(order: list[Row], others: list[Row], weights: Weights, constraints
         word = "above" if gain >= 0 else "below"
         sentences.append(f"It is {abs(gain):.3f} macro-F1 {word} the TF-IDF baseline.")
     return " ".join(sentences) + excluded
+
+
+def _caveats(order: list[Row], warnings: list[str]) -> str:
+    """Sentences the rationale ends with: flagged candidates, and busy-machine timings."""
+    flagged = [row.id for row in order if row.flags]
+    sentences = []
+    if flagged:
+        sentences.append(
+            f" Not clearly within the latency budget, so flagged rather than rejected: "
+            f"{', '.join(flagged)} (why in the flags)."
+        )
+    if warnings:
+        sentences.append(
+            f" Timings of {len(warnings)} candidate{'s' if len(warnings) > 1 else ''} were "
+            "taken on a busy machine (see the warnings): their latency figures may be inflated."
+        )
+    return "".join(sentences)
 
 
 def variant_comparisons(rows: list[Row]) -> list[dict[str, Any]]:

@@ -32,17 +32,19 @@ from modelscout.catalog.candidate import Candidate, describe, download
 from modelscout.catalog.constraints import check_meta
 from modelscout.catalog.meta import ModelMeta
 from modelscout.data import TaskData, nested_subsamples
-from modelscout.errors import CandidateError, one_line
+from modelscout.errors import CandidateError, UserError, one_line
 from modelscout.inputs import Prepared, prepare
 from modelscout.measure.cost import (
     HOURS_PER_MONTH,
     TRAINING_COST_FACTOR,
     fine_tune_cost,
     hourly_price,
+    instance_presets,
     monthly_cost,
     usd_per_1k,
 )
 from modelscout.measure.hardware import (
+    TARGET_CI,
     Latency,
     PassJob,
     PassResult,
@@ -51,6 +53,7 @@ from modelscout.measure.hardware import (
     machine,
     run_isolated,
     start_server,
+    usable_cores,
 )
 from modelscout.measure.probe import ProbeJob, ProbeResult, cross_validate_many, linear_probe
 from modelscout.measure.transferability import ESTIMATORS, HEAD_ESTIMATORS
@@ -117,6 +120,7 @@ class RunResult:
     reused: int = 0
     seconds: float = 0.0
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    threads: dict[str, Any] = field(default_factory=dict)  # measuring_threads' answer
 
 
 def environment() -> dict[str, Any]:
@@ -153,6 +157,7 @@ class _Runner:
         self.spec, self.sample, self.store, self.step = spec, sample, store, step
         self.data_key = sample.fingerprint
         self.machine = machine()
+        self.threads, self.threads_source = measuring_threads(spec)
         self.measured = self.reused = 0
         self.timings: dict[str, dict[str, float]] = {}  # candidate -> phase -> wall seconds
 
@@ -217,6 +222,8 @@ class _Runner:
             "batch_sizes": self.spec.batch_sizes,
             "latency_budget_s": self.spec.latency_budget_s,
             "machine": self.machine,
+            # only when set, so that stores written before threads existed stay valid
+            **({"threads": self.threads} if self.threads is not None else {}),
         }
         artifacts = self._artifact_folder(candidate)
         if artifacts is not None:  # a pass that kept no files must not stand in for one that does
@@ -230,6 +237,8 @@ class _Runner:
         if cached is not None and measures_gpu:
             on_gpu = self._cached_gpu(candidate, gpu_settings)
             cached = None if on_gpu is None else {**cached, **on_gpu}
+        if cached is not None and not all(map(settled, _timings(cached))):
+            cached = None  # replayed, it would repeat a figure nobody could trust
         features = probs = None
         if candidate.source != "baseline":
             features = self.store.get_features(candidate.key, self.data_key, FEATURES_VERSION)
@@ -239,8 +248,11 @@ class _Runner:
         )
         if cached is not None and complete:
             return {**self._reuse(cached), **_skip_note(gpu)}, features, probs
+        stored = features if complete else None  # the pass then only times
         self.step(
-            candidate.id, "loading, encoding, timing" + (", on the GPU" if measures_gpu else "")
+            candidate.id,
+            ("loading, timing" if stored is not None else "loading, encoding, timing")
+            + (", on the GPU" if measures_gpu else ""),
         )
         job = PassJob(
             candidate=candidate,
@@ -256,6 +268,8 @@ class _Runner:
             onnx=self.spec.onnx,
             gpu=gpu if measures_gpu else None,
             artifacts=None if artifacts is None else str(artifacts),
+            threads=self.threads,
+            features=stored,
         )
         result = run_isolated(job)
         if result.features is not None and not np.isfinite(result.features).all():
@@ -263,12 +277,13 @@ class _Runner:
         measurements = pass_measurements(result, settings, len(self.sample))
         if result.gpu is not None:
             measurements += gpu_measurements(result.gpu, gpu, gpu_settings)
-        saved = self._save(candidate, measurements, result.features)
+        saved = self._save(candidate, measurements, None if stored is not None else result.features)
         if result.source_probs is not None:
             self.store.put_features(
                 candidate.key, self.data_key, PROBS_VERSION, result.source_probs
             )
-        return {**saved, **_skip_note(gpu)}, result.features, result.source_probs
+            probs = result.source_probs
+        return {**saved, **_skip_note(gpu)}, result.features, probs
 
     def _artifact_folder(self, candidate: Candidate) -> Path | None:
         """Where this candidate's exported models are kept: a folder named after it under
@@ -341,7 +356,7 @@ class _Runner:
             pending[index].clock["probe_s"] = result.fit_seconds
             out[index] = self._save_probe(pending[index], result)
 
-        cross_validate_many(jobs, on_result=store)
+        cross_validate_many(jobs, n_jobs=self.threads or usable_cores(), on_result=store)
         return out  # type: ignore[return-value]
 
     def _probe_settings(self, item: _Pending) -> dict[str, Any]:
@@ -570,6 +585,53 @@ class _Pending:
     clock: dict[str, float]
 
 
+def settled(timing: Measurement) -> bool:
+    """Whether a stored timing may be replayed: its median's CI reached the target and the
+    machine left it alone (a timing stored before reliability was judged is unsettled)."""
+    detail = timing.detail or {}
+    ci = detail.get("p50_ci_relative")
+    target = detail.get("target_ci", TARGET_CI)
+    return detail.get("reliable") is True and ci is not None and ci <= target
+
+
+def _timings(measured: dict[str, Measurement]) -> list[Measurement]:
+    """The median latencies among ``measured`` (CPU and GPU): each stands for its timing."""
+    return [
+        m
+        for name, m in measured.items()
+        if name.partition("@")[0].endswith("latency.p50_ms") and not name.startswith("deploy.")
+    ]
+
+
+def measuring_threads(spec: Spec) -> tuple[int | None, str]:
+    """The torch/BLAS threads the model passes measure with, and why.
+
+    The spec's ``threads`` first; else, for a CPU instance preset, its vCPUs (capped at this
+    machine's usable cores), so the figures priced are those of a machine like it; else None:
+    torch's default (the physical cores)."""
+    if spec.threads is not None:
+        return spec.threads, "threads from the spec"
+    preset = instance_presets().get(spec.cost.instance or "")
+    if preset is None or preset["device"] != "cpu":
+        return None, "torch's default, one per physical core"
+    cores = usable_cores()
+    threads = min(preset["vcpus"], cores)
+    capped = f", capped at this machine's {cores} usable cores" if threads < preset["vcpus"] else ""
+    return threads, f"the {preset['vcpus']} vCPUs of {spec.cost.instance}{capped}"
+
+
+def check_gpu_pricing(spec: Spec, gpu: dict[str, Any]) -> None:
+    """Refuse, before anything is measured, to price a GPU instance with no GPU to time on."""
+    instance = spec.cost.instance
+    preset = instance_presets().get(instance or "")
+    if preset is not None and preset["device"] == "gpu" and "skipped" in gpu:
+        raise UserError(
+            f"cost.instance {instance} is a GPU instance, but this run measures no GPU "
+            f"({gpu['skipped']}); run on a machine with a CUDA GPU and gpu: auto, "
+            "or name a CPU instance"
+        )
+
+
 def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -> list[Measurement]:
     """The measurements of one model pass, named by batch size."""
     process = {"threads": result.threads, "device": result.device}
@@ -628,13 +690,27 @@ def timing_measurements(
     each batch size B; ``facts`` (threads, device, ...) go into every detail."""
     out = []
     for size, latency in latencies.items():
-        runs = {"runs": latency.runs, "p50_ci_relative": latency.p50_ci_relative, **facts}
+        runs = {
+            "runs": latency.runs,
+            "p50_ci_relative": latency.p50_ci_relative,
+            "target_ci": TARGET_CI,
+            "reliable": latency.reliable,
+            "unreliable_reasons": latency.unreliable_reasons,
+            "conditions": latency.conditions,
+            "round_spread": latency.round_spread,
+            "attempts": latency.attempts,
+            **facts,
+        }
+        extra = {
+            "p50": {"samples_ms": latency.samples_ms},
+            "p95": {"ci95_ms": list(latency.p95_ci_ms)},
+        }
         for name, value in (
             ("p50", latency.p50_ms),
             ("p95", latency.p95_ms),
             ("p99", latency.p99_ms),
         ):
-            detail = {**runs, "samples_ms": latency.samples_ms} if name == "p50" else runs
+            detail = {**runs, **extra.get(name, {})}
             out.append(
                 Measurement(
                     f"{prefix}latency.{name}_ms@{size}", value, "ms", None, settings, detail=detail
@@ -738,16 +814,33 @@ def cost_measurements(
     """Dollar figures derived from the measured throughput (recomputed each run, never stored:
     they are arithmetic on stored measurements and the spec's price and traffic)."""
     price = hourly_price(spec.cost.instance, spec.cost.price_per_hour)
-    serving = measured.get(f"throughput.items_per_s@{spec.cost.batch_size}")
-    if price is None or serving is None or not serving.value:
+    if price is None:
         return {}
     per_hour, source = price
+    device = instance_presets().get(spec.cost.instance or "", {}).get("device", "cpu")
     assumptions = {
         "price_per_hour": per_hour,
         "price_source": source,
         "serving_batch_size": spec.cost.batch_size,
-        "items_per_s": serving.value,
+        "device": device,
     }
+    prefix = ""
+    if device == "gpu":
+        precision = gpu_serving_precision(measured)
+        if precision is None:
+            missing = _no_gpu_figures(measured)
+            why = f"not priced: {spec.cost.instance} is a GPU instance and {missing}"
+            unpriced = Measurement(
+                "cost.usd_per_1k", None, "USD", detail={**assumptions, "reason": why}
+            )
+            return {unpriced.name: unpriced}
+        prefix = f"gpu.{precision}."
+        timed_on = measured[prefix + "load.seconds"].detail.get("device_name")
+        assumptions |= {"precision": precision, "measured_on": timed_on}
+    serving = measured.get(f"{prefix}throughput.items_per_s@{spec.cost.batch_size}")
+    if serving is None or not serving.value:
+        return {}
+    assumptions["items_per_s"] = serving.value
     out = [
         Measurement(
             "cost.usd_per_1k", usd_per_1k(per_hour, serving.value), "USD", None, detail=assumptions
@@ -767,7 +860,7 @@ def cost_measurements(
                 "cost.usd_per_year", 12 * month["usd_per_month"], "USD", None, detail=detail
             ),
         ]
-    training = measured.get(f"throughput.items_per_s@{spec.batch_size}")
+    training = measured.get(f"{prefix}throughput.items_per_s@{spec.batch_size}")
     if training is not None and training.value:
         tune = fine_tune_cost(per_hour, training.value, rows, spec.cost.fine_tune_epochs)
         out.append(
@@ -795,6 +888,31 @@ def _files_still_there(load: Measurement) -> bool:
     return all(Path(path).is_file() for path in kept.values())
 
 
+GPU_AGREEMENT = 0.999  # lowest row cosine at which fp16 features stand for the fp32 ones
+
+
+def gpu_serving_precision(measured: dict[str, Measurement]) -> str | None:
+    """The precision a GPU instance is priced at: fp16 where its features agree with the CPU
+    fp32 ones (no NaN/inf row, lowest row cosine >= GPU_AGREEMENT), else fp32; None when the
+    candidate has neither measured."""
+    fp16 = measured.get("gpu.fp16.cosine_min")
+    if fp16 is not None and fp16.value is not None and fp16.value >= GPU_AGREEMENT:
+        return "fp16"
+    return "fp32" if "gpu.fp32.load.seconds" in measured else None
+
+
+def _no_gpu_figures(measured: dict[str, Measurement]) -> str:
+    """Why a candidate has no GPU throughput to price: the GPU note's reason, if any."""
+    note = measured.get(GPU_NOTE)
+    if note is None:
+        return "this candidate has no model to run on a GPU (the TF-IDF baseline)"
+    detail = note.detail or {}
+    if "skipped" in detail:
+        return f"it has no GPU figures ({detail['skipped']})"
+    failed = "; ".join(f"{p}: {why}" for p, why in (detail.get("failed") or {}).items())
+    return f"no usable GPU precision was measured ({failed or 'fp16 disagrees, no fp32'})"
+
+
 def safe_name(candidate_id: str) -> str:
     """A candidate id as one folder name: path separators, colons and other characters that
     are not portable in file names become ``_`` (``org/model+layers:3`` ->
@@ -817,6 +935,7 @@ def run(
         runner = _Runner(
             spec, prepared.sample, store, step or (lambda *_: None), len(prepared.data)
         )
+        check_gpu_pricing(spec, runner.gpu)
         # Model passes one at a time (each alone on the machine, for its timings), then the
         # probes of all candidates together, then what remains per candidate.
         states = []
@@ -844,6 +963,7 @@ def run(
         runner.reused,
         time.perf_counter() - started,
         runner.timings,
+        {"threads": runner.threads, "source": runner.threads_source},
     )
 
 

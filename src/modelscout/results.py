@@ -63,6 +63,10 @@ class Candidate(_Closed):
     log: str | None = Field(
         None, description="1.2: a failed candidate's traceback file, relative to results.json"
     )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="1.2: why a ranked candidate is not clearly within the latency budget",
+    )
     artifacts: dict[str, str] | None = Field(
         None, description="1.2: kind (onnx, int8) -> path of a kept exported model"
     )
@@ -140,6 +144,9 @@ class Run(_Closed):
     timings: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="1.1: candidate -> step -> wall seconds"
     )
+    threads: dict[str, Any] | None = Field(
+        None, description="1.2: {threads: N or null, source: why} the timings were taken with"
+    )
 
 
 class Results(_Closed):
@@ -151,6 +158,9 @@ class Results(_Closed):
     task: str
     recommendation: str | None
     rationale: str
+    warnings: list[str] = Field(
+        default_factory=list, description="1.2: timings taken on a busy machine, in sentences"
+    )
     pareto: list[str]
     weights: dict[str, float]
     sensitivity: list[Sensitivity]

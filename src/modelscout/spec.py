@@ -152,7 +152,6 @@ class Spec(_Strict):
     trust_remote_code: bool = Field(False, description="run the models' own Python code")
     latency_budget_s: float = Field(2.0, gt=0, description="time spent timing each batch size")
     onnx: bool = Field(False, description="export to ONNX, compare outputs and latency")
-    keep_artifacts: Path | None = Field(None, description="keep exported ONNX / int8 models here")
     gpu: Literal["auto", "off"] = Field(
         "auto", description="auto: also measure on the CUDA GPU, if there is one; off: CPU only"
     )

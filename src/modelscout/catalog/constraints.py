@@ -46,16 +46,18 @@ def check_meta(
     return None
 
 
-def check_measured(metrics: dict[str, float], constraints: Constraints) -> str | None:
-    """The reason a measured candidate breaks a latency or memory budget, or None."""
+def check_measured(
+    metrics: dict[str, float], constraints: Constraints, p95_detail: dict | None = None
+) -> str | None:
+    """The reason a measured candidate breaks a latency or memory budget, or None.
+
+    ``p95_detail`` (the p95's measurement detail) lets the latency budget be decided on the
+    p95's confidence interval (``check_latency``)."""
     p95 = metrics.get("latency.p95_ms@1")
-    if (
-        constraints.max_latency_ms_p95 is not None
-        and p95 is not None
-        and p95 > constraints.max_latency_ms_p95
-    ):
-        budget = constraints.max_latency_ms_p95
-        return f"p95 latency {p95:.1f} ms at batch 1, above the {budget:g} ms budget"
+    if constraints.max_latency_ms_p95 is not None and p95 is not None:
+        reason, _ = check_latency(p95, p95_detail, constraints.max_latency_ms_p95)
+        if reason:
+            return reason
     memory = metrics.get("memory.peak_mb")
     if (
         constraints.max_memory_mb is not None
@@ -64,3 +66,34 @@ def check_measured(metrics: dict[str, float], constraints: Constraints) -> str |
     ):
         return f"peak memory {memory:.0f} MB, above the {constraints.max_memory_mb:g} MB limit"
     return None
+
+
+def check_latency(p95: float, detail: dict | None, budget: float) -> tuple[str | None, str | None]:
+    """``(reason to reject, flag)`` for a p95 latency at batch 1 against its budget.
+
+    Decided on the p95's 95% CI (``detail["ci95_ms"]``, upper end None when unbounded):
+    entirely above the budget rejects, entirely below passes, straddling it flags. A timing
+    the machine disturbed (``detail["reliable"]`` False) that is over the budget is flagged,
+    not rejected: the busy machine, not the model, may be what is slow. Without a CI (a
+    timing stored before there was one) the point decides, as it used to."""
+    detail = detail or {}
+    interval = detail.get("ci95_ms")
+    over = f"p95 latency {p95:.1f} ms at batch 1"
+    if interval is None:
+        return (f"{over}, above the {budget:g} ms budget" if p95 > budget else None), None
+    low, high = interval
+    if high is None:
+        shown = f"{over} (95% CI from {low:.1f} ms; too few runs to bound it above)"
+    else:
+        shown = f"{over} (95% CI {low:.1f} ms to {high:.1f} ms)"
+    if detail.get("reliable") is False and p95 > budget:
+        reasons = "; ".join(detail.get("unreliable_reasons") or [])
+        return None, (
+            f"{shown} is over the {budget:g} ms budget, but was timed on a busy machine "
+            f"({reasons}); measure again on a quiet one"
+        )
+    if low > budget:
+        return f"{shown}, above the {budget:g} ms budget", None
+    if high is not None and high <= budget:
+        return None, None
+    return None, f"{shown} straddles the {budget:g} ms budget: not clearly within it"

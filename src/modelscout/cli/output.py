@@ -125,3 +125,17 @@ def show_decision(decision: Decision, out: Console, output: Any = None) -> None:
     recommendation = clean(decision.recommendation or "none", one_line=True)
     out.print(Text("Recommendation: ", style="bold") + Text(recommendation))
     out.print(Text(clean(decision.rationale)))
+    threads = [
+        m.detail["threads"]
+        for row in decision.rows
+        if (m := row.outcome.measurements.get("latency.p95_ms@1")) and m.detail
+    ]
+    if threads:
+        source = clean(decision.run.threads.get("source", ""), one_line=True)
+        out.print(Text(f"Timed with {threads[0]} thread(s) ({source})."))
+    for row in decision.rows:
+        for flag in row.flags:
+            flagged = f"{row_id(row)}: {clean(flag, one_line=True)}"
+            out.print(Text("Flagged: ", style="bold yellow") + Text(flagged))
+    for warning in decision.warnings:
+        out.print(Text("Warning: ", style="bold yellow") + Text(clean(warning, one_line=True)))

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,19 @@ class MemoryWatch:
         return (self.peak_bytes - self.start_bytes) / 2**20
 
 
+TARGET_CI = 0.05  # a timing is settled once its median's relative 95% CI half-width is below
+ROUNDS = 5  # timed runs are split into this many rounds, whose medians should agree
+# Fewer runs a round and the medians of random batches differ by chance: at batch 32, 20 runs
+# of MiniLM on a quiet machine gave round medians 80% apart.
+MIN_ROUND_RUNS = 10
+# What makes a timing unreliable (docs/decisions.md, "Timings on a busy machine"):
+MIN_CPU_PER_WALL = 0.75  # CPU seconds the process got per wall second of the timed runs
+MAX_ROUND_SPREAD = 0.30  # (highest - lowest round median) / overall median
+SPARE_CORES = 0.5  # other processes' load allowed above the cores our threads leave free
+RETRIES = 2  # re-measurements of an unreliable timing
+RETRY_WAIT_S = 1.0  # pause before each, for a burst of other work to pass
+
+
 @dataclass
 class Latency:
     p50_ms: float
@@ -90,6 +103,19 @@ class Latency:
     runs: int
     p50_ci_relative: float  # half-width of the 95% CI of the median, relative to it
     samples_ms: list[float]  # every timed run, in order
+    p95_ci_ms: tuple[float, float | None] = (0.0, None)  # 95% CI of the p95; None: unbounded
+    round_spread: float | None = None  # None: too few runs, or not in random order (data pass)
+    reliable: bool = True
+    unreliable_reasons: list[str] = field(default_factory=list)
+    conditions: dict[str, float] = field(default_factory=dict)  # cpu_per_wall, others_load...
+    attempts: int = 1
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def median_ci_relative(samples: np.ndarray) -> float:
@@ -107,6 +133,100 @@ def median_ci_relative(samples: np.ndarray) -> float:
     return float((high - low) / 2 / median) if median > 0 else float("inf")
 
 
+def quantile_ci(
+    samples: Sequence[float], q: float, confidence: float = 0.95
+) -> tuple[float, float | None]:
+    r"""Distribution-free confidence interval of the ``q`` quantile, from order statistics.
+
+    The count B of samples below the true quantile is Binomial(n, q) whatever the latency
+    distribution, so with :math:`l = F^{-1}_B(\alpha/2)` and :math:`u = F^{-1}_B(1-\alpha/2)+1`
+    the order statistics :math:`(X_{(l)}, X_{(u)})` (1-based) cover it with probability at
+    least ``confidence`` (Conover, *Practical Nonparametric Statistics*, 3.2). The upper end
+    is None when n is too small to bound it (u > n: e.g. fewer than 72 runs for the p95).
+
+    Shape:
+        samples: (N,)
+    """
+    from scipy.stats import binom  # here, not at the top: the CLI's start needs no SciPy
+
+    ordered = np.sort(np.asarray(samples, dtype=np.float64))
+    n, alpha = len(ordered), 1 - confidence
+    low_rank = max(int(binom.ppf(alpha / 2, n, q)), 1)
+    high_rank = int(binom.ppf(1 - alpha / 2, n, q)) + 1
+    high = float(ordered[high_rank - 1]) if high_rank <= n else None
+    return float(ordered[low_rank - 1]), high
+
+
+def round_spread(samples: Sequence[float], rounds: int = ROUNDS) -> float:
+    """(highest - lowest) median of ``rounds`` consecutive slices of the runs, over the
+    median of all: a burst of other work slows one round, not the others."""
+    medians = [float(np.median(part)) for part in np.array_split(np.asarray(samples), rounds)]
+    overall = float(np.median(samples))
+    return (max(medians) - min(medians)) / overall if overall > 0 else 0.0
+
+
+def _busy_cpu_seconds(cpus: set[int]) -> float:
+    """CPU seconds spent on anything but idle on ``cpus`` since boot, all processes.
+
+    Linux counts guest time inside user time already, so it is left out here."""
+    left_out = {"idle", "iowait", "guest", "guest_nice"}
+    busy = 0.0
+    for index, times in enumerate(psutil.cpu_times(percpu=True)):
+        if index in cpus:
+            busy += sum(v for k, v in times._asdict().items() if k not in left_out)
+    return busy
+
+
+class ConditionsWatch:
+    """What else happened on the machine while timing: the CPU time this process got per
+    wall second, and how many of its cores other processes kept busy on average."""
+
+    def __enter__(self) -> ConditionsWatch:
+        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        self._cpus = set(cores) if cores else set(range(psutil.cpu_count() or 1))
+        self._busy = _busy_cpu_seconds(self._cpus)
+        self._cpu = time.process_time()
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = max(time.perf_counter() - self._wall, 1e-9)
+        own = time.process_time() - self._cpu
+        busy = _busy_cpu_seconds(self._cpus) - self._busy
+        self.conditions = {
+            "cpu_per_wall": own / wall,
+            "others_load": max(busy - own, 0.0) / wall,  # in cores
+            "cores": len(self._cpus),
+        }
+
+
+def judge(latency: Latency, conditions: dict[str, float], threads: int, cpu_bound: bool) -> None:
+    """Mark ``latency`` unreliable, with the figures, when the machine disturbed it.
+
+    ``cpu_bound``: the timed call computes on this process's CPU threads (not a GPU's wait),
+    so getting less CPU than wall time means it was descheduled."""
+    reasons = []
+    ratio, others, cores = (conditions[k] for k in ("cpu_per_wall", "others_load", "cores"))
+    if cpu_bound and ratio < MIN_CPU_PER_WALL:
+        reasons.append(
+            f"the process ran {ratio:.2f} CPU s per wall s (under {MIN_CPU_PER_WALL}: "
+            "it waited for a core)"
+        )
+    if latency.round_spread is not None and latency.round_spread > MAX_ROUND_SPREAD:
+        reasons.append(
+            f"the medians of {ROUNDS} rounds of runs differ by {latency.round_spread:.0%} "
+            f"(over {MAX_ROUND_SPREAD:.0%})"
+        )
+    free = max(cores - threads, 0)
+    if others > free + SPARE_CORES:
+        reasons.append(
+            f"other processes kept {others:.1f} of {cores:g} cores busy "
+            f"({threads} measuring thread{'s' if threads != 1 else ''})"
+        )
+    latency.conditions = {k: round(float(v), 3) for k, v in conditions.items()}
+    latency.reliable, latency.unreliable_reasons = not reasons, reasons
+
+
 def measure_latency(
     predict: Callable[[list[str]], object],
     texts: Sequence[str],
@@ -116,15 +236,18 @@ def measure_latency(
     min_runs: int = 100,
     max_runs: int = 1000,
     budget_s: float = 2.0,
-    target_ci: float = 0.05,
+    target_ci: float = TARGET_CI,
     seed: int = 0,
+    threads: int = 1,
+    cpu_bound: bool = True,
 ) -> Latency:
     """Wall-clock latency of ``predict`` on batches drawn from ``texts``.
 
     Batches are drawn at random from the user's texts, so their length distribution is
     the data's. After ``warmup`` calls, runs go on until the p50 is stable (relative 95% CI
     under ``target_ci``) with at least ``min_runs`` done, or ``budget_s`` is spent (at least
-    20 runs whatever the budget), or ``max_runs`` is reached.
+    20 runs whatever the budget), or ``max_runs`` is reached. The result says whether the
+    machine let the runs be timed fairly (``judge``; ``threads``: the threads computing).
     """
     rng = np.random.default_rng(seed)
 
@@ -135,24 +258,59 @@ def measure_latency(
         predict(batch())
     times: list[float] = []
     deadline = time.perf_counter() + budget_s
-    while len(times) < max_runs:
-        inputs = batch()
-        start = time.perf_counter()
-        predict(inputs)
-        times.append(time.perf_counter() - start)
-        if len(times) % 10 == 0 and len(times) >= 20:
-            stable = len(times) >= min_runs and median_ci_relative(np.asarray(times)) < target_ci
-            if stable or time.perf_counter() > deadline:
-                break
-    return summarize(times)
+    with ConditionsWatch() as watch:
+        while len(times) < max_runs:
+            inputs = batch()
+            start = time.perf_counter()
+            predict(inputs)
+            times.append(time.perf_counter() - start)
+            if len(times) % 10 == 0 and len(times) >= 20:
+                ci = median_ci_relative(np.asarray(times))
+                stable = len(times) >= min_runs and ci < target_ci
+                if stable or time.perf_counter() > deadline:
+                    break
+    latency = summarize(times)
+    if latency.runs >= ROUNDS * MIN_ROUND_RUNS:
+        latency.round_spread = round_spread(latency.samples_ms)
+    judge(latency, watch.conditions, threads, cpu_bound)
+    return latency
+
+
+def measure_latency_reliably(
+    predict: Callable[[list[str]], object],
+    texts: Sequence[str],
+    *,
+    retries: int = RETRIES,
+    wait_s: float = RETRY_WAIT_S,
+    **options: Any,
+) -> Latency:
+    """``measure_latency``, measured again (after ``wait_s``) up to ``retries`` times while
+    the machine disturbs it. When no attempt is reliable, the one with the lowest median is
+    kept (the least disturbed), still marked unreliable."""
+    attempts = [measure_latency(predict, texts, **options)]
+    while not attempts[-1].reliable and len(attempts) <= retries:
+        time.sleep(wait_s)
+        attempts.append(measure_latency(predict, texts, **options))
+    kept = attempts[-1] if attempts[-1].reliable else min(attempts, key=lambda t: t.p50_ms)
+    kept.attempts = len(attempts)
+    return kept
 
 
 def summarize(seconds: Sequence[float]) -> Latency:
-    """Percentiles, run count, the median's relative CI and every sample, in milliseconds."""
+    """Percentiles (the p95's 95% CI too), run count, the median's relative CI and every
+    sample, in milliseconds."""
     ms = np.asarray(seconds) * 1000
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])
     samples = [round(float(t), 4) for t in ms]
-    return Latency(float(p50), float(p95), float(p99), len(ms), median_ci_relative(ms), samples)
+    return Latency(
+        float(p50),
+        float(p95),
+        float(p99),
+        len(ms),
+        median_ci_relative(ms),
+        samples,
+        quantile_ci(ms, 0.95),
+    )
 
 
 @dataclass
@@ -172,6 +330,9 @@ class PassJob:
     onnx: bool = False
     gpu: dict[str, Any] | None = None  # find_gpu()'s device to measure on too; None: CPU only
     artifacts: str | None = None  # folder to keep the exported ONNX / int8 models in, if any
+    threads: int | None = None  # torch/BLAS threads to measure with; None: torch's default
+    features: np.ndarray | None = None  # stored features: the pass only times (and compares)
+    retries: int = RETRIES  # re-measurements of a timing the machine disturbed
 
 
 @dataclass
@@ -194,9 +355,12 @@ class PassResult:
     artifacts: dict[str, str] | None = None  # kind ("onnx", "int8") -> path of a kept model file
 
 
-def _from_batches(seconds: list[float]) -> Latency:
-    """Latency percentiles of the full batches of a pass over the data."""
-    return summarize(seconds[:-1] if len(seconds) > 1 else seconds)  # the last may be short
+def _from_batches(seconds: list[float], conditions: dict[str, float], threads: int) -> Latency:
+    """Latency percentiles of the full batches of a pass over the data (longest texts first,
+    so their rounds are not compared)."""
+    latency = summarize(seconds[:-1] if len(seconds) > 1 else seconds)  # the last may be short
+    judge(latency, conditions, threads, cpu_bound=True)
+    return latency
 
 
 def _time_batches(
@@ -206,11 +370,21 @@ def _time_batches(
     *,
     seed: int,
     budget_s: float,
+    threads: int,
+    cpu_bound: bool = True,
+    retries: int = RETRIES,
 ) -> tuple[dict[int, Latency], dict[int, float]]:
     latency, throughput = {}, {}
     for size in batch_sizes:
-        latency[size] = measure_latency(
-            predict, texts, batch_size=size, seed=seed, budget_s=budget_s
+        latency[size] = measure_latency_reliably(
+            predict,
+            texts,
+            retries=retries,
+            batch_size=size,
+            seed=seed,
+            budget_s=budget_s,
+            threads=threads,
+            cpu_bound=cpu_bound,
         )
         throughput[size] = (
             size * len(latency[size].samples_ms) / (sum(latency[size].samples_ms) / 1000)
@@ -219,10 +393,23 @@ def _time_batches(
 
 
 def run_model_pass(job: PassJob) -> PassResult:
+    """``_model_pass`` with torch and the BLAS libraries held to ``job.threads`` threads."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    if job.threads is not None:
+        torch.set_num_threads(job.threads)
+    with threadpool_limits(job.threads):  # None limits nothing
+        return _model_pass(job)
+
+
+def _model_pass(job: PassJob) -> PassResult:
     """Load the candidate, extract features at ``feature_batch``, time every batch size.
 
     The feature pass doubles as the measurement at ``feature_batch``: each of its batches is
-    a latency sample on the user's own texts, and its items/s is the throughput.
+    a latency sample on the user's own texts, and its items/s is the throughput (unless the
+    machine disturbed it: that batch size is then timed again like the others). Given
+    ``job.features`` (stored ones), there is no feature pass: every batch size is timed.
     """
     import torch
 
@@ -230,6 +417,7 @@ def run_model_pass(job: PassJob) -> PassResult:
     from modelscout.backends.onnx import check_onnx, int8_files
     from modelscout.backends.text import load_text_encoder
 
+    threads = torch.get_num_threads()
     keep = None if job.artifacts is None else Path(job.artifacts)
     loading = {"allow_pickle": job.allow_pickle, "trust_remote_code": job.trust_remote_code}
     int8 = None
@@ -246,33 +434,44 @@ def run_model_pass(job: PassJob) -> PassResult:
             encode, features = model.predict, None
             load_s = time.perf_counter() - start
             seconds = []
-            for first in range(0, len(job.texts), job.feature_batch):
-                batch = job.texts[first : first + job.feature_batch]
-                begin = time.perf_counter()
-                model.predict(batch)
-                seconds.append(time.perf_counter() - begin)
+            with ConditionsWatch() as watch:
+                for first in range(0, len(job.texts), job.feature_batch):
+                    batch = job.texts[first : first + job.feature_batch]
+                    begin = time.perf_counter()
+                    model.predict(batch)
+                    seconds.append(time.perf_counter() - begin)
         else:
             if int8 is not None:
-                model = int8.load(torch.get_num_threads())
+                model = int8.load(threads)
             else:
                 model = load_text_encoder(job.candidate, job.meta, **loading)
             load_s = time.perf_counter() - start
-            features, seconds = model.encode_timed(job.texts, job.feature_batch)
+            features, seconds = job.features, []
+            if features is None:
+                with ConditionsWatch() as watch:
+                    features, seconds = model.encode_timed(job.texts, job.feature_batch)
 
             def encode(batch: list[str]) -> object:
                 return model.encode(batch, batch_size=len(batch))
 
-        # The feature pass stands in for timing its batch size only with enough batches.
-        from_pass = len(job.texts) // job.feature_batch >= MIN_PASS_BATCHES
+        # The feature pass stands in for timing its batch size only with enough batches,
+        # and only when the machine left it alone.
+        from_pass = None
+        full_batches = len(job.texts) // job.feature_batch
+        if seconds and full_batches >= MIN_PASS_BATCHES and job.feature_batch in job.batch_sizes:
+            from_pass = _from_batches(seconds, watch.conditions, threads)
+            from_pass = from_pass if from_pass.reliable else None
         latency, throughput = _time_batches(
             encode,
             job.texts,
             [s for s in job.batch_sizes if not (from_pass and s == job.feature_batch)],
             seed=job.seed,
             budget_s=job.latency_budget_s,
+            threads=threads,
+            retries=job.retries,
         )
-    if from_pass and job.feature_batch in job.batch_sizes:
-        latency[job.feature_batch] = _from_batches(seconds)
+    if from_pass:
+        latency[job.feature_batch] = from_pass
         throughput[job.feature_batch] = len(job.texts) / sum(seconds)
     lengths = None if features is None else model.token_lengths(job.texts)
     rows = min(len(job.texts), CHECK_ROWS)
@@ -282,9 +481,14 @@ def run_model_pass(job: PassJob) -> PassResult:
             model,
             job.texts[:rows],
             features[:rows],
-            torch.get_num_threads(),
-            lambda predict: measure_latency(
-                predict, job.texts, seed=job.seed, budget_s=job.latency_budget_s
+            threads,
+            lambda predict: measure_latency_reliably(
+                predict,
+                job.texts,
+                retries=job.retries,
+                seed=job.seed,
+                budget_s=job.latency_budget_s,
+                threads=threads,
             ),
             keep,
         )
@@ -310,7 +514,7 @@ def run_model_pass(job: PassJob) -> PassResult:
         throughput=dict(sorted(throughput.items())),
         token_lengths=lengths,
         max_length=None if features is None else model.max_length,
-        threads=torch.get_num_threads(),
+        threads=threads,
         device="cpu",
         onnx=onnx,
         source_probs=getattr(model, "source_probs", None),
@@ -464,7 +668,13 @@ def measure_on_device(
             return out
 
         latency, throughput = _time_batches(
-            predict, texts, batch_sizes, seed=seed, budget_s=budget_s
+            predict,
+            texts,
+            batch_sizes,
+            seed=seed,
+            budget_s=budget_s,
+            threads=torch.get_num_threads(),
+            cpu_bound=device.type == "cpu",
         )
     max_abs_diff, cosine_min, nonfinite = feature_agreement(features, reference)
     return DevicePass(

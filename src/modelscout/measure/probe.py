@@ -23,6 +23,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from modelscout.measure.hardware import usable_cores
+
 
 @dataclass
 class ProbeResult:
@@ -88,12 +90,13 @@ class ProbeJob:
 
 def cross_validate_many(
     jobs: Sequence[ProbeJob],
-    n_jobs: int = 2,
+    n_jobs: int | None = None,
     on_result: Callable[[int, ProbeResult | Exception], None] | None = None,
 ) -> list[ProbeResult | Exception]:
-    """Every job's stratified k-fold scores, the folds of all jobs sharing ``n_jobs`` threads.
+    """Every job's stratified k-fold scores, the folds of all jobs sharing ``n_jobs`` threads
+    (None: one per usable core, ``hardware.usable_cores``).
 
-    Pooling the folds keeps both cores busy to the end: five folds on two threads alone
+    Pooling the folds keeps every core busy to the end: five folds on two threads alone
     leave one idle for the last fold. Folds are dispatched in job order, so put the
     slowest jobs first. A job whose fold raises gets that exception as its result.
     ``on_result(index, result)`` is called, in this thread, as soon as a job's last fold is
@@ -121,7 +124,8 @@ def cross_validate_many(
     # 0.9 s with 1 on 4,000 x 384 features, 77 classes). The limit is process-wide, so it
     # is set once here: set and restored by each fold's thread, restores could interleave
     # and leave BLAS on one thread for everything after the probe.
-    with threadpool_limits(1), ThreadPoolExecutor(max_workers=n_jobs) as pool:
+    workers = n_jobs or usable_cores()
+    with threadpool_limits(1), ThreadPoolExecutor(max_workers=workers) as pool:
         pending = {
             pool.submit(
                 _fit_fold, jobs[index].make_model, jobs[index].inputs, jobs[index].labels, *fold
@@ -207,7 +211,7 @@ def cross_validate(
     folds: int = 5,
     seed: int = 0,
     slices: dict[str, np.ndarray] | None = None,
-    n_jobs: int = 2,
+    n_jobs: int | None = None,
 ) -> ProbeResult:
     """Stratified k-fold scores of ``make_model()`` fitted on ``inputs`` (one ``ProbeJob``;
     see ``cross_validate_many``). A fold's exception is raised."""

@@ -59,6 +59,9 @@ def render_html(results: dict[str, Any]) -> str:
             matrix=_matrix(results),
             plots=_plots(results),
             latency=_latency_table(results),
+            warnings=_warnings(results),
+            threads_source=((results.get("run") or {}).get("threads") or {}).get("source")
+            or "not recorded",
             costs=_costs(results),
             variants=[v["sentence"] for v in results.get("variants", []) if v.get("sentence")],
             classes=_classes(results),
@@ -189,6 +192,7 @@ def _latency_table(results: dict[str, Any]) -> list[dict[str, str]]:
             p50 = metrics[f"latency.p50_ms@{size}"]
             detail = p50.get("detail") or {}
             ci = detail.get("p50_ci_relative")
+            p95 = (metrics.get(f"latency.p95_ms@{size}") or {}).get("detail") or {}
             rows.append(
                 {
                     "id": c["id"],
@@ -199,12 +203,37 @@ def _latency_table(results: dict[str, Any]) -> list[dict[str, str]]:
                         for q in ("p50", "p95", "p99")
                     },
                     "ci": "–" if ci is None else f"± {ci:.1%}",
+                    "p95_ci": _interval(p95.get("ci95_ms")),
+                    "threads": _number(detail.get("threads")),
+                    "reliability": _reliability(detail),
                     "throughput": _number(
                         (metrics.get(f"throughput.items_per_s@{size}") or {}).get("value")
                     ),
                 }
             )
     return rows
+
+
+def _interval(interval: list[float | None] | None) -> str:
+    """'11.0–14.2', '11.0–∞' (too few runs to bound it above), or '–'."""
+    if not interval:
+        return "–"
+    low, high = interval
+    return f"{low:.4g}–{'∞' if high is None else f'{high:.4g}'}"
+
+
+def _reliability(detail: dict[str, Any]) -> str:
+    """'ok', 'busy: <why>', or '–' for a timing from before reliability was judged."""
+    if "reliable" not in detail:
+        return "–"
+    return "ok" if detail["reliable"] else "busy: " + "; ".join(detail["unreliable_reasons"])
+
+
+def _warnings(results: dict[str, Any]) -> list[str]:
+    """Busy-machine timings and flagged candidates, shown under the rationale."""
+    notes = [f"Warning: {w}." for w in results.get("warnings") or []]
+    flagged = [(c["id"], f) for c in results["candidates"] for f in c.get("flags") or []]
+    return notes + [f"Flagged: {cid}: {flag}." for cid, flag in flagged]
 
 
 def _dollars(metric: dict[str, Any] | None) -> str:
@@ -242,6 +271,10 @@ def _costs(results: dict[str, Any]) -> dict[str, Any] | None:
             }
         )
     assumptions = priced[0]["metrics"][plots.COST].get("detail") or {}
+    details = [(c["id"], c["metrics"][plots.COST].get("detail") or {}) for c in priced]
+    on_gpu = sorted(
+        {f"{d['precision']} on {d.get('measured_on')}" for _, d in details if "precision" in d}
+    )
     settings = results.get("settings", {}).get("cost") or {}
     return {
         "rows": rows,
@@ -250,6 +283,8 @@ def _costs(results: dict[str, Any]) -> dict[str, Any] | None:
         "serving_batch_size": _number(assumptions.get("serving_batch_size")),
         "requests_per_day": _number(settings.get("requests_per_day")),
         "fine_tune_epochs": _number(settings.get("fine_tune_epochs")),
+        "on_gpu": ", ".join(on_gpu),
+        "unpriced": [{"id": cid, "reason": d["reason"]} for cid, d in details if d.get("reason")],
     }
 
 

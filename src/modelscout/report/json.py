@@ -34,6 +34,7 @@ def _candidate(row: Row) -> dict[str, Any]:
         "status": row.status,
         "reason": row.reason,
         "log": outcome.log.as_posix() if outcome.log else None,
+        "flags": row.flags,
         "rank": row.rank,
         "score": row.score,
         "pareto": row.pareto,
@@ -65,6 +66,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "task": run.spec.task,
         "recommendation": decision.recommendation,
         "rationale": decision.rationale,
+        "warnings": decision.warnings,
         "pareto": decision.pareto,
         "weights": decision.weights,
         "sensitivity": decision.sensitivity,
@@ -99,6 +101,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
             "reused": run.reused,
             "seconds": round(run.seconds, 2),
             "timings": {c: {k: round(v, 3) for k, v in t.items()} for c, t in run.timings.items()},
+            "threads": run.threads,
         },
     }
 

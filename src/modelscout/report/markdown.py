@@ -17,6 +17,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         md_text(results["rationale"]),
         "",
+        *_warnings(results),
         f"Data: {data['rows_used']} rows used of {data['rows_in_file']} "
         f"({len(data['classes'])} classes), fingerprint {md_code(data['fingerprint'][:12])}. "
         f"Pareto set (macro-F1, p95 latency, memory): "
@@ -29,6 +30,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "|" + "---|" * len(HEADERS),
     ]
     lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in matrix_rows(results)]
+    lines += _timing(results)
     lines += _variants(results) + _cost(results) + _deployment(results) + _gpu(results)
     weights = ", ".join(f"{md_text(k)} {v:g}" for k, v in results["weights"].items())
     lines += [
@@ -40,6 +42,52 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _warnings(results: dict[str, Any]) -> list[str]:
+    """Busy-machine timings and flagged candidates, each a bold quote above the matrix."""
+    notes = [f"Warning: {w}." for w in results.get("warnings") or []]
+    notes += [
+        f"Flagged: {c['id']}: {f}." for c in results["candidates"] for f in c.get("flags") or []
+    ]
+    lines = []
+    for note in notes:
+        lines += [f"> **{md_text(note)}**", ""]
+    return lines
+
+
+def timing_summary(metrics: dict[str, Any], size: int = 1) -> str | None:
+    """'p95 12.3 ms @1 (95% CI 11.0–14.2 ms), 2 threads, 140 runs', or None if not timed."""
+    p95 = metrics.get(f"latency.p95_ms@{size}")
+    if p95 is None or p95.get("value") is None:
+        return None
+    detail = p95.get("detail") or {}
+    text = f"p95 {p95['value']:.1f} ms @{size}"
+    low, high = detail.get("ci95_ms") or (None, None)
+    if low is not None:
+        text += f" (95% CI {low:.1f}–{'∞' if high is None else f'{high:.1f}'} ms)"
+    threads = detail.get("threads")
+    if threads is not None:
+        text += f", {threads} thread{'s' if threads != 1 else ''}"
+    if detail.get("runs") is not None:
+        text += f", {detail['runs']} runs"
+    if detail.get("reliable") is False:
+        text += ", busy machine: " + "; ".join(detail.get("unreliable_reasons") or [])
+    return text
+
+
+def _timing(results: dict[str, Any]) -> list[str]:
+    """Each candidate's p95 at batch 1 with its interval, threads and reliability."""
+    lines = [
+        f"- {md_text(c['id'])}: {md_text(text)}"
+        for c in results["candidates"]
+        if (text := timing_summary(c.get("metrics", {})))
+    ]
+    if not lines:
+        return []
+    threads = (results.get("run") or {}).get("threads") or {}
+    source = f" Threads: {md_text(threads['source'])}." if threads.get("source") else ""
+    return ["", "## Timing", "", *lines, "", f"Timed on this machine.{source}"]
+
+
 def _variants(results: dict[str, Any]) -> list[str]:
     sentences = [v["sentence"] for v in results.get("variants", []) if v["sentence"]]
     if not sentences:
@@ -48,7 +96,7 @@ def _variants(results: dict[str, Any]) -> list[str]:
 
 
 def _money(metric: dict[str, Any] | None) -> str:
-    return "–" if metric is None else f"${metric['value']:,.4g}"
+    return "–" if metric is None or metric["value"] is None else f"${metric['value']:,.4g}"
 
 
 def _cost(results: dict[str, Any]) -> list[str]:
@@ -76,13 +124,16 @@ def _cost(results: dict[str, Any]) -> list[str]:
         )
     first = priced[0]["metrics"]["cost.usd_per_1k"]["detail"]
     settings = results["settings"]["cost"]
+    unpriced = [f"- {md_text(c['id'])}: {md_text(why)}" for c, why in _unpriced(priced)]
+    lines += ["", *unpriced] if unpriced else []
     lines += [
         "",
         "Assumptions: "
         + md_text(
             f"${first['price_per_hour']:g} per hour ({first['price_source']}); "
             f"requests served at batch size {first['serving_batch_size']}, at the throughput "
-            "measured on this machine; $ per 1k counts busy time only; monthly and annual figures "
+            f"measured on this machine{_on_gpu(priced)}; $ per 1k counts busy time only; "
+            "monthly and annual figures "
             "pay for always-on instances (730 h a month), as many as the average traffic of "
             f"{settings['requests_per_day'] or 'n/a'} requests a day needs; fine-tuning is "
             f"estimated as 3x the forward time over all rows for {settings['fine_tune_epochs']} "
@@ -90,6 +141,23 @@ def _cost(results: dict[str, Any]) -> list[str]:
         ),
     ]
     return lines
+
+
+def _unpriced(priced: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """Candidates with a cost row but no price, and why (e.g. no GPU figures)."""
+    found = [(c, c["metrics"]["cost.usd_per_1k"].get("detail", {})) for c in priced]
+    return [(c, detail["reason"]) for c, detail in found if detail.get("reason")]
+
+
+def _on_gpu(priced: list[dict[str, Any]]) -> str:
+    """' on its GPU (fp16 on NVIDIA L4)' when a GPU instance was priced, else ''."""
+    details = [c["metrics"]["cost.usd_per_1k"].get("detail", {}) for c in priced]
+    used = sorted(
+        {(d["precision"], d.get("measured_on") or "?") for d in details if "precision" in d}
+    )
+    if not used:
+        return ""
+    return " on its GPU (" + ", ".join(f"{p} on {where}" for p, where in used) + ")"
 
 
 def _deployment(results: dict[str, Any]) -> list[str]:
