@@ -236,8 +236,11 @@ def test_flags_warnings_interval_and_threads_reach_results_markdown_and_html():
     assert candidate["flags"] == decision.rows[0].flags and results["warnings"]
     assert candidate["metrics"]["latency.p95_ms@1"]["detail"]["ci95_ms"] == [96, 112]
     markdown = render_markdown(results)
-    assert "> **Warning: timings of <b>edge</b> were taken on a busy machine" in markdown
-    assert "> **Flagged: <b>edge</b>: p95 latency 104.0 ms" in markdown
+    # outside strings are escaped in Markdown as in HTML
+    warning = "> **Warning: timings of &lt;b&gt;edge&lt;/b&gt; were taken on a busy machine"
+    assert warning in markdown
+    assert "> **Flagged: &lt;b&gt;edge&lt;/b&gt;: p95 latency 104.0 ms" in markdown
+    assert "<b>edge</b>" not in markdown
     assert "p95 104.0 ms @1 (95% CI 96.0–112.0 ms), 2 threads" in markdown
     page = render_html(results)
     assert "<b>edge</b>" not in page  # escaped

@@ -21,6 +21,7 @@ from browser import Browser
 
 from modelscout.report.html import long_tail_classes, render_html
 from modelscout.report.markdown import render_markdown
+from modelscout.report.md_escape import md_text
 
 DATA = Path(__file__).parent / "data"
 LABEL = "<script>alert(1)</script>"
@@ -435,7 +436,7 @@ def test_gpu_priced_and_unpriced_candidates_are_explained_in_both_reports(ranked
         "detail": {**minilm["metrics"]["cost.usd_per_1k"]["detail"], "reason": why},
     }
     markdown = render_markdown(results)
-    assert f"- baseline:tfidf: {why}" in markdown
+    assert f"- baseline:tfidf: {md_text(why)}" in markdown and LABEL not in markdown
     assert "at the throughput measured on this machine on its GPU (fp16 on NVIDIA L4)" in markdown
     page = render_html(results)
     assert LABEL not in page and html.escape(LABEL) in page
