@@ -212,6 +212,23 @@ def _run(spec: Spec, quiet: bool, as_json: bool = False) -> tuple[int, list[Path
     return _exit_code(decision), paths
 
 
+
+# The opt-ins that rank and profile share: on/off pairs, None meaning "as the spec says".
+AllowPickle = Annotated[
+    bool | None,
+    typer.Option(
+        "--allow-pickle/--no-allow-pickle",
+        help="Load pickle (.bin) checkpoints; they can run code [default: no].",
+    ),
+]
+TrustRemoteCode = Annotated[
+    bool | None,
+    typer.Option(
+        "--trust-remote-code/--no-trust-remote-code", help="Run models' own code [default: no]."
+    ),
+]
+
+
 @app.command(epilog=EXIT_CODES)
 def rank(
     data: Annotated[
@@ -306,20 +323,8 @@ def rank(
         bool | None,
         typer.Option("--baseline/--no-baseline", help="Rank TF-IDF too [default: yes]."),
     ] = None,
-    allow_pickle: Annotated[
-        bool | None,
-        typer.Option(
-            "--allow-pickle/--no-allow-pickle",
-            help="Load pickle (.bin) checkpoints; they can run code [default: no].",
-        ),
-    ] = None,
-    trust_remote_code: Annotated[
-        bool | None,
-        typer.Option(
-            "--trust-remote-code/--no-trust-remote-code",
-            help="Run models' own code [default: no].",
-        ),
-    ] = None,
+    allow_pickle: AllowPickle = None,
+    trust_remote_code: TrustRemoteCode = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print results.json on stdout, the rest on stderr.")
     ] = False,
@@ -388,20 +393,8 @@ def profile(
     store: Annotated[
         Path | None, typer.Option(metavar="PATH", help="SQLite measurement cache.")
     ] = None,
-    allow_pickle: Annotated[
-        bool | None,
-        typer.Option(
-            "--allow-pickle/--no-allow-pickle",
-            help="Load pickle (.bin) checkpoints; they can run code [default: no].",
-        ),
-    ] = None,
-    trust_remote_code: Annotated[
-        bool | None,
-        typer.Option(
-            "--trust-remote-code/--no-trust-remote-code",
-            help="Run models' own code [default: no].",
-        ),
-    ] = None,
+    allow_pickle: AllowPickle = None,
+    trust_remote_code: TrustRemoteCode = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Latency, throughput, memory and load time of one candidate on your texts.
