@@ -413,56 +413,23 @@ def _model_pass(job: PassJob) -> PassResult:
     """
     import torch
 
-    from modelscout.backends.baseline import tfidf_classifier
-    from modelscout.backends.onnx import check_onnx, int8_files
+    from modelscout.backends.onnx import int8_files
     from modelscout.backends.text import load_text_encoder
 
     threads = torch.get_num_threads()
     keep = None if job.artifacts is None else Path(job.artifacts)
-    loading = {"allow_pickle": job.allow_pickle, "trust_remote_code": job.trust_remote_code}
     int8 = None
     if any(variant.kind == "int8" for variant in job.candidate.variants):
         # Exported and quantized before memory and load time are watched: what they measure
         # is loading and serving the int8 model, as a deployment would, not converting it.
-        int8 = int8_files(load_text_encoder(job.candidate, job.meta, **loading), keep)
+        int8 = int8_files(load_text_encoder(job.candidate, job.meta, **_loading(job)), keep)
         gc.collect()  # the PyTorch model, gone
     kept = {} if int8 is None else dict(int8.kept)
     with MemoryWatch() as memory:
-        start = time.perf_counter()
-        if job.candidate.source == "baseline":
-            model = tfidf_classifier(job.seed).fit(job.texts, job.labels)
-            encode, features = model.predict, None
-            load_s = time.perf_counter() - start
-            seconds = []
-            with ConditionsWatch() as watch:
-                for first in range(0, len(job.texts), job.feature_batch):
-                    batch = job.texts[first : first + job.feature_batch]
-                    begin = time.perf_counter()
-                    model.predict(batch)
-                    seconds.append(time.perf_counter() - begin)
-        else:
-            if int8 is not None:
-                model = int8.load(threads)
-            else:
-                model = load_text_encoder(job.candidate, job.meta, **loading)
-            load_s = time.perf_counter() - start
-            features, seconds = job.features, []
-            if features is None:
-                with ConditionsWatch() as watch:
-                    features, seconds = model.encode_timed(job.texts, job.feature_batch)
-
-            def encode(batch: list[str]) -> object:
-                return model.encode(batch, batch_size=len(batch))
-
-        # The feature pass stands in for timing its batch size only with enough batches,
-        # and only when the machine left it alone.
-        from_pass = None
-        full_batches = len(job.texts) // job.feature_batch
-        if seconds and full_batches >= MIN_PASS_BATCHES and job.feature_batch in job.batch_sizes:
-            from_pass = _from_batches(seconds, watch.conditions, threads)
-            from_pass = from_pass if from_pass.reliable else None
+        loaded = _load_and_encode(job, int8, threads)
+        from_pass = _feature_pass_timing(job, loaded, threads)
         latency, throughput = _time_batches(
-            encode,
+            loaded.encode,
             job.texts,
             [s for s in job.batch_sizes if not (from_pass and s == job.feature_batch)],
             seed=job.seed,
@@ -472,26 +439,12 @@ def _model_pass(job: PassJob) -> PassResult:
         )
     if from_pass:
         latency[job.feature_batch] = from_pass
-        throughput[job.feature_batch] = len(job.texts) / sum(seconds)
-    lengths = None if features is None else model.token_lengths(job.texts)
+        throughput[job.feature_batch] = len(job.texts) / sum(loaded.seconds)
+    model, features = loaded.model, loaded.features
     rows = min(len(job.texts), CHECK_ROWS)
     onnx = gpu = None
     if job.onnx and features is not None:
-        onnx = check_onnx(
-            model,
-            job.texts[:rows],
-            features[:rows],
-            threads,
-            lambda predict: measure_latency_reliably(
-                predict,
-                job.texts,
-                retries=job.retries,
-                seed=job.seed,
-                budget_s=job.latency_budget_s,
-                threads=threads,
-            ),
-            keep,
-        )
+        onnx = _onnx_check(job, model, features[:rows], threads, keep)
         if "path" in onnx:
             kept["onnx"] = onnx["path"]
     if job.gpu is not None and features is not None:
@@ -507,12 +460,12 @@ def _model_pass(job: PassJob) -> PassResult:
         )
     return PassResult(
         features=features,
-        load_s=load_s,
+        load_s=loaded.load_s,
         peak_mb=memory.peak_mb,
         process_peak_mb=memory.peak_bytes / 2**20,
         latency=dict(sorted(latency.items())),
         throughput=dict(sorted(throughput.items())),
-        token_lengths=lengths,
+        token_lengths=None if features is None else model.token_lengths(job.texts),
         max_length=None if features is None else model.max_length,
         threads=threads,
         device="cpu",
@@ -520,6 +473,90 @@ def _model_pass(job: PassJob) -> PassResult:
         source_probs=getattr(model, "source_probs", None),
         gpu=gpu,
         artifacts=kept or None,
+    )
+
+
+@dataclass
+class _Loaded:
+    """A loaded candidate and its feature pass: what the timings after it start from."""
+
+    model: Any
+    encode: Callable[[list[str]], object]
+    features: np.ndarray | None  # None for the baseline, which has no features
+    load_s: float
+    seconds: list[float]  # each feature-pass batch; empty when the features were stored
+    conditions: dict[str, float]  # the machine during the feature pass
+
+
+def _loading(job: PassJob) -> dict[str, bool]:
+    return {"allow_pickle": job.allow_pickle, "trust_remote_code": job.trust_remote_code}
+
+
+def _load_and_encode(job: PassJob, int8: Any, threads: int) -> _Loaded:
+    """Load (for the baseline: fit) the candidate and run its feature pass, batch by batch."""
+    from modelscout.backends.baseline import tfidf_classifier
+    from modelscout.backends.text import load_text_encoder
+
+    start = time.perf_counter()
+    if job.candidate.source == "baseline":
+        model = tfidf_classifier(job.seed).fit(job.texts, job.labels)
+        load_s = time.perf_counter() - start
+        seconds = []
+        with ConditionsWatch() as watch:
+            for first in range(0, len(job.texts), job.feature_batch):
+                batch = job.texts[first : first + job.feature_batch]
+                begin = time.perf_counter()
+                model.predict(batch)
+                seconds.append(time.perf_counter() - begin)
+        return _Loaded(model, model.predict, None, load_s, seconds, watch.conditions)
+    if int8 is not None:
+        model = int8.load(threads)
+    else:
+        model = load_text_encoder(job.candidate, job.meta, **_loading(job))
+    load_s = time.perf_counter() - start
+
+    def encode(batch: list[str]) -> object:
+        return model.encode(batch, batch_size=len(batch))
+
+    if job.features is not None:
+        return _Loaded(model, encode, job.features, load_s, [], {})
+    with ConditionsWatch() as watch:
+        features, seconds = model.encode_timed(job.texts, job.feature_batch)
+    return _Loaded(model, encode, features, load_s, seconds, watch.conditions)
+
+
+def _feature_pass_timing(job: PassJob, loaded: _Loaded, threads: int) -> Latency | None:
+    """The feature pass as the timing of its batch size: only with enough full batches, and
+    only when the machine left it alone; else None (that batch size is timed like the rest)."""
+    full_batches = len(job.texts) // job.feature_batch
+    if not loaded.seconds or full_batches < MIN_PASS_BATCHES:
+        return None
+    if job.feature_batch not in job.batch_sizes:
+        return None
+    timing = _from_batches(loaded.seconds, loaded.conditions, threads)
+    return timing if timing.reliable else None
+
+
+def _onnx_check(
+    job: PassJob, model: Any, features: np.ndarray, threads: int, keep: Path | None
+) -> dict[str, Any]:
+    """Export to ONNX, compare with PyTorch's ``features`` and time it as the model is timed."""
+    from modelscout.backends.onnx import check_onnx
+
+    return check_onnx(
+        model,
+        job.texts[: len(features)],
+        features,
+        threads,
+        lambda predict: measure_latency_reliably(
+            predict,
+            job.texts,
+            retries=job.retries,
+            seed=job.seed,
+            budget_s=job.latency_budget_s,
+            threads=threads,
+        ),
+        keep,
     )
 
 
