@@ -19,6 +19,7 @@ import pytest
 import yaml
 from browser import Browser
 
+from modelscout.report.csv import render_csv
 from modelscout.report.html import long_tail_classes, render_html
 from modelscout.report.markdown import render_markdown
 from modelscout.report.md_escape import md_text
@@ -441,3 +442,26 @@ def test_gpu_priced_and_unpriced_candidates_are_explained_in_both_reports(ranked
     page = render_html(results)
     assert LABEL not in page and html.escape(LABEL) in page
     assert "throughput measured on the GPU (fp16 on NVIDIA L4)" in text(page)
+
+
+def test_a_failed_candidate_points_to_its_traceback_in_every_report(demo):
+    failed = copy.deepcopy(demo["candidates"][1])
+    failed.update(
+        id="./broken <model>",
+        status="failed",
+        reason="OSError: model.safetensors is damaged",
+        log="logs/broken_model.log",
+        rank=None,
+        score=None,
+        pareto=False,
+        criteria={},
+        metrics={},
+        meta={},
+    )
+    demo["candidates"].append(failed)
+    pointer = "OSError: model.safetensors is damaged (traceback: logs/broken_model.log)"
+    page = render_html(demo)
+    assert pointer in text(section(page, "matrix"))
+    assert "traceback: logs/broken_model.log" in text(page.split('class="excluded"')[1])
+    assert md_text(pointer) in render_markdown(demo)
+    assert "OSError: model.safetensors is damaged,logs/broken_model.log" in render_csv(demo)

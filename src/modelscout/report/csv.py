@@ -10,7 +10,7 @@ from typing import Any
 def render_csv(results: dict[str, Any]) -> str:
     """Raw values (not display strings), one column per metric and one per spread."""
     names = sorted({name for c in results["candidates"] for name in c.get("metrics", {})})
-    header = ["rank", "id", "status", "score", "pareto", "params", "reason"]
+    header = ["rank", "id", "status", "score", "pareto", "params", "reason", "log"]
     for name in names:
         header += [name, f"{name}.spread"]
     out = io.StringIO()
@@ -25,6 +25,7 @@ def render_csv(results: dict[str, Any]) -> str:
             c.get("pareto"),
             c.get("meta", {}).get("params"),
             c.get("reason"),
+            c.get("log"),
         ]
         for name in names:
             metric = c.get("metrics", {}).get(name, {})

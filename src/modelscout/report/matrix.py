@@ -66,7 +66,13 @@ def matrix_rows(results: dict[str, Any], spread: bool = True) -> list[list[str]]
                 *(format_metric(c, name, fmt, spread) for _, name, fmt in COLUMNS),
                 format_params(c.get("meta", {}).get("params")),
                 "yes" if c.get("pareto") else "",
-                c.get("reason") or "",
+                reason_with_log(c),
             ]
         )
     return rows
+
+
+def reason_with_log(candidate: dict[str, Any]) -> str:
+    """Why a candidate is out, and for a failed one the file its traceback was written to."""
+    reason = candidate.get("reason") or ""
+    return f"{reason} (traceback: {candidate['log']})" if candidate.get("log") else reason
