@@ -79,14 +79,33 @@ def test_flags_override_the_spec_both_ways_and_json_is_alone_on_stdout(tmp_path,
 def test_a_run_moves_the_older_results_into_previous(tmp_path, small_csv):
     out = tmp_path / "out"
     (out / "logs").mkdir(parents=True)
-    (out / "results.json").write_text("older run")
+    older = json.dumps({"schema_version": "1.2", "tool": {"name": "modelscout"}})
+    (out / "results.json").write_text(older)
     (out / "logs" / "old.log").write_text("older log")
     result = invoke("rank", "--data", small_csv, "--output", out, "--quiet")
     assert result.exit_code == 0, result.output
-    assert (out / "previous" / "results.json").read_text() == "older run"
+    assert (out / "previous" / "results.json").read_text() == older
     assert (out / "previous" / "logs" / "old.log").read_text() == "older log"
     assert not (out / "logs").exists()
     assert json.loads((out / "results.json").read_text())["recommendation"] == "baseline:tfidf"
+    # a second run replaces the previous/ that the first one made
+    assert invoke("rank", "--data", small_csv, "--output", out, "--quiet").exit_code == 0
+    assert json.loads((out / "previous" / "results.json").read_text())["tool"]["version"]
+
+
+def test_the_users_own_files_in_the_output_folder_are_left_alone(tmp_path, small_csv):
+    out = tmp_path / "project"
+    (out / "logs").mkdir(parents=True)
+    (out / "logs" / "app.log").write_text("the user's log")
+    (out / "previous").mkdir()
+    (out / "previous" / "important.txt").write_text("the user's file")
+    assert invoke("rank", "--data", small_csv, "--output", out, "--quiet").exit_code == 0
+    assert (out / "logs" / "app.log").read_text() == "the user's log"  # no modelscout run before
+    assert (out / "previous" / "important.txt").read_text() == "the user's file"
+    # now an older modelscout run is there, but previous/ is the user's: one line, exit 2
+    result = invoke("rank", "--data", small_csv, "--output", out, "--quiet")
+    assert_one_line_error(result, "was not made by modelscout")
+    assert (out / "previous" / "important.txt").read_text() == "the user's file"
 
 
 def test_nothing_ranked_exits_4_and_the_failure_keeps_its_traceback(tmp_path, small_csv, tiny_bert):
@@ -255,6 +274,11 @@ def test_a_candidate_name_cannot_drive_the_terminal(tmp_path):
     assert result.exit_code == 0, result.output
     assert "evilred" in result.output
     assert "\x1b" not in result.output and "\x07" not in result.output
+    results["candidates"][0]["id"] = "evil\x9b31mred"  # a C1 control, which JSON leaves raw
+    changed.write_text(json.dumps(results))
+    as_json = invoke("compare", DEMO_RANKED, changed, "--json")
+    assert as_json.exit_code == 0 and "\x9b" not in as_json.stdout
+    assert json.loads(as_json.stdout)
     console = Console(width=80, record=True)
     console.print(ranking_table([_row("evil\x1b[31mred\x07")], console))
     shown = console.export_text()

@@ -208,7 +208,8 @@ def _run(spec: Spec, quiet: bool, as_json: bool = False) -> tuple[int, list[Path
         highlight=False,
     )
     if as_json:
-        print(json.dumps(results, indent=2, ensure_ascii=False, default=str))
+        # ASCII: no outside string's control character (C1 ones too) reaches the terminal raw
+        print(json.dumps(results, indent=2, ensure_ascii=True, default=str))
     return _exit_code(decision), paths
 
 
@@ -572,7 +573,8 @@ def compare(
         _fail(str(error))
     (console if as_json else Console()).print(Markdown(clean(text)))
     if as_json:
-        print(json.dumps(comparison, indent=2, ensure_ascii=False, default=str))
+        # ASCII: no outside string's control character (C1 ones too) reaches the terminal raw
+        print(json.dumps(comparison, indent=2, ensure_ascii=True, default=str))
 
 
 @app.command()

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from modelscout.errors import require_writable_folder
+from modelscout.errors import UserError, require_writable_folder
 from modelscout.pipeline import LOG_FOLDER
 from modelscout.report.csv import render_csv
 from modelscout.report.html import render_html
@@ -15,21 +15,47 @@ from modelscout.report.markdown import render_markdown
 
 REPORT_NAMES = ("results.json", "results.md", "matrix.csv", "report.html")
 PREVIOUS_FOLDER = "previous"
+PREVIOUS_MARKER = ".modelscout-previous"  # in a previous/ that modelscout made, and may replace
 
 
 def prepare_output(output: str | Path) -> Path:
     """Check that ``output`` can be written, before anything is measured, and move an older
-    run's reports and logs into ``output/previous/`` (replacing what was there), so that a run
-    that fails leaves nothing beside it that looks current. ``UserError`` when not writable."""
+    run's reports and logs into ``output/previous/``, so that a run that fails leaves nothing
+    beside it that looks current. ``UserError`` when not writable.
+
+    Only what an older modelscout run wrote is moved (its results.json says so), and only a
+    ``previous/`` that modelscout made is replaced: the folder may hold the user's own files."""
     folder = require_writable_folder(output)
+    if not _older_run(folder):
+        return folder
     older = [folder / name for name in (*REPORT_NAMES, LOG_FOLDER) if (folder / name).exists()]
-    if older:
-        previous = folder / PREVIOUS_FOLDER
+    previous = folder / PREVIOUS_FOLDER
+    if previous.exists() and not (previous / PREVIOUS_MARKER).is_file():
+        raise UserError(
+            f"{previous} was not made by modelscout, and the older run's reports in {folder} "
+            "would be moved there; move it aside or give --output another folder"
+        )
+    try:
         shutil.rmtree(previous, ignore_errors=True)
         previous.mkdir()
+        (previous / PREVIOUS_MARKER).write_text("moved here by the next modelscout run\n")
         for path in older:
             path.replace(previous / path.name)
+    except OSError as error:
+        raise UserError(
+            f"cannot move the older run's reports into {previous} ({error.strerror or error}); "
+            "move them aside or give --output another folder"
+        ) from None
     return folder
+
+
+def _older_run(folder: Path) -> bool:
+    """Whether ``folder`` holds the reports of an earlier modelscout run."""
+    try:
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(results, dict) and (results.get("tool") or {}).get("name") == "modelscout"
 
 
 def write_reports(results: dict[str, Any], output: str | Path) -> list[Path]:
