@@ -102,6 +102,9 @@ def test_report_of_a_missing_or_foreign_results_file_is_one_line(tmp_path):
     foreign = tmp_path / "results.json"
     foreign.write_text(json.dumps({"schema_version": "9.0"}))
     assert_one_line_error(invoke("report", foreign), "schema_version 9.0")
+    foreign.write_text(json.dumps({"schema_version": "1.2"}))  # parses, but holds nothing
+    assert_one_line_error(invoke("report", foreign), "not a complete results.json (tool")
+    assert_one_line_error(invoke("compare", foreign, foreign), "not a complete results.json")
 
 
 def test_compare_says_what_changed_between_two_runs(tmp_path, small_csv):

@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from modelscout import __version__
 from modelscout.data import MAX_TEXT_CHARS
 from modelscout.decide import Decision, Row
 from modelscout.errors import UserError
 from modelscout.pipeline import GPU_NOTE
+from modelscout.results import Results
 
 SCHEMA_VERSION = "1.2"
 
@@ -125,4 +127,13 @@ def read_results(path: str | Path) -> dict[str, Any]:
             f"{path} has schema_version {version or '(none)'}; this modelscout reads "
             f"{SCHEMA_VERSION.split('.')[0]}.x"
         )
+    try:
+        Results.model_validate(results)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise UserError(
+            f"{path} is not a complete results.json ({where}: {first['msg'].lower()}); give a "
+            "results.json written by 'modelscout rank'"
+        ) from None
     return results
