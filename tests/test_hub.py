@@ -265,3 +265,18 @@ def test_profile_downloads_a_hub_model_then_times_it(hub, tiny_bert, small_csv):
     profiled = json.loads(result.stdout)
     assert profiled["candidate"] == "acme/tiny@main" and profiled["batches"]["1"]["p50_ms"] > 0
     assert "model.safetensors" in hub.downloads("acme/tiny")
+
+
+def test_profile_refuses_a_model_that_needs_its_code_before_downloading_it(
+    hub, tiny_bert, small_csv, tmp_path
+):
+    from typer.testing import CliRunner
+
+    from modelscout.cli import app
+
+    folder = with_config(tmp_path, tiny_bert, "custom", **REMOTE_CODE_CONFIG)
+    hub.add("acme/custom", folder, extra_files={"modeling_tiny.py": MODELING_TINY})
+    args = ["profile", "acme/custom", "--data", str(small_csv), "--batch-size", "1"]
+    result = CliRunner().invoke(app, [*args, "--max-samples", "40"])
+    assert result.exit_code == 3 and "--trust-remote-code" in result.output, result.output
+    assert hub.downloads("acme/custom") == []

@@ -974,14 +974,12 @@ def profile(spec: Spec, *, prepared: Prepared | None = None) -> dict[str, Any]:
     """
     start_server()
     prepared = prepared or prepare(spec)
-    candidate = download(
-        prepared.candidates[0],
-        allow_pickle=spec.allow_pickle,
-        trust_remote_code=spec.trust_remote_code,
-    )
+    candidate = prepared.candidates[0]
     meta = describe(candidate)
     with Store(spec.store or default_store_path()) as store:
         runner = _Runner(spec, prepared.sample, store, lambda *_: None, len(prepared.data))
+        if not candidate.downloaded:  # checked on its Hub metadata first, as rank does
+            candidate, meta, _ = runner._download(candidate, meta)
         measured, _, _ = runner.model_pass(candidate, meta)
     load = measured["load.seconds"]
     truncated = measured.get("length.truncated_fraction")
