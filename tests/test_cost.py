@@ -13,6 +13,7 @@ from modelscout.measure.cost import (
     monthly_cost,
     usd_per_1k,
 )
+from modelscout.measure.hardware import find_gpu
 from modelscout.pipeline import cost_measurements
 from modelscout.store import Measurement
 
@@ -177,13 +178,17 @@ def test_candidate_without_gpu_figures_gets_a_cost_note_not_the_cpu_price():
 def test_gpu_instance_is_refused_before_measuring_on_a_machine_without_a_gpu(
     small_csv, tiny_bert, tmp_path
 ):
-    for gpu in ("auto", "off"):  # this machine has no GPU; gpu: off measures none anyway
+    has_gpu = "skipped" not in find_gpu()
+    for gpu in ("off",) if has_gpu else ("auto", "off"):  # gpu: off measures none anywhere
         spec = tmp_path / f"{gpu}.yaml"
         spec.write_text(
             f"data: {small_csv}\ncandidates: [{tiny_bert}]\ngpu: {gpu}\n"
             "cost: {instance: aws-g4dn.xlarge}\n"
         )
         out = tmp_path / gpu
+        out.mkdir()  # an older run's results: moved aside, and the refused run writes none
+        older = {"schema_version": "1.2", "tool": {"name": "modelscout"}}
+        (out / "results.json").write_text(json.dumps(older))
         result = CliRunner().invoke(
             app, ["rank", "--spec", str(spec), "--output", str(out), "--quiet"]
         )
@@ -192,3 +197,4 @@ def test_gpu_instance_is_refused_before_measuring_on_a_machine_without_a_gpu(
             result.output
         )
         assert "Traceback" not in result.output and not (out / "results.json").exists()
+        assert json.loads((out / "previous" / "results.json").read_text()) == older

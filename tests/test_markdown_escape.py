@@ -80,7 +80,8 @@ def hostile_results() -> dict:
     failed["status"] = "failed"
     failed["reason"] = f"class '{SCRIPT}' has 2 rows | needs 5"
     failed["gpu"] = {"skipped": f"{SCRIPT} no device"}
-    results["data"]["classes"].append(f"{SCRIPT}|label")
+    # results.md names no class itself; labels reach it through reasons (above) and data notes
+    results["data"]["notes"] = [f"class {SCRIPT}|label has 1 row"]
     return results
 
 
@@ -105,6 +106,7 @@ def test_results_md_shows_hostile_ids_and_reasons_as_text_and_keeps_its_columns(
     assert matrix == [len(HEADERS)] * len(matrix)
     shown = " ".join(inline_text(t) for t in tokens if t.type == "inline")
     assert IMG in shown and f"class '{SCRIPT}' has 2 rows | needs 5" in shown
+    assert f"class {SCRIPT}|label has 1 row" in shown
 
 
 def test_compare_markdown_shows_hostile_ids_and_reasons_as_text():

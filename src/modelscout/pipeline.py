@@ -620,11 +620,15 @@ def measuring_threads(spec: Spec) -> tuple[int | None, str]:
     return threads, f"the {preset['vcpus']} vCPUs of {spec.cost.instance}{capped}"
 
 
-def check_gpu_pricing(spec: Spec, gpu: dict[str, Any]) -> None:
-    """Refuse, before anything is measured, to price a GPU instance with no GPU to time on."""
+def check_gpu_pricing(spec: Spec, find: Callable[[], dict[str, Any]]) -> None:
+    """Refuse, before anything is measured, to price a GPU instance with no GPU to time on;
+    ``find`` looks for the GPU, only when a GPU instance is named."""
     instance = spec.cost.instance
     preset = instance_presets().get(instance or "")
-    if preset is not None and preset["device"] == "gpu" and "skipped" in gpu:
+    if preset is None or preset["device"] != "gpu":
+        return
+    gpu = find()
+    if "skipped" in gpu:
         raise UserError(
             f"cost.instance {instance} is a GPU instance, but this run measures no GPU "
             f"({gpu['skipped']}); run on a machine with a CUDA GPU and gpu: auto, "
@@ -935,7 +939,7 @@ def run(
         runner = _Runner(
             spec, prepared.sample, store, step or (lambda *_: None), len(prepared.data)
         )
-        check_gpu_pricing(spec, runner.gpu)
+        check_gpu_pricing(spec, lambda: runner.gpu)
         # Model passes one at a time (each alone on the machine, for its timings), then the
         # probes of all candidates together, then what remains per candidate.
         states = []
