@@ -150,3 +150,16 @@ def test_round_medians_are_compared_only_with_enough_runs_a_round():
     assert few.runs == 20 and few.round_spread is None
     many = measure_latency(spin, ["a"], min_runs=50, max_runs=50, budget_s=10)
     assert many.runs == 50 and many.round_spread is not None
+
+
+def test_a_timing_goes_on_from_earlier_runs_and_judges_only_its_own():
+    from modelscout.measure.hardware import measure_latency
+
+    def predict(batch):
+        return sum(len(text) for text in batch)
+
+    prior = [5.0] * 60  # earlier runs, much slower than these: pooled, not re-judged
+    latency = measure_latency(predict, ["a b", "c"], budget_s=0.05, prior_ms=prior)
+    assert latency.samples_ms[:60] == prior and latency.runs >= 70
+    fresh = latency.runs - 60
+    assert latency.round_spread is None if fresh < 50 else latency.round_spread < 5

@@ -274,13 +274,23 @@ def test_an_unsettled_stored_timing_is_measured_again_reusing_the_features(
     assert retimed.outcomes[0].status == "measured"
 
 
+def test_an_unsettled_timing_goes_on_from_its_reliable_runs(small_csv, tiny_bert, isolated_store):
+    spec = quick_spec(small_csv, tiny_bert)
+    first = run(spec).outcomes[0].measurements["latency.p50_ms@1"].detail["samples_ms"]
+    rewrite_timings(isolated_store, reliable=True, p50_ci_relative=0.5)  # cut short, not busy
+    again = run(spec).outcomes[0].measurements["latency.p50_ms@1"].detail
+    assert again["samples_ms"][: len(first)] == first and again["runs"] >= len(first) + 10
+
+
 def test_a_busy_machine_timing_in_the_store_is_measured_again(small_csv, tiny_bert, isolated_store):
     spec = quick_spec(small_csv, tiny_bert)
-    run(spec)
+    first = run(spec).outcomes[0].measurements["latency.p50_ms@1"].detail["samples_ms"]
     rewrite_timings(isolated_store, reliable=False, p50_ci_relative=0.0)
     steps = []
-    run(spec, step=lambda _, what: steps.append(what))
+    again = run(spec, step=lambda _, what: steps.append(what))
     assert steps == ["loading, timing"]
+    retimed = again.outcomes[0].measurements["latency.p50_ms@1"].detail["samples_ms"]
+    assert retimed[: len(first)] != first  # a disturbed timing's runs are not kept
 
 
 def test_timings_are_taken_with_the_spec_threads_which_are_part_of_the_store_key(

@@ -240,6 +240,7 @@ def measure_latency(
     seed: int = 0,
     threads: int = 1,
     cpu_bound: bool = True,
+    prior_ms: Sequence[float] = (),
 ) -> Latency:
     """Wall-clock latency of ``predict`` on batches drawn from ``texts``.
 
@@ -248,30 +249,36 @@ def measure_latency(
     under ``target_ci``) with at least ``min_runs`` done, or ``budget_s`` is spent (at least
     20 runs whatever the budget), or ``max_runs`` is reached. The result says whether the
     machine let the runs be timed fairly (``judge``; ``threads``: the threads computing).
+
+    ``prior_ms``: reliable runs of an earlier, unsettled timing of the same call. This one
+    goes on from them (its percentiles and CIs are over both; its verdict is on its own runs
+    and their conditions), so a timing that its budget cut short settles over reruns.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, len(prior_ms)])  # other batches than the earlier runs
 
     def batch() -> list[str]:
         return [texts[i] for i in rng.integers(0, len(texts), size=batch_size)]
 
     for _ in range(warmup):
         predict(batch())
-    times: list[float] = []
+    times: list[float] = [ms / 1000 for ms in prior_ms]
+    fresh = 0
     deadline = time.perf_counter() + budget_s
     with ConditionsWatch() as watch:
-        while len(times) < max_runs:
+        while len(times) < max_runs or fresh < 10:
             inputs = batch()
             start = time.perf_counter()
             predict(inputs)
             times.append(time.perf_counter() - start)
-            if len(times) % 10 == 0 and len(times) >= 20:
+            fresh += 1
+            if fresh % 10 == 0 and len(times) >= 20:
                 ci = median_ci_relative(np.asarray(times))
                 stable = len(times) >= min_runs and ci < target_ci
                 if stable or time.perf_counter() > deadline:
                     break
     latency = summarize(times)
-    if latency.runs >= ROUNDS * MIN_ROUND_RUNS:
-        latency.round_spread = round_spread(latency.samples_ms)
+    if fresh >= ROUNDS * MIN_ROUND_RUNS:  # the rounds of this call's own runs
+        latency.round_spread = round_spread(latency.samples_ms[-fresh:])
     judge(latency, watch.conditions, threads, cpu_bound)
     return latency
 
@@ -333,6 +340,8 @@ class PassJob:
     threads: int | None = None  # torch/BLAS threads to measure with; None: torch's default
     features: np.ndarray | None = None  # stored features: the pass only times (and compares)
     retries: int = RETRIES  # re-measurements of a timing the machine disturbed
+    # batch size -> reliable runs (ms) of a stored timing that did not settle: continued
+    prior_ms: dict[int, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -373,6 +382,7 @@ def _time_batches(
     threads: int,
     cpu_bound: bool = True,
     retries: int = RETRIES,
+    prior_ms: dict[int, list[float]] | None = None,
 ) -> tuple[dict[int, Latency], dict[int, float]]:
     latency, throughput = {}, {}
     for size in batch_sizes:
@@ -385,6 +395,7 @@ def _time_batches(
             budget_s=budget_s,
             threads=threads,
             cpu_bound=cpu_bound,
+            prior_ms=(prior_ms or {}).get(size, ()),
         )
         throughput[size] = (
             size * len(latency[size].samples_ms) / (sum(latency[size].samples_ms) / 1000)
@@ -436,6 +447,7 @@ def _model_pass(job: PassJob) -> PassResult:
             budget_s=job.latency_budget_s,
             threads=threads,
             retries=job.retries,
+            prior_ms=job.prior_ms,
         )
     if from_pass:
         latency[job.feature_batch] = from_pass
