@@ -300,3 +300,27 @@ def test_profile_downloads_a_hub_model_then_times_it(hub, tiny_bert, small_csv):
     profiled = json.loads(result.stdout)
     assert profiled["candidate"] == "acme/tiny@main" and profiled["batches"]["1"]["p50_ms"] > 0
     assert "model.safetensors" in hub.downloads("acme/tiny")
+
+
+def test_layers_beyond_a_hub_model_not_downloaded_is_one_line_before_any_weight_comes(
+    hub, tiny_bert, small_csv, tmp_path
+):
+    from typer.testing import CliRunner
+
+    from modelscout.cli import app
+
+    hub.add("acme/tiny", tiny_bert)
+    layers = json.loads((tiny_bert / "config.json").read_text())["num_hidden_layers"]
+    args = ["rank", "--data", str(small_csv), "--output", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, [*args, "-c", "acme/tiny+layers:999"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert f"layers:999 keeps every layer: config.json gives {layers}" in lines[0]
+    # config.json alone was fetched, into a scratch folder: the cache holds no partial snapshot
+    # that a later run would take for the downloaded model.
+    assert hub.downloads("acme/tiny") == ["config.json"]
+    assert not list((tmp_path / "hf-cache").glob("models--acme--tiny/snapshots/*/*"))
+    assert resolve_candidate("acme/tiny+layers:1").path is None
+    with pytest.raises(UserError, match="max_length:4096 is beyond the model's"):
+        resolve_candidate("acme/tiny+max_length:4096")

@@ -10,6 +10,7 @@ with ``allow_pickle`` and the model's own Python code only with ``trust_remote_c
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from modelscout.catalog.meta import (
     as_text,
     config_layers,
     first_architecture,
+    read_config,
 )
 from modelscout.errors import UserError
 
@@ -110,6 +112,24 @@ def download(model: HubModel, allow_pickle: bool, trust_remote_code: bool) -> Pa
         return Path(
             snapshot_download(model.repo_id, revision=model.revision, allow_patterns=patterns)
         )
+
+
+def fetch_config(model: HubModel) -> dict[str, Any]:
+    """The config.json of a Hub model not downloaded yet (a few kB; {} if it has none), so that
+    variants are checked before the weights come: the Hub's ``model_info`` gives only a few
+    keys of it (architectures, model_type), not the layers or positions.
+
+    It is fetched into a scratch folder, not the cache: huggingface_hub takes a snapshot folder
+    in the cache for a downloaded model, even one holding only config.json."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    with tempfile.TemporaryDirectory() as scratch, _plain_hub_errors(model.repo_id, model.revision):
+        try:
+            hf_hub_download(model.repo_id, "config.json", revision=model.commit, local_dir=scratch)
+        except RemoteEntryNotFoundError:
+            return {}
+        return read_config(Path(scratch))
 
 
 def _model_info(repo_id: str, revision: str | None) -> Any:
