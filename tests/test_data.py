@@ -180,3 +180,38 @@ def test_a_sample_smaller_than_asked_says_so(tmp_path):
         "the data has 12 usable rows, fewer than max_samples 100: all of them are used"
     ]
     assert data.notes == []
+
+
+def test_nested_labels_and_slices_are_refused_and_numbers_are_kept(tmp_path):
+    nested = {"text": [f"t{i}" for i in range(6)], "label": [["x"], ["y"]] * 3}
+    with pytest.raises(
+        UserError,
+        match=r"^the DataFrame: label column 'label' holds list values, not one value per row "
+        r"\(first at row 0\); give a string or number in each row$",
+    ):
+        load_task_data(pd.DataFrame(nested))
+    sliced = {**ROWS, "language": [["en"], ["fr"]] * 6}
+    with pytest.raises(UserError, match=r"slice column 'language' holds list values"):
+        load_task_data(pd.DataFrame(sliced))
+    with pytest.raises(UserError, match=r"slice column 'meta' holds dict values"):
+        load_task_data(pd.DataFrame({**ROWS, "meta": [{"a": 1}] * 12}), slice_columns=["meta"])
+    with pytest.raises(UserError, match=r"slice column 'lang' holds bytes values"):
+        load_task_data(pd.DataFrame({**ROWS, "lang": [b"en"] * 12}))
+    # Parquet gives a list column back as numpy arrays: found in any row, not only the first.
+    languages = [["en"]] * 12
+    languages[0] = None
+    pd.DataFrame({**ROWS, "language": languages}).to_parquet(tmp_path / "nested.parquet")
+    with pytest.raises(
+        UserError,
+        match=r"^nested.parquet: slice column 'language' holds numpy.ndarray values, "
+        r"not one value per row \(first at row 2\)",
+    ):
+        load_task_data(tmp_path / "nested.parquet")
+
+    numbers = {**ROWS, "label": [0, 1] * 6, "year": [2024.0, 2025.0, None] * 4}
+    pd.DataFrame(numbers).to_parquet(tmp_path / "numbers.parquet")
+    data = load_task_data(tmp_path / "numbers.parquet", slice_columns=["year"])
+    assert data.classes == ["0", "1"]
+    assert sorted(set(data.slices["year"])) == ["(missing)", "2024.0", "2025.0"]
+    flags = load_task_data(pd.DataFrame({**ROWS, "label": [True, False] * 6}))
+    assert flags.classes == ["False", "True"]

@@ -128,6 +128,41 @@ def test_layers_variant_of_a_hub_model_is_sized_once_downloaded(hub, tiny_st, sm
     assert row["meta"]["params"] < full and row["meta"]["layers"] == 1
 
 
+def test_hub_metadata_of_the_wrong_type_is_unknown_and_the_run_ranks_the_model(
+    hub, tiny_bert, small_csv, tmp_path
+):
+    hub.add("acme/odd", tiny_bert, card={"language": 5, "license": ["mit"], "base_model": 7})
+    served = hub.repos["acme/odd"].info
+    served["config"] = {"architectures": "Bert", "model_type": 3, "hidden_size": "big"}
+    served["config"]["num_hidden_layers"] = "two"
+    meta = describe(resolve_candidate("acme/odd"))
+    odd = ("languages", "embedding_dim", "layers", "architecture", "model_type", "base_model")
+    assert [getattr(meta, name) for name in odd] == [None] * len(odd)
+    assert meta.license == "mit"  # a list of one name is the name
+    spec = build_spec(
+        data=small_csv,
+        candidates=["acme/odd"],
+        baseline=False,
+        max_samples=60,
+        folds=2,
+        output=tmp_path / "out",
+    )
+    (row,) = build_results(rank(spec))["candidates"]
+    assert row["status"] == "ranked", row["reason"]
+    assert row["meta"]["languages"] is None and row["meta"]["embedding_dim"] == 32
+
+
+def test_a_folder_whose_config_and_card_hold_the_wrong_types_reads_them_as_unknown(
+    tiny_bert, tmp_path
+):
+    folder = with_config(tmp_path, tiny_bert, "odd", hidden_size="big", model_type=["bert"])
+    (folder / "README.md").write_text("---\nlanguage: 5\npipeline_tag: [a]\n---\n# odd\n")
+    meta = read_folder_meta(folder)
+    odd = ("languages", "embedding_dim", "model_type", "pipeline_tag")
+    assert [getattr(meta, name) for name in odd] == [None] * len(odd)
+    assert meta.layers == read_folder_meta(tiny_bert).layers > 0
+
+
 def test_revision_selects_a_branch_tag_or_commit(hub, tiny_bert, tiny_st):
     old = hub.add("acme/tiny", tiny_bert, refs=("v1.0",))
     new = hub.add("acme/tiny", tiny_st, refs=("main",))
@@ -280,3 +315,27 @@ def test_profile_refuses_a_model_that_needs_its_code_before_downloading_it(
     result = CliRunner().invoke(app, [*args, "--max-samples", "40"])
     assert result.exit_code == 3 and "--trust-remote-code" in result.output, result.output
     assert hub.downloads("acme/custom") == []
+
+
+def test_layers_beyond_a_hub_model_not_downloaded_is_one_line_before_any_weight_comes(
+    hub, tiny_bert, small_csv, tmp_path
+):
+    from typer.testing import CliRunner
+
+    from modelscout.cli import app
+
+    hub.add("acme/tiny", tiny_bert)
+    layers = json.loads((tiny_bert / "config.json").read_text())["num_hidden_layers"]
+    args = ["rank", "--data", str(small_csv), "--output", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, [*args, "-c", "acme/tiny+layers:999"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert f"layers:999 keeps every layer: config.json gives {layers}" in lines[0]
+    # config.json alone was fetched, into a scratch folder: the cache holds no partial snapshot
+    # that a later run would take for the downloaded model.
+    assert hub.downloads("acme/tiny") == ["config.json"]
+    assert not list((tmp_path / "hf-cache").glob("models--acme--tiny/snapshots/*/*"))
+    assert resolve_candidate("acme/tiny+layers:1").path is None
+    with pytest.raises(UserError, match="max_length:4096 is beyond the model's"):
+        resolve_candidate("acme/tiny+max_length:4096")

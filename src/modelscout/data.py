@@ -141,15 +141,40 @@ def _require_strings(texts: pd.Series, column: str, where: str, offset: int) -> 
     Python repr they would be ranked as if they were the text."""
     not_text = texts.map(lambda value: not isinstance(value, str)) & texts.notna()
     if not_text.any():
-        row = int(np.flatnonzero(not_text.to_numpy())[0])
-        found = type(texts.iloc[row])
-        name = found.__qualname__
-        if found.__module__ != "builtins":
-            name = f"{found.__module__.split('.')[0]}.{name}"
+        row, name = _first_found(texts, not_text)
         raise UserError(
             f"{where}: text column '{column}' holds {name} values, not text (first at row "
             f"{row + offset}); give a column of strings (join or flatten the values first)"
         )
+
+
+# Values that are many values (or raw bytes): as a label or slice their Python repr,
+# "['x']", would become a class or a slice of its own.
+NOT_ONE_VALUE = (list, tuple, dict, set, frozenset, np.ndarray, bytes, bytearray)
+
+
+def _require_single_values(
+    values: pd.Series, column: str, role: str, where: str, offset: int
+) -> None:
+    """Refuse a label or slice column holding lists, dicts, arrays or bytes. Strings and
+    numbers (a 0/1 label, a year slice) are single values, kept and read as text."""
+    nested = values.map(lambda value: isinstance(value, NOT_ONE_VALUE))
+    if nested.any():
+        row, name = _first_found(values, nested)
+        raise UserError(
+            f"{where}: {role} column '{column}' holds {name} values, not one value per row "
+            f"(first at row {row + offset}); give a string or number in each row"
+        )
+
+
+def _first_found(values: pd.Series, found: pd.Series) -> tuple[int, str]:
+    """The position of the first ``found`` row, and the type name of its value."""
+    row = int(np.flatnonzero(found.to_numpy())[0])
+    kind = type(values.iloc[row])
+    name = kind.__qualname__
+    if kind.__module__ != "builtins":
+        name = f"{kind.__module__.split('.')[0]}.{name}"
+    return row, name
 
 
 def _cut_long_texts(texts: pd.Series) -> tuple[pd.Series, int]:
@@ -179,6 +204,15 @@ def load_task_data(
     texts = _column(frame, text_column, "text", "--text-column", where)
     labels = _column(frame, label_column, "label", "--label-column", where)
     _require_strings(texts, text_column, where, offset)
+    _require_single_values(labels, label_column, "label", where, offset)
+    wanted = (
+        slice_columns
+        if slice_columns is not None
+        else [c for c in DEFAULT_SLICE_COLUMNS if c in frame.columns]
+    )
+    for name in wanted:
+        column = _column(frame, name, "slice", "--slice-column", where)
+        _require_single_values(column, name, "slice", where, offset)
 
     missing_label = labels.isna() | (labels.astype(str).str.strip() == "")
     if missing_label.all():
@@ -211,15 +245,11 @@ def load_task_data(
             "drop the class, or lower --folds"
         )
 
-    wanted = (
-        slice_columns
-        if slice_columns is not None
-        else [c for c in DEFAULT_SLICE_COLUMNS if c in frame.columns]
-    )
-    slices = {}
-    for name in wanted:
-        column = _column(frame, name, "slice", "--slice-column", where)
-        slices[name] = column.fillna("(missing)").astype(str).to_numpy()
+    # as objects: a numeric column (a year) cannot hold the "(missing)" text
+    slices = {
+        name: frame[name].astype(object).fillna("(missing)").astype(str).to_numpy()
+        for name in wanted
+    }
     texts, cut = _cut_long_texts(texts)
     notes = []
     if cut:

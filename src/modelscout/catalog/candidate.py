@@ -76,8 +76,10 @@ def resolve_candidate(
         )
     source, path, revision = found
     logger.info("%s: %s at %s (revision %s)", text, source, path, revision)
-    if path is not None:  # a Hub model not yet downloaded is checked once its files are here
+    if path is not None:
         check_variants(text, read_config(Path(path)), variants)
+    elif variants:  # a Hub model not downloaded yet: its config.json alone, before the weights
+        check_variants(text, hub.fetch_config(hub_model), variants)
     return Candidate(
         id=text,
         source=source,

@@ -10,13 +10,26 @@ with ``allow_pickle`` and the model's own Python code only with ``trust_remote_c
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from modelscout.catalog.meta import PICKLE_SUFFIXES, TOKENIZER_FILES, ModelMeta, _as_list
+from modelscout.catalog.meta import (
+    PICKLE_SUFFIXES,
+    TOKENIZER_FILES,
+    ModelMeta,
+    _as_list,
+    as_dict,
+    as_int,
+    as_names,
+    as_text,
+    config_layers,
+    first_architecture,
+    read_config,
+)
 from modelscout.errors import UserError
 
 # org/name, optionally @revision (a branch, tag or commit sha; tags and PR refs may hold "/").
@@ -101,6 +114,24 @@ def download(model: HubModel, allow_pickle: bool, trust_remote_code: bool) -> Pa
         )
 
 
+def fetch_config(model: HubModel) -> dict[str, Any]:
+    """The config.json of a Hub model not downloaded yet (a few kB; {} if it has none), so that
+    variants are checked before the weights come: the Hub's ``model_info`` gives only a few
+    keys of it (architectures, model_type), not the layers or positions.
+
+    It is fetched into a scratch folder, not the cache: huggingface_hub takes a snapshot folder
+    in the cache for a downloaded model, even one holding only config.json."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    with tempfile.TemporaryDirectory() as scratch, _plain_hub_errors(model.repo_id, model.revision):
+        try:
+            hf_hub_download(model.repo_id, "config.json", revision=model.commit, local_dir=scratch)
+        except RemoteEntryNotFoundError:
+            return {}
+        return read_config(Path(scratch))
+
+
 def _model_info(repo_id: str, revision: str | None) -> Any:
     from huggingface_hub import HfApi
 
@@ -166,29 +197,28 @@ def meta_from_info(info: Any, patterns: list[str]) -> ModelMeta:
     from huggingface_hub.utils import filter_repo_objects
 
     card = info.card_data.to_dict() if info.card_data else {}
-    config = info.config or {}
+    config = as_dict(info.config)
     sizes = {s.rfilename: s.size or 0 for s in info.siblings or []}
     kept = set(filter_repo_objects(sizes, allow_patterns=patterns))
     safetensors = sorted(n for n in sizes if n.endswith(".safetensors"))
     pickles = sorted(
         n for n in sizes if n.endswith(PICKLE_SUFFIXES) and "optimizer" not in PurePosixPath(n).name
     )
-    architectures = config.get("architectures") or [None]
     sentence_transformers = "modules.json" in sizes
     return ModelMeta(
         library="sentence-transformers" if sentence_transformers else "transformers",
-        model_type=config.get("model_type"),
-        architecture=architectures[0],
+        model_type=as_text(config.get("model_type")),
+        architecture=first_architecture(config),
         params=info.safetensors.total if info.safetensors else None,
         disk_size_bytes=sum(size for name, size in sizes.items() if name in kept) or None,
-        embedding_dim=None if sentence_transformers else config.get("hidden_size"),
-        layers=config.get("num_hidden_layers"),
-        max_input_tokens=config.get("max_position_embeddings"),
+        embedding_dim=None if sentence_transformers else as_int(config.get("hidden_size")),
+        layers=(config_layers(config) or (None,))[0],
+        max_input_tokens=as_int(config.get("max_position_embeddings")),
         license=_license(card, info.tags or []),
         languages=_as_list(card.get("language")),
         datasets=_as_list(card.get("datasets")),
         pipeline_tag=info.pipeline_tag,
-        base_model=str(card["base_model"]) if card.get("base_model") else None,
+        base_model=as_names(card.get("base_model")),
         author=info.author or (info.id.split("/")[0] if "/" in info.id else None),
         weight_format="safetensors" if safetensors else "pickle" if pickles else None,
         weight_files=safetensors or pickles,
@@ -198,7 +228,5 @@ def meta_from_info(info: Any, patterns: list[str]) -> ModelMeta:
 
 
 def _license(card: dict[str, Any], tags: list[str]) -> str | None:
-    if card.get("license"):
-        return str(card["license"])
     found = [tag.removeprefix("license:") for tag in tags if tag.startswith("license:")]
-    return found[0] if found else None
+    return as_names(card.get("license")) or (found[0] if found else None)

@@ -55,8 +55,8 @@ LAYER_KEYS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
 def config_layers(config: dict[str, Any]) -> tuple[int, str] | None:
     """The number of transformer layers config.json gives, and the key it is under."""
     for key in LAYER_KEYS:
-        if isinstance(config.get(key), int):
-            return config[key], key
+        if (count := as_int(config.get(key))) is not None:
+            return count, key
     return None
 
 
@@ -73,11 +73,38 @@ def _read_json(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+# Config and card fields are read by type: a value of another type (a card's `language: 5`, a
+# config's `hidden_size: "big"`) is unknown, never guessed at nor a reason to fail.
+def as_int(value: Any) -> int | None:
+    """An integer, or None (a bool is no count)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def as_text(value: Any) -> str | None:
+    """A non-empty string, or None."""
+    return value if isinstance(value, str) and value else None
+
+
+def as_names(value: Any) -> str | None:
+    """A name, or a list of names joined: a card may give several base models or licences."""
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
+    return as_text(value)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _as_list(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    items = [value] if isinstance(value, str) else list(value)
-    return [str(v) for v in items] or None
+    """A string or a list of them as a list; the strings of a mixed list; else None."""
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [v for v in items if isinstance(v, str)] or None
+
+
+def first_architecture(config: dict[str, Any]) -> str | None:
+    architectures = config.get("architectures")
+    return as_text(architectures[0]) if isinstance(architectures, list) and architectures else None
 
 
 def read_card(folder: Path) -> tuple[dict[str, Any], list[str]]:
@@ -164,31 +191,31 @@ def _embedding_dim(folder: Path, config: dict[str, Any]) -> int | None:
             dim = width * max(1, len(modes)) if width else None
         elif "Dense" in module.get("type", ""):
             dim = module_config.get("out_features", dim)
-    if dim is None:
-        dim = config.get("hidden_size") or config.get("d_model") or config.get("dim")
-    return int(dim) if dim else None
+    for key in ("hidden_size", "d_model", "dim"):
+        dim = dim or as_int(config.get(key))
+    return as_int(dim) or None
 
 
 def read_folder_meta(folder: Path, author: str | None = None) -> ModelMeta:
     """Everything the files in a Hugging Face format folder say about the model."""
     config = _read_json(folder / "config.json")
     front, sections = read_card(folder)
+    front = as_dict(front)
     weight_files, weight_format = _weights(folder)
-    architectures = config.get("architectures") or [None]
     return ModelMeta(
         library="sentence-transformers" if (folder / "modules.json").is_file() else "transformers",
-        model_type=config.get("model_type"),
-        architecture=architectures[0],
+        model_type=as_text(config.get("model_type")),
+        architecture=first_architecture(config),
         params=count_params(weight_files) if weight_format == "safetensors" else None,
         disk_size_bytes=sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
         embedding_dim=_embedding_dim(folder, config),
         layers=(config_layers(config) or (None,))[0],
         max_input_tokens=_max_input_tokens(folder, config),
-        license=str(front["license"]) if front.get("license") else None,
+        license=as_names(front.get("license")),
         languages=_as_list(front.get("language")),
         datasets=_as_list(front.get("datasets")),
-        pipeline_tag=front.get("pipeline_tag"),
-        base_model=str(front["base_model"]) if front.get("base_model") else None,
+        pipeline_tag=as_text(front.get("pipeline_tag")),
+        base_model=as_names(front.get("base_model")),
         author=author,
         weight_format=weight_format,
         weight_files=[str(p.relative_to(folder)) for p in weight_files],
