@@ -1028,17 +1028,23 @@ def profile(spec: Spec, *, prepared: Prepared | None = None) -> dict[str, Any]:
 
 
 def _batches(measured: dict[str, Measurement], sizes: list[int], prefix: str = "") -> dict:
-    """Batch size (a string) -> its latency percentiles, items/s and timed runs."""
-    return {
-        str(size): {
-            "p50_ms": measured[f"{prefix}latency.p50_ms@{size}"].value,
-            "p95_ms": measured[f"{prefix}latency.p95_ms@{size}"].value,
+    """Batch size (a string) -> its latency percentiles, items/s, timed runs, the p95's 95% CI
+    and whether the machine left the timing alone (with the figures why not)."""
+    out = {}
+    for size in sizes:
+        median = measured[f"{prefix}latency.p50_ms@{size}"]
+        p95 = measured[f"{prefix}latency.p95_ms@{size}"]
+        out[str(size)] = {
+            "p50_ms": median.value,
+            "p95_ms": p95.value,
             "p99_ms": measured[f"{prefix}latency.p99_ms@{size}"].value,
             "items_per_s": measured[f"{prefix}throughput.items_per_s@{size}"].value,
-            "runs": measured[f"{prefix}latency.p50_ms@{size}"].detail["runs"],
+            "runs": median.detail["runs"],
+            "p95_ci_ms": p95.detail["ci95_ms"],
+            "reliable": median.detail["reliable"],
+            "unreliable_reasons": median.detail["unreliable_reasons"],
         }
-        for size in sizes
-    }
+    return out
 
 
 def _gpu_profile(measured: dict[str, Measurement], sizes: list[int]) -> dict[str, Any] | None:
