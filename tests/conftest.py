@@ -141,14 +141,15 @@ def isolated_store(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def rewrite_timings(store: Path, **changes) -> int:
+def rewrite_timings(store: Path, like: str = "%latency.p%", **changes) -> int:
     """Update the detail of every stored latency measurement (real SQLite, as the store
-    keeps them); returns how many rows changed. E.g. ``reliable=True, p50_ci_relative=0.0``
-    makes every stored timing settled, so that a rerun replays it whatever the machine's load
-    was while the test measured it."""
+    keeps them) whose name is LIKE ``like``; returns how many rows changed. E.g.
+    ``reliable=True, p50_ci_relative=0.0`` makes every stored timing settled, so that a rerun
+    replays it whatever the machine's load was while the test measured it."""
     db = sqlite3.connect(store)
     with db:
-        rows = db.execute("SELECT key, detail FROM measurements WHERE name LIKE '%latency.p%'")
+        query = "SELECT key, detail FROM measurements WHERE name LIKE ?"
+        rows = db.execute(query, (like,))
         updates = [(json.dumps({**json.loads(d), **changes}), k) for k, d in rows.fetchall() if d]
         db.executemany("UPDATE measurements SET detail = ? WHERE key = ?", updates)
     db.close()

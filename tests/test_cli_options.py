@@ -1,6 +1,7 @@
 """The command line keeps its promises: every flag reaches the spec and can turn a setting off,
 exit codes say how the run ended, --json output is JSON alone, outputs are checked first."""
 
+import io
 import json
 import logging
 import shutil
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 import modelscout
 from modelscout.catalog.candidate import Candidate
 from modelscout.catalog.meta import ModelMeta
-from modelscout.cli import app
+from modelscout.cli import _show_profile, app
 from modelscout.cli.output import clean, ranking_table, short_id
 from modelscout.decide import Row
 from modelscout.pipeline import Outcome
@@ -74,6 +75,69 @@ def test_flags_override_the_spec_both_ways_and_json_is_alone_on_stdout(tmp_path,
     assert "ranking 1 candidates" in result.stderr  # -v: INFO logs
     assert results == json.loads((out / "results.json").read_text())
     Results.model_validate(results)
+
+
+def profiled_batch(p50, reliable=True, reasons=()):
+    """One batch of ``profile --json``, as ``pipeline._batches`` shapes it."""
+    return {
+        "p50_ms": p50,
+        "p95_ms": p50 * 1.5,
+        "p99_ms": p50 * 2,
+        "items_per_s": 1000 / p50,
+        "runs": 120,
+        "p95_ci_ms": [p50 * 1.4, p50 * 1.7],
+        "reliable": reliable,
+        "unreliable_reasons": list(reasons),
+    }
+
+
+def test_profile_warns_in_words_about_a_timing_taken_on_a_busy_machine():
+    busy = "other processes kept 1.8 of 2 cores busy (1 measuring thread)\x1b[31m"
+    result = {
+        "candidate": "tiny",
+        "device": "cpu",
+        "threads": 1,
+        "rows": 60,
+        "load_s": 0.5,
+        "peak_memory_mb": 20.0,
+        "process_peak_memory_mb": 300.0,
+        "disk_size_mb": 1.0,
+        "batches": {"1": profiled_batch(2.0), "8": profiled_batch(9.0, False, [busy])},
+        "gpu": {
+            "device": "cuda",
+            "device_name": "Card",
+            "runtime": "CUDA 12.4",
+            "failed": {},
+            "precisions": {
+                "fp16": {
+                    "dtype": "float16",
+                    "load_s": 0.1,
+                    "peak_memory_mb": 30.0,
+                    "max_abs_diff": 1e-3,
+                    "cosine_min": 0.9999,
+                    "nonfinite_rows": 0,
+                    "batches": {"1": profiled_batch(1.0, False, ["round medians 40% apart"])},
+                }
+            },
+        },
+    }
+    out = Console(record=True, width=200, file=io.StringIO())
+    _show_profile(out, result)
+    text = out.export_text()
+    warnings = [line for line in text.splitlines() if line.startswith("Warning: ")]
+    assert warnings == [
+        "Warning: batch 8 was timed on a busy machine (other processes kept 1.8 of 2 cores busy "
+        "(1 measuring thread)); its latency may be inflated, profile again on a quieter "
+        "machine",
+        "Warning: fp16 on the GPU, batch 1 was timed on a busy machine (round medians 40% apart); "
+        "its latency may be inflated, profile again on a quieter machine",
+    ]
+    assert "\x1b" not in text  # an outside string reaches the terminal without its controls
+    result["batches"]["8"] = profiled_batch(9.0)
+    result["gpu"] = None
+    quiet = Console(record=True, width=200, file=io.StringIO())
+    _show_profile(quiet, result)
+    assert "Warning" not in quiet.export_text()
 
 
 def test_a_run_moves_the_older_results_into_previous(tmp_path, small_csv):

@@ -96,6 +96,11 @@ def test_profile_prints_one_json_object_per_batch_size(small_csv, tiny_bert):
     for row in profile["batches"].values():
         assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
         assert row["items_per_s"] > 0 and row["runs"] >= 20
+        low, high = row["p95_ci_ms"]  # high is null when too few runs bound it
+        assert low <= row["p95_ms"] and (high is None or row["p95_ms"] <= high)
+        assert row["reliable"] in (True, False)
+        assert isinstance(row["unreliable_reasons"], list)
+        assert row["reliable"] == (row["unreliable_reasons"] == [])
     assert profile["load_s"] > 0 and profile["threads"] >= 1
 
 

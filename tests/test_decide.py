@@ -217,6 +217,21 @@ def test_busy_machine_timing_over_the_budget_is_flagged_not_rejected():
     assert "taken on a busy machine" in decision.rationale
 
 
+def test_a_busy_machine_onnx_timing_is_warned_about_like_the_pytorch_ones():
+    busy = ["other processes kept 1.9 of 2 cores busy (1 measuring thread)"]
+    found = timed("minilm", 0.9, 40, (35, 45))
+    found.measurements["deploy.onnx_latency.p50_ms@1"] = Measurement(
+        "deploy.onnx_latency.p50_ms@1",
+        12.0,
+        "ms",
+        detail={"reliable": False, "unreliable_reasons": busy, "threads": 1},
+    )
+    decision = decide(run_of([found]))
+    assert decision.warnings == [
+        f"timings of minilm were taken on a busy machine (at onnx batch 1): {busy[0]}"
+    ]
+
+
 def test_a_timing_stored_without_an_interval_is_decided_on_its_point():
     decision = decide(run_of([outcome("old", 0.9, 120, 100)], constraints=BUDGET))
     assert row(decision, "old").reason == "p95 latency 120.0 ms at batch 1, above the 100 ms budget"

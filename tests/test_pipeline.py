@@ -293,6 +293,26 @@ def test_a_busy_machine_timing_in_the_store_is_measured_again(small_csv, tiny_be
     assert retimed[: len(first)] != first  # a disturbed timing's runs are not kept
 
 
+def test_an_unsettled_onnx_timing_in_the_store_is_measured_again(
+    small_csv, tiny_st, isolated_store
+):
+    spec = quick_spec(small_csv, tiny_st, onnx=True)
+    measured = run(spec).outcomes[0].measurements
+    p50, p95 = (measured[f"deploy.onnx_latency.{p}_ms@1"] for p in ("p50", "p95"))
+    assert p50.detail["reliable"] in (True, False) and p50.detail["target_ci"] > 0
+    assert {"unreliable_reasons", "conditions", "attempts", "runs"} <= set(p50.detail)
+    assert p50.detail["threads"] >= 1 and len(p95.detail["ci95_ms"]) == 2
+    rewrite_timings(isolated_store, reliable=True, p50_ci_relative=0.0)  # all settled
+    steps = []
+    assert run(spec, step=lambda _, what: steps.append(what)).measured == 0 and steps == []
+
+    rewrite_timings(isolated_store, like="deploy.onnx_latency.p%", p50_ci_relative=0.5)
+    retimed = run(spec, step=lambda _, what: steps.append(what))
+    assert steps == ["loading, timing"]  # the ONNX timing alone never settled: timed again
+    onnx = retimed.outcomes[0].measurements["deploy.onnx_latency.p50_ms@1"]
+    assert not onnx.reused and onnx.detail["p50_ci_relative"] != 0.5
+
+
 def test_timings_are_taken_with_the_spec_threads_which_are_part_of_the_store_key(
     small_csv, tiny_bert, isolated_store, tmp_path
 ):

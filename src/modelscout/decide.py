@@ -249,13 +249,14 @@ def timing_warnings(rows: list[Row]) -> list[str]:
     """One sentence per candidate whose timings the machine disturbed, with the figures."""
     out = []
     for row in rows:
-        disturbed = {}  # "batch 8" (or "gpu.fp16 batch 8") -> its median's detail
+        disturbed = {}  # "batch 8" (or "gpu fp16 batch 8", "onnx batch 1") -> its median's detail
         for name, m in row.outcome.measurements.items():
             timing, _, size = name.partition("@")
             detail = m.detail or {}
             if timing.endswith("latency.p50_ms") and detail.get("reliable") is False:
-                device = timing.removesuffix("latency.p50_ms")
-                disturbed[f"{device.replace('.', ' ')}batch {size}".strip()] = detail
+                # "gpu.fp16." -> "gpu fp16 ", "deploy.onnx_" -> "onnx ", "" -> ""
+                where = timing.removesuffix("latency.p50_ms").removeprefix("deploy.")
+                disturbed[f"{where.replace('.', ' ').replace('_', ' ')}batch {size}"] = detail
         if disturbed:
             first = next(iter(disturbed.values()))
             out.append(

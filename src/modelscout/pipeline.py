@@ -610,11 +610,12 @@ def _reliable_runs(measured: dict[str, Measurement]) -> dict[int, list[float]]:
 
 
 def _timings(measured: dict[str, Measurement]) -> list[Measurement]:
-    """The median latencies among ``measured`` (CPU and GPU): each stands for its timing."""
+    """The median latencies among ``measured`` (CPU, GPU and ONNX): each stands for its timing.
+    A timing never taken (the ONNX check not run, or its export failed) has none to judge."""
     return [
         m
         for name, m in measured.items()
-        if name.partition("@")[0].endswith("latency.p50_ms") and not name.startswith("deploy.")
+        if name.partition("@")[0].endswith("latency.p50_ms") and m.value is not None
     ]
 
 
@@ -709,30 +710,20 @@ def timing_measurements(
     each batch size B; ``facts`` (threads, device, ...) go into every detail."""
     out = []
     for size, latency in latencies.items():
-        runs = {
-            "runs": latency.runs,
-            "p50_ci_relative": latency.p50_ci_relative,
-            "target_ci": TARGET_CI,
-            "reliable": latency.reliable,
-            "unreliable_reasons": latency.unreliable_reasons,
-            "conditions": latency.conditions,
-            "round_spread": latency.round_spread,
-            "attempts": latency.attempts,
-            **facts,
-        }
-        extra = {
-            "p50": {"samples_ms": latency.samples_ms},
-            "p95": {"ci95_ms": list(latency.p95_ci_ms)},
-        }
+        details = latency_details(latency, facts)
         for name, value in (
             ("p50", latency.p50_ms),
             ("p95", latency.p95_ms),
             ("p99", latency.p99_ms),
         ):
-            detail = {**runs, **extra.get(name, {})}
             out.append(
                 Measurement(
-                    f"{prefix}latency.{name}_ms@{size}", value, "ms", None, settings, detail=detail
+                    f"{prefix}latency.{name}_ms@{size}",
+                    value,
+                    "ms",
+                    None,
+                    settings,
+                    detail=details[name],
                 )
             )
         out.append(
@@ -746,6 +737,28 @@ def timing_measurements(
             )
         )
     return out
+
+
+def latency_details(latency: Latency, facts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The detail stored with each percentile ("p50", "p95", "p99") of one timing: its runs,
+    the machine's verdict on them (``settled`` reads it back) and ``facts``; the p50 keeps
+    every sample, the p95 its 95% CI."""
+    runs = {
+        "runs": latency.runs,
+        "p50_ci_relative": latency.p50_ci_relative,
+        "target_ci": TARGET_CI,
+        "reliable": latency.reliable,
+        "unreliable_reasons": latency.unreliable_reasons,
+        "conditions": latency.conditions,
+        "round_spread": latency.round_spread,
+        "attempts": latency.attempts,
+        **facts,
+    }
+    return {
+        "p50": {**runs, "samples_ms": latency.samples_ms},
+        "p95": {**runs, "ci95_ms": list(latency.p95_ci_ms)},
+        "p99": runs,
+    }
 
 
 def timing_names(prefix: str, batch_sizes: list[int]) -> list[str]:
@@ -816,14 +829,28 @@ ONNX_NAMES = [
 
 
 def onnx_measurements(found: dict[str, Any], settings: dict[str, Any]) -> list[Measurement]:
-    """ONNX export findings; a failed or skipped export is recorded, with its reason."""
+    """ONNX export findings; a failed or skipped export is recorded, with its reason. The
+    latency carries the same detail as the PyTorch timings (``latency_details``), so that an
+    unsettled one is measured again and a disturbed one is warned about."""
     ok = None if found["ok"] is None else float(found["ok"])
-    facts = {k: found.get(k) for k in ("reason", "export_s", "size_mb", "runs")}
-    return [
+    latency: Latency | None = found.get("latency")  # None: not run, or the export failed
+    facts = {k: found.get(k) for k in ("reason", "export_s", "size_mb")}
+    facts["runs"] = None if latency is None else latency.runs
+    out = [
         Measurement("deploy.onnx_ok", ok, "pass", None, settings, detail=facts),
         Measurement("deploy.onnx_max_abs_diff", found.get("max_abs_diff"), "abs", None, settings),
-        Measurement("deploy.onnx_latency.p50_ms@1", found.get("p50_ms"), "ms", None, settings),
-        Measurement("deploy.onnx_latency.p95_ms@1", found.get("p95_ms"), "ms", None, settings),
+    ]
+    if latency is None:
+        return out + [
+            Measurement(f"deploy.onnx_latency.{name}_ms@1", None, "ms", None, settings)
+            for name in ("p50", "p95")
+        ]
+    details = latency_details(latency, {"threads": found["threads"], "device": "cpu"})
+    return out + [
+        Measurement(
+            f"deploy.onnx_latency.{name}_ms@1", value, "ms", None, settings, detail=details[name]
+        )
+        for name, value in (("p50", latency.p50_ms), ("p95", latency.p95_ms))
     ]
 
 
@@ -1018,17 +1045,23 @@ def profile(spec: Spec, *, prepared: Prepared | None = None) -> dict[str, Any]:
 
 
 def _batches(measured: dict[str, Measurement], sizes: list[int], prefix: str = "") -> dict:
-    """Batch size (a string) -> its latency percentiles, items/s and timed runs."""
-    return {
-        str(size): {
-            "p50_ms": measured[f"{prefix}latency.p50_ms@{size}"].value,
-            "p95_ms": measured[f"{prefix}latency.p95_ms@{size}"].value,
+    """Batch size (a string) -> its latency percentiles, items/s, timed runs, the p95's 95% CI
+    and whether the machine left the timing alone (with the figures why not)."""
+    out = {}
+    for size in sizes:
+        median = measured[f"{prefix}latency.p50_ms@{size}"]
+        p95 = measured[f"{prefix}latency.p95_ms@{size}"]
+        out[str(size)] = {
+            "p50_ms": median.value,
+            "p95_ms": p95.value,
             "p99_ms": measured[f"{prefix}latency.p99_ms@{size}"].value,
             "items_per_s": measured[f"{prefix}throughput.items_per_s@{size}"].value,
-            "runs": measured[f"{prefix}latency.p50_ms@{size}"].detail["runs"],
+            "runs": median.detail["runs"],
+            "p95_ci_ms": p95.detail["ci95_ms"],
+            "reliable": median.detail["reliable"],
+            "unreliable_reasons": median.detail["unreliable_reasons"],
         }
-        for size in sizes
-    }
+    return out
 
 
 def _gpu_profile(measured: dict[str, Measurement], sizes: list[int]) -> dict[str, Any] | None:

@@ -244,7 +244,8 @@ def check_onnx(
     keep: Path | None = None,
 ) -> dict[str, Any]:
     """Export, run, compare. ``reference`` holds the PyTorch features of ``texts``;
-    ``latency`` is a function timing a predict function at batch size 1; with ``keep``, the
+    ``latency`` is a function timing a predict function at batch size 1 (returning a
+    ``measure.hardware.Latency``, kept whole in the findings); with ``keep``, the
     exported model stays there and its path is in the findings."""
     try:
         import onnxruntime  # noqa: F401
@@ -273,8 +274,7 @@ def check_onnx(
         "max_abs_diff": difference,
         "export_s": export_s,
         "size_mb": size_mb,
-        "p50_ms": timed.p50_ms,
-        "p95_ms": timed.p95_ms,
-        "runs": timed.runs,
+        "latency": timed,  # a measure.hardware.Latency, with the machine's verdict on it
+        "threads": threads,
         **({"path": str(path)} if keep is not None else {}),
     }

@@ -433,6 +433,12 @@ def profile(
     if as_json:
         print(json.dumps(result, indent=2))
         return
+    _show_profile(Console(), result)
+
+
+def _show_profile(out: Console, result: dict) -> None:
+    """The human output of ``profile``: a row per batch size, load and memory, the GPU side,
+    and a warning for each timing the machine disturbed."""
     title = (
         f"{result['candidate']} on {result['device']}, {result['threads']} "
         f"threads, {result['rows']} texts"
@@ -449,7 +455,6 @@ def profile(
             f"{row['items_per_s']:.1f}",
             str(row["runs"]),
         )
-    out = Console()
     out.print(table)
     out.print(
         f"load {result['load_s']:.2f} s, peak memory {result['peak_memory_mb']:.0f} MB "
@@ -458,6 +463,26 @@ def profile(
         highlight=False,
     )
     _show_gpu(out, result["gpu"])
+    _show_timing_warnings(out, result)
+
+
+def _show_timing_warnings(out: Console, result: dict) -> None:
+    """A "Warning:" line per timing taken on a busy machine (CPU batches, then each GPU
+    precision's): its figures may be inflated, and the reasons say by what."""
+    gpu = result["gpu"] or {}
+    timings = [("", result["batches"])] + [
+        (f"{precision} on the GPU, ", found["batches"])
+        for precision, found in gpu.get("precisions", {}).items()
+    ]
+    for where, batches in timings:
+        for size, row in batches.items():
+            if not row["reliable"]:
+                reasons = "; ".join(row["unreliable_reasons"])
+                line = (
+                    f"{where}batch {size} was timed on a busy machine ({reasons}); "
+                    "its latency may be inflated, profile again on a quieter machine"
+                )
+                out.print(Text("Warning: ", style="bold yellow") + Text(clean(line, one_line=True)))
 
 
 def _show_gpu(out: Console, gpu: dict | None) -> None:
