@@ -165,10 +165,7 @@ def hub_error_message(error: BaseException, repo_id: str, revision: str | None) 
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
-    try:
-        from huggingface_hub.utils import httpx  # httpx2, in huggingface_hub 2.x
-    except ImportError:  # huggingface_hub 1.x talks through httpx itself
-        import httpx
+    from huggingface_hub.utils import httpx  # httpx2, exported as httpx from huggingface_hub 2.0
 
     page = f"{constants.ENDPOINT}/{repo_id}"
     login = "log in with `hf auth login` (or set HF_TOKEN)"
