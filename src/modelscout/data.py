@@ -183,6 +183,41 @@ def _cut_long_texts(texts: pd.Series) -> tuple[pd.Series, int]:
     return (texts.str.slice(0, MAX_TEXT_CHARS) if long.any() else texts), int(long.sum())
 
 
+def _require_texts(texts: pd.Series, column: str, where: str, offset: int) -> None:
+    """``UserError`` naming the first rows whose text is empty, if any."""
+    empty = texts.isna() | (texts.astype(str).str.strip() == "")
+    if empty.any():
+        first = texts.index[np.flatnonzero(empty.to_numpy())[:5]]
+        rows = ", ".join(str(i + offset) for i in first)
+        lines = "file lines" if offset == 2 else "rows"
+        raise UserError(
+            f"{where}: {int(empty.sum())} row(s) have an empty '{column}' "
+            f"({lines} {rows}{'…' if empty.sum() > 5 else ''}); fill or drop them"
+        )
+
+
+def _classes(
+    labels: pd.Series, column: str, where: str, min_rows_per_class: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted class names and each row's class index; ``UserError`` for fewer than two
+    classes or a class too small for the cross-validation."""
+    classes, label_ids = np.unique(labels.to_numpy(), return_inverse=True)
+    if len(classes) < 2:
+        raise UserError(
+            f"{where}: only one class ('{classes[0]}') in '{column}'; "
+            "classification needs at least 2"
+        )
+    counts = np.bincount(label_ids)
+    if counts.min() < min_rows_per_class:
+        small = classes[counts.argmin()]
+        raise UserError(
+            f"{where}: class '{small}' has {counts.min()} row(s); {min_rows_per_class}-fold "
+            f"cross-validation needs at least {min_rows_per_class} per class: add rows, "
+            "drop the class, or lower --folds"
+        )
+    return classes, label_ids
+
+
 def load_task_data(
     path: str | Path | Any,
     text_column: str = "text",
@@ -220,30 +255,8 @@ def load_task_data(
     frame = frame.loc[~missing_label.to_numpy()]
     texts, labels = frame[text_column], frame[label_column].astype(str).str.strip()
 
-    empty = texts.isna() | (texts.astype(str).str.strip() == "")
-    if empty.any():
-        first = texts.index[np.flatnonzero(empty.to_numpy())[:5]]
-        rows = ", ".join(str(i + offset) for i in first)
-        lines = "file lines" if offset == 2 else "rows"
-        raise UserError(
-            f"{where}: {int(empty.sum())} row(s) have an empty '{text_column}' "
-            f"({lines} {rows}{'…' if empty.sum() > 5 else ''}); fill or drop them"
-        )
-
-    classes, label_ids = np.unique(labels.to_numpy(), return_inverse=True)
-    if len(classes) < 2:
-        raise UserError(
-            f"{where}: only one class ('{classes[0]}') in '{label_column}'; "
-            "classification needs at least 2"
-        )
-    counts = np.bincount(label_ids)
-    if counts.min() < min_rows_per_class:
-        small = classes[counts.argmin()]
-        raise UserError(
-            f"{where}: class '{small}' has {counts.min()} row(s); {min_rows_per_class}-fold "
-            f"cross-validation needs at least {min_rows_per_class} per class: add rows, "
-            "drop the class, or lower --folds"
-        )
+    _require_texts(texts, text_column, where, offset)
+    classes, label_ids = _classes(labels, label_column, where, min_rows_per_class)
 
     # as objects: a numeric column (a year) cannot hold the "(missing)" text
     slices = {
