@@ -154,20 +154,18 @@ def test_matrix_has_a_row_per_candidate_with_units_spreads_and_reasons(demo_html
         assert unit in header
 
 
-def test_failed_candidate_without_measurements_is_a_row_with_its_reason(demo):
-    failed = copy.deepcopy(demo["candidates"][1])
+def add_failed(results: dict, **fields) -> None:
+    """Append a failed candidate with no measurements (``fields``: its id, reason, ...)."""
+    failed = copy.deepcopy(results["candidates"][1])
     failed.update(
-        id="./broken-model",
-        status="failed",
-        reason="no tokenizer files in ./broken-model",
-        rank=None,
-        score=None,
-        pareto=False,
-        criteria={},
-        metrics={},
-        meta={},
+        status="failed", rank=None, score=None, pareto=False, criteria={}, metrics={}, meta={}
     )
-    demo["candidates"].append(failed)
+    failed.update(fields)
+    results["candidates"].append(failed)
+
+
+def test_failed_candidate_without_measurements_is_a_row_with_its_reason(demo):
+    add_failed(demo, id="./broken-model", reason="no tokenizer files in ./broken-model")
     page = render_html(demo)
     assert "no tokenizer files in ./broken-model" in text(section(page, "matrix"))
     card = text(section(page, "candidates"))
@@ -445,20 +443,12 @@ def test_gpu_priced_and_unpriced_candidates_are_explained_in_both_reports(ranked
 
 
 def test_a_failed_candidate_points_to_its_traceback_in_every_report(demo):
-    failed = copy.deepcopy(demo["candidates"][1])
-    failed.update(
+    add_failed(
+        demo,
         id="./broken <model>",
-        status="failed",
         reason="OSError: model.safetensors is damaged",
         log="logs/broken_model.log",
-        rank=None,
-        score=None,
-        pareto=False,
-        criteria={},
-        metrics={},
-        meta={},
     )
-    demo["candidates"].append(failed)
     pointer = "OSError: model.safetensors is damaged (traceback: logs/broken_model.log)"
     page = render_html(demo)
     assert pointer in text(section(page, "matrix"))

@@ -56,6 +56,20 @@ def with_config(tmp_path, folder, name, **config_updates):
     return copy
 
 
+def hub_rows(data, tmp_path, *candidates: str, **settings) -> list[dict]:
+    """results.json's candidate rows of a small run of ``candidates`` (no baseline)."""
+    spec = build_spec(
+        data=data,
+        candidates=list(candidates),
+        baseline=False,
+        max_samples=60,
+        folds=2,
+        output=tmp_path / "out",
+        **settings,
+    )
+    return build_results(rank(spec))["candidates"]
+
+
 def test_hub_model_is_described_from_its_metadata_before_any_download(hub, tiny_bert):
     from transformers import AutoModel
 
@@ -94,16 +108,9 @@ def test_rank_rejects_on_hub_metadata_without_downloading_and_ranks_the_accepted
 ):
     hub.add("acme/mit-bert", tiny_bert, card={"license": "mit"})
     hub.add("acme/apache-st", tiny_st, card={"license": "apache-2.0", "language": ["en"]})
-    spec = build_spec(
-        data=small_csv,
-        candidates=["acme/mit-bert", "acme/apache-st"],
-        baseline=False,
-        max_samples=60,
-        folds=2,
-        output=tmp_path / "out",
-        constraints={"licenses": ["apache-2.0"]},
-    )
-    rows = {row["id"]: row for row in build_results(rank(spec))["candidates"]}
+    licences = {"licenses": ["apache-2.0"]}
+    found = hub_rows(small_csv, tmp_path, "acme/mit-bert", "acme/apache-st", constraints=licences)
+    rows = {row["id"]: row for row in found}
     assert rows["acme/mit-bert"]["status"] == "rejected"
     assert "licence mit" in rows["acme/mit-bert"]["reason"]
     assert rows["acme/apache-st"]["status"] == "ranked"
@@ -114,16 +121,8 @@ def test_rank_rejects_on_hub_metadata_without_downloading_and_ranks_the_accepted
 def test_layers_variant_of_a_hub_model_is_sized_once_downloaded(hub, tiny_st, small_csv, tmp_path):
     hub.add("acme/tiny-st", tiny_st, card={"license": "apache-2.0"})
     full = describe(resolve_candidate("acme/tiny-st")).params
-    spec = build_spec(
-        data=small_csv,
-        candidates=["acme/tiny-st+layers:1"],
-        baseline=False,
-        max_samples=60,
-        folds=2,
-        output=tmp_path / "out",
-        constraints={"max_params": full - 1},
-    )
-    (row,) = build_results(rank(spec))["candidates"]
+    limit = {"max_params": full - 1}
+    (row,) = hub_rows(small_csv, tmp_path, "acme/tiny-st+layers:1", constraints=limit)
     assert row["status"] == "ranked", row["reason"]
     assert row["meta"]["params"] < full and row["meta"]["layers"] == 1
 
@@ -139,15 +138,7 @@ def test_hub_metadata_of_the_wrong_type_is_unknown_and_the_run_ranks_the_model(
     odd = ("languages", "embedding_dim", "layers", "architecture", "model_type", "base_model")
     assert [getattr(meta, name) for name in odd] == [None] * len(odd)
     assert meta.license == "mit"  # a list of one name is the name
-    spec = build_spec(
-        data=small_csv,
-        candidates=["acme/odd"],
-        baseline=False,
-        max_samples=60,
-        folds=2,
-        output=tmp_path / "out",
-    )
-    (row,) = build_results(rank(spec))["candidates"]
+    (row,) = hub_rows(small_csv, tmp_path, "acme/odd")
     assert row["status"] == "ranked", row["reason"]
     assert row["meta"]["languages"] is None and row["meta"]["embedding_dim"] == 32
 
@@ -240,16 +231,7 @@ def test_remote_code_model_is_refused_without_opt_in_and_nothing_is_downloaded(
 def test_remote_code_opt_in_downloads_the_code_files_and_ranks(hub, tiny_bert, small_csv, tmp_path):
     folder = with_config(tmp_path, tiny_bert, "custom", **REMOTE_CODE_CONFIG)
     hub.add("acme/custom", folder, extra_files={"modeling_tiny.py": MODELING_TINY})
-    spec = build_spec(
-        data=small_csv,
-        candidates=["acme/custom"],
-        baseline=False,
-        trust_remote_code=True,
-        max_samples=60,
-        folds=2,
-        output=tmp_path / "out",
-    )
-    (row,) = build_results(rank(spec))["candidates"]
+    (row,) = hub_rows(small_csv, tmp_path, "acme/custom", trust_remote_code=True)
     assert row["status"] == "ranked", row["reason"]
     assert row["meta"]["needs_remote_code"] and "modeling_tiny.py" in hub.downloads("acme/custom")
 
