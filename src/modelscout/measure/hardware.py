@@ -460,16 +460,7 @@ def _model_pass(job: PassJob) -> PassResult:
         if "path" in onnx:
             kept["onnx"] = onnx["path"]
     if job.gpu is not None and features is not None:
-        gpu = measure_precisions(
-            model,
-            job.texts,
-            features[:rows],
-            device=job.gpu["device"],
-            precisions=gpu_precisions(job.gpu),
-            batch_sizes=job.batch_sizes,
-            seed=job.seed,
-            budget_s=job.latency_budget_s,
-        )
+        gpu = _gpu_check(job, model, features[:rows])
     return PassResult(
         features=features,
         load_s=loaded.load_s,
@@ -547,6 +538,20 @@ def _feature_pass_timing(job: PassJob, loaded: _Loaded, threads: int) -> Latency
         return None
     timing = _from_batches(loaded.seconds, loaded.conditions, threads)
     return timing if timing.reliable else None
+
+
+def _gpu_check(job: PassJob, model: Any, features: np.ndarray) -> Precisions:
+    """The same model on ``job.gpu`` at each precision, compared with the CPU ``features``."""
+    return measure_precisions(
+        model,
+        job.texts,
+        features,
+        device=job.gpu["device"],
+        precisions=gpu_precisions(job.gpu),
+        batch_sizes=job.batch_sizes,
+        seed=job.seed,
+        budget_s=job.latency_budget_s,
+    )
 
 
 def _onnx_check(
