@@ -310,45 +310,9 @@ def rationale(order: list[Row], others: list[Row], weights: Weights, constraints
             f"{pick.id} is the only candidate ranked (macro-F1 {f1:.3f} ± {spread:.3f})."
         )
     elif best is pick:
-        rival = order[1]
-        rival_f1, rival_spread = _f1(rival)
-        speed = _compare(pick.raw("latency.p95_ms@1"), rival.raw("latency.p95_ms@1"), "ms", SPEED)
-        gap = f1 - rival_f1
-        close = gap <= max(spread, rival_spread)
-        sentences.append(
-            f"{pick.id} has the best macro-F1 ({f1:.3f} ± {spread:.3f}); the runner-up {rival.id} "
-            f"is {gap:.3f} lower ({rival_f1:.3f})"
-            + (f", and {pick.id} is {speed}" if speed else "")
-            + "."
-        )
-        if close:
-            sentences.append(
-                "The quality gap is within the fold-to-fold spread, so the two are "
-                "not clearly apart on quality."
-            )
+        sentences += _best_pick(pick, order[1])
     else:
-        best_f1, _ = _f1(best)
-        trade = [
-            p
-            for p in (
-                _compare(pick.raw("latency.p95_ms@1"), best.raw("latency.p95_ms@1"), "ms", SPEED),
-                _compare(pick.raw("memory.peak_mb"), best.raw("memory.peak_mb"), "MB", MEMORY),
-            )
-            if p
-        ]
-        sentences.append(
-            f"{pick.id} is recommended: it is {best_f1 - f1:.3f} macro-F1 below {best.id} "
-            f"({f1:.3f} vs {best_f1:.3f}) but "
-            + (" and ".join(trade) or "scores higher overall")
-            + f", which outweighs the gap at the weights used (quality {weights.quality:g}, "
-            f"latency {weights.latency:g}, memory {weights.memory:g}, size {weights.size:g})."
-        )
-        widest = max(spread, _f1(best)[1])
-        if best_f1 - f1 <= widest:
-            sentences.append(
-                f"The macro-F1 gap is within the fold-to-fold spread (± {widest:.3f}), "
-                "so the two are not clearly apart on quality."
-            )
+        sentences += _traded_pick(pick, best, weights)
     budget = getattr(constraints, "max_latency_ms_p95", None)
     p95 = pick.raw("latency.p95_ms@1")
     if budget and p95 is not None and not pick.flags:
@@ -359,6 +323,55 @@ def rationale(order: list[Row], others: list[Row], weights: Weights, constraints
         word = "above" if gain >= 0 else "below"
         sentences.append(f"It is {abs(gain):.3f} macro-F1 {word} the TF-IDF baseline.")
     return " ".join(sentences) + excluded
+
+
+def _best_pick(pick: Row, rival: Row) -> list[str]:
+    """Sentences for a pick with the best macro-F1: the gap to the runner-up, and the speed."""
+    f1, spread = _f1(pick)
+    rival_f1, rival_spread = _f1(rival)
+    speed = _compare(pick.raw("latency.p95_ms@1"), rival.raw("latency.p95_ms@1"), "ms", SPEED)
+    gap = f1 - rival_f1
+    sentences = [
+        f"{pick.id} has the best macro-F1 ({f1:.3f} ± {spread:.3f}); the runner-up {rival.id} "
+        f"is {gap:.3f} lower ({rival_f1:.3f})"
+        + (f", and {pick.id} is {speed}" if speed else "")
+        + "."
+    ]
+    if gap <= max(spread, rival_spread):
+        sentences.append(
+            "The quality gap is within the fold-to-fold spread, so the two are "
+            "not clearly apart on quality."
+        )
+    return sentences
+
+
+def _traded_pick(pick: Row, best: Row, weights: Weights) -> list[str]:
+    """Sentences for a pick below the best macro-F1: what it gains in exchange, at which
+    weights, and whether the quality gap is beyond the folds' spread."""
+    f1, spread = _f1(pick)
+    best_f1, best_spread = _f1(best)
+    trade = [
+        p
+        for p in (
+            _compare(pick.raw("latency.p95_ms@1"), best.raw("latency.p95_ms@1"), "ms", SPEED),
+            _compare(pick.raw("memory.peak_mb"), best.raw("memory.peak_mb"), "MB", MEMORY),
+        )
+        if p
+    ]
+    sentences = [
+        f"{pick.id} is recommended: it is {best_f1 - f1:.3f} macro-F1 below {best.id} "
+        f"({f1:.3f} vs {best_f1:.3f}) but "
+        + (" and ".join(trade) or "scores higher overall")
+        + f", which outweighs the gap at the weights used (quality {weights.quality:g}, "
+        f"latency {weights.latency:g}, memory {weights.memory:g}, size {weights.size:g})."
+    ]
+    widest = max(spread, best_spread)
+    if best_f1 - f1 <= widest:
+        sentences.append(
+            f"The macro-F1 gap is within the fold-to-fold spread (± {widest:.3f}), "
+            "so the two are not clearly apart on quality."
+        )
+    return sentences
 
 
 def _caveats(order: list[Row], warnings: list[str]) -> str:
