@@ -8,8 +8,8 @@ from modelscout import build_spec
 from modelscout.api import prepare
 from modelscout.catalog.candidate import describe, resolve_candidate
 from modelscout.catalog.constraints import check_meta
-from modelscout.catalog.meta import ModelMeta
 from modelscout.errors import UserError
+from modelscout.records import ModelMeta
 from modelscout.spec import Constraints
 
 

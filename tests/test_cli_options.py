@@ -14,15 +14,12 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import modelscout
-from modelscout.catalog.candidate import Candidate
-from modelscout.catalog.meta import ModelMeta
 from modelscout.cli import _show_profile, app
 from modelscout.cli.output import clean, ranking_table, short_id
 from modelscout.decide import Row
-from modelscout.pipeline import Outcome
+from modelscout.records import Candidate, Measurement, ModelMeta, Outcome
 from modelscout.results import Results
 from modelscout.spec import Spec, load_spec
-from modelscout.store import Measurement
 
 runner = CliRunner()
 DEMO_RESULTS = Path(__file__).parent / "data" / "demo_results.json"

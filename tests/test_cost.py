@@ -15,7 +15,7 @@ from modelscout.measure.cost import (
 )
 from modelscout.measure.hardware import find_gpu
 from modelscout.pipeline import cost_measurements
-from modelscout.store import Measurement
+from modelscout.records import Measurement
 
 
 def test_every_preset_names_its_price_source_and_date():

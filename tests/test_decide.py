@@ -1,16 +1,14 @@
 import numpy as np
 import pytest
 
-from modelscout.catalog.candidate import Candidate
-from modelscout.catalog.meta import ModelMeta
 from modelscout.data import TaskData
 from modelscout.decide import decide, pareto_front
-from modelscout.pipeline import Outcome, RunResult
+from modelscout.pipeline import RunResult
+from modelscout.records import Candidate, Measurement, ModelMeta, Outcome
 from modelscout.report import build_results
 from modelscout.report.html import render_html
 from modelscout.report.markdown import render_markdown
 from modelscout.spec import build_spec
-from modelscout.store import Measurement
 
 
 def outcome(cid, f1, p95, memory, params=None, spread=0.01, source="folder", status="measured"):

@@ -38,4 +38,7 @@ def test_demo_gives_the_pinned_quality_figures_and_estimator_values(tmp_path):
                 assert metrics[name]["spread"] == pytest.approx(expected["spread"], **CLOSE)
             if "subsamples" in expected:
                 subsamples = metrics[name]["detail"]["subsamples"]
-                assert subsamples == pytest.approx(expected["subsamples"], **CLOSE), (candidate, name)
+                assert subsamples == pytest.approx(expected["subsamples"], **CLOSE), (
+                    candidate,
+                    name,
+                )

@@ -6,7 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from modelscout.cli import app
-from modelscout.store import Measurement, Store, StoreError
+from modelscout.records import Measurement
+from modelscout.store import Store, StoreError
 
 
 def test_measurements_and_features_round_trip_and_are_keyed_by_settings(tmp_path):

@@ -18,10 +18,11 @@ from modelscout.spec import Spec
 
 if TYPE_CHECKING:
     from modelscout.decide import Decision
-    from modelscout.pipeline import Outcome, Step
+    from modelscout.pipeline import Step
+    from modelscout.records import Outcome
 
 logger = logging.getLogger(__name__)
-_LATER = {"Decision": "modelscout.decide", "Outcome": "modelscout.pipeline"}
+_LATER = {"Decision": "modelscout.decide", "Outcome": "modelscout.records"}
 
 
 def __getattr__(name: str) -> Any:

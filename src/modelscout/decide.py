@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from modelscout.catalog.constraints import check_latency, check_measured
-from modelscout.pipeline import Outcome, RunResult
+from modelscout.pipeline import RunResult
+from modelscout.records import Measurement, Outcome
 from modelscout.spec import Constraints, Weights
-from modelscout.store import Measurement
 
 
 @dataclass(frozen=True)

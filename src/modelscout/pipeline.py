@@ -28,9 +28,8 @@ import numpy as np
 from modelscout import __version__
 from modelscout.backends.baseline import fold_classifier, term_counts
 from modelscout.backends.text import check_loadable, has_classification_head
-from modelscout.catalog.candidate import Candidate, describe, download
+from modelscout.catalog.candidate import describe, download
 from modelscout.catalog.constraints import check_meta
-from modelscout.catalog.meta import ModelMeta
 from modelscout.data import TaskData, nested_subsamples
 from modelscout.errors import CandidateError, UserError, one_line
 from modelscout.inputs import Prepared, prepare
@@ -58,8 +57,9 @@ from modelscout.measure.hardware import (
 from modelscout.measure.probe import ProbeJob, ProbeResult, cross_validate_many, linear_probe
 from modelscout.measure.transferability import ESTIMATORS, HEAD_ESTIMATORS
 from modelscout.measure.validation import InputError
+from modelscout.records import Candidate, Measurement, ModelMeta, Outcome
 from modelscout.spec import Constraints, Spec
-from modelscout.store import Measurement, Store, StoreError, default_store_path
+from modelscout.store import Store, StoreError, default_store_path
 
 logger = logging.getLogger(__name__)
 
@@ -91,22 +91,6 @@ GPU_OFF = "turned off in the spec (gpu: off)"
 GPU_INT8 = "an int8 variant runs in ONNX Runtime, on the CPU only"
 
 Step = Callable[[str, str], None]  # (candidate id, what is being done)
-
-
-@dataclass
-class Outcome:
-    """A candidate after the pipeline: measured, rejected on metadata, or failed."""
-
-    candidate: Candidate
-    meta: ModelMeta
-    status: str  # measured | rejected | failed
-    reason: str | None = None
-    measurements: dict[str, Measurement] = field(default_factory=dict)
-    log: Path | None = None  # of a failed candidate: its traceback, relative to spec.output
-
-    def value(self, name: str) -> float | None:
-        found = self.measurements.get(name)
-        return None if found is None else found.value
 
 
 @dataclass

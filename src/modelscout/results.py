@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelscout.catalog.meta import ModelMeta
+from modelscout.records import ModelMeta
 
 
 class _Closed(BaseModel):

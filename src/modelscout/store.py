@@ -21,13 +21,13 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from modelscout.errors import UserError, one_line
+from modelscout.records import Measurement
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
@@ -40,24 +40,6 @@ CREATE TABLE IF NOT EXISTS features (
     array BLOB NOT NULL, created REAL NOT NULL
 );
 """
-
-
-@dataclass
-class Measurement:
-    """One measured number, with its spread, unit, settings and cost."""
-
-    name: str
-    value: float | None
-    unit: str = ""
-    spread: float | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-    version: str = "1"
-    detail: dict[str, Any] | None = None
-    reused: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "reused"}
 
 
 def default_store_path() -> Path:

@@ -17,7 +17,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, T
 from sklearn.pipeline import make_pipeline, make_union
 from sklearn.svm import LinearSVC
 
-from modelscout.catalog.meta import ModelMeta
+from modelscout.records import ModelMeta
 
 VERSION = "tfidf-v1"
 

@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from modelscout.backends.variants import keep_first_layers
-from modelscout.catalog.candidate import Candidate
-from modelscout.catalog.meta import ModelMeta
 from modelscout.errors import CandidateError
+from modelscout.records import Candidate, ModelMeta
 
 
 def _quiet_libraries() -> None:

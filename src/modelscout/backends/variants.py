@@ -7,28 +7,13 @@ A variant is written after the parent id with ``+``: ``my-model+layers:3``,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import Any
 
 from modelscout.errors import CandidateError, UserError
+from modelscout.records import Variant
 
 _SYNTAX = re.compile(r"^(int8|layers:(\d+)|max_length:(\d+))$")
-
-
-@dataclass(frozen=True)
-class Variant:
-    kind: str  # int8 | layers | max_length
-    value: int | None = None
-
-    def __str__(self) -> str:
-        return self.kind if self.value is None else f"{self.kind}:{self.value}"
-
-    @property
-    def key(self) -> str:
-        """This variant in the store key: int8 names its engine, so that measurements of the
-        torch.ao int8 of earlier versions are not taken for those of ONNX Runtime's."""
-        return "int8:onnxruntime" if self.kind == "int8" else str(self)
 
 
 def parse_variant(text: str) -> Variant:

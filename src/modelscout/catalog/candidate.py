@@ -10,45 +10,23 @@ optionally followed by ``+variant`` parts.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from modelscout.backends.variants import Variant, parse_variant
+from modelscout.backends.variants import parse_variant
 from modelscout.catalog import hub, local
-from modelscout.catalog.hub import HubModel
 from modelscout.catalog.meta import (
-    ModelMeta,
     config_layers,
     count_params,
     read_config,
     read_folder_meta,
 )
 from modelscout.errors import UserError
+from modelscout.records import Candidate, ModelMeta, Variant
 from modelscout.spec import BASELINE_TFIDF
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Candidate:
-    id: str  # as the user named it
-    source: str  # folder | package | hub | baseline
-    path: Path | None = None  # None for a Hub model not downloaded yet
-    revision: str | None = None  # commit sha, or content hash of the folder
-    parent: str | None = None  # for variants: the parent's id
-    variants: tuple[Variant, ...] = field(default_factory=tuple)
-    hub_model: HubModel | None = None  # for Hub ids: repo, revision as named, Hub metadata
-
-    @property
-    def downloaded(self) -> bool:
-        return self.path is not None or self.source == "baseline"
-
-    @property
-    def key(self) -> str:
-        """What determines this candidate's measurements: revision plus variants."""
-        suffix = "".join(f"+{v.key}" for v in self.variants)
-        return f"{self.source}:{self.revision}{suffix}"
 
 
 def resolve_candidate(

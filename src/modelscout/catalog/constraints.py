@@ -7,7 +7,7 @@ weights, so licence, language and size requirements do not apply to it.
 
 from __future__ import annotations
 
-from modelscout.catalog.meta import ModelMeta
+from modelscout.records import ModelMeta
 from modelscout.spec import Constraints
 
 MULTILINGUAL = {"multilingual", "mul"}

@@ -13,14 +13,12 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modelscout.catalog.meta import (
     PICKLE_SUFFIXES,
     TOKENIZER_FILES,
-    ModelMeta,
     _as_list,
     as_dict,
     as_int,
@@ -31,6 +29,7 @@ from modelscout.catalog.meta import (
     read_config,
 )
 from modelscout.errors import UserError
+from modelscout.records import HubModel, ModelMeta
 
 # org/name, optionally @revision (a branch, tag or commit sha; tags and PR refs may hold "/").
 _HUB_ID = re.compile(r"^(?P<repo>[\w.-]+(?:/[\w.-]+)?)(?:@(?P<revision>[\w./-]+))?$")
@@ -45,17 +44,6 @@ SAFE_PATTERNS = [
 ]
 PICKLE_PATTERNS = ["*.bin", "*/*.bin"]
 CODE_PATTERNS = ["*.py"]
-
-
-@dataclass
-class HubModel:
-    """A Hub model: in the cache (``folder``), or so far known from its metadata (``meta``)."""
-
-    repo_id: str
-    revision: str | None  # as the user named it (branch, tag, sha), None for the default branch
-    commit: str
-    folder: Path | None = None
-    meta: ModelMeta | None = None
 
 
 def parse_id(text: str) -> tuple[str, str | None] | None:

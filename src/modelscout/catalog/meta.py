@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from modelscout.records import ModelMeta
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 TOKENIZER_FILES = (
@@ -22,30 +22,6 @@ TOKENIZER_FILES = (
     "tokenizer.model",
 )
 LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
-
-
-class ModelMeta(BaseModel):
-    """What the files of a candidate say about it."""
-
-    library: str | None = None  # sentence-transformers | transformers | scikit-learn
-    model_type: str | None = None
-    architecture: str | None = None
-    params: int | None = None
-    disk_size_bytes: int | None = None
-    embedding_dim: int | None = None
-    layers: int | None = None
-    max_input_tokens: int | None = None
-    license: str | None = None
-    languages: list[str] | None = None
-    datasets: list[str] | None = None
-    pipeline_tag: str | None = None
-    base_model: str | None = None
-    author: str | None = None
-    weight_format: str | None = None  # safetensors | pickle
-    weight_files: list[str] = []
-    tokenizer_files: list[str] = []
-    needs_remote_code: bool = False
-    card_sections: list[str] = []
 
 
 # config.json's name for the number of transformer layers: BERT-likes, GPT-2, DistilBERT, T5.

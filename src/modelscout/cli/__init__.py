@@ -213,7 +213,6 @@ def _run(spec: Spec, quiet: bool, as_json: bool = False) -> tuple[int, list[Path
     return _exit_code(decision), paths
 
 
-
 # The opt-ins that rank and profile share: on/off pairs, None meaning "as the spec says".
 AllowPickle = Annotated[
     bool | None,
@@ -565,9 +564,7 @@ def report(
 
 @app.command(epilog=EXIT_CODES)
 def compare(
-    old: Annotated[
-        Path, typer.Argument(metavar="OLD", help="results.json of the earlier run.")
-    ],
+    old: Annotated[Path, typer.Argument(metavar="OLD", help="results.json of the earlier run.")],
     new: Annotated[Path, typer.Argument(metavar="NEW", help="results.json of the later run.")],
     markdown: Annotated[
         Path | None,
@@ -627,9 +624,9 @@ def schema(
 
 @app.command()
 def init(
-    path: Annotated[
-        Path, typer.Argument(metavar="PATH", help="Where to write the spec.")
-    ] = Path("modelscout.yaml"),
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="Where to write the spec.")] = Path(
+        "modelscout.yaml"
+    ),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a spec YAML with every setting, its default and what it does.
@@ -652,9 +649,9 @@ def init(
 
 @app.command(epilog=EXIT_CODES)
 def demo(
-    output: Annotated[
-        Path, typer.Option(metavar="DIR", help="Output folder.")
-    ] = Path("modelscout-demo"),
+    output: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path(
+        "modelscout-demo"
+    ),
     store: Annotated[
         Path | None, typer.Option(metavar="PATH", help="SQLite measurement cache.")
     ] = None,

@@ -1,0 +1,89 @@
+"""What every backend gives the measuring steps: an Encoder, and a registry entry.
+
+A backend turns a Candidate into an ``Encoder``: ``preprocess`` makes a model-ready batch from
+raw inputs (tokenize texts; decode, resize and normalize images) and ``forward`` maps that
+batch to one feature vector per input. The two are separate so that preprocessing and the
+forward pass are timed apart; ``encode`` is the two in a row, over batches.
+
+Optional abilities are attributes an encoder has or lacks (checked with ``getattr``), never a
+test of which backend it is:
+
+- ``max_length`` and ``input_lengths(items)``: inputs are cut (tokens for text); the
+  truncation rate is measured.
+- ``source_probs``: (N, K) softmax of a source classification head over the last ``encode``
+  call's inputs (LEEP and NCE use it).
+- ``to(device, dtype)``: the model moves to a torch device (the GPU path).
+- ``torch_module`` and ``example_batch(items)``: the model can be exported to ONNX.
+- ``probe_model(seed)``: a scikit-learn estimator that replaces the linear probe on this
+  encoder's features (the TF-IDF baseline fits its own model on term counts).
+
+The registry maps a backend name (``Candidate.backend``) to a ``Backend``; adding one is a new
+file in this folder plus one ``register`` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from modelscout.records import Candidate, Modality, ModelMeta
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """A loaded candidate: raw inputs in, one feature vector each out."""
+
+    modality: Modality
+
+    def preprocess(self, items: Sequence[Any]) -> Any:
+        """Raw inputs (texts; image file paths) -> one model-ready batch."""
+
+    def forward(self, batch: Any) -> np.ndarray:
+        """A preprocessed batch -> (B, D) float32 features in host memory."""
+
+
+def encode(encoder: Encoder, items: Sequence[Any], batch_size: int = 32) -> np.ndarray:
+    """(N,) inputs -> (N, D) float32 features, ``batch_size`` at a time, in order."""
+    parts = [
+        encoder.forward(encoder.preprocess(items[first : first + batch_size]))
+        for first in range(0, len(items), batch_size)
+    ]
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What the user allowed and asked for when loading a candidate."""
+
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
+    seed: int = 0
+    threads: int | None = None
+
+
+Loader = Callable[[Candidate, ModelMeta, LoadOptions], Encoder]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One library x modality: how its candidates are loaded, and what their features are."""
+
+    name: str
+    modality: Modality
+    load: Loader
+    dense_features: bool = True  # False: no features for the estimators (a fitted baseline)
+    torch: bool = True  # a torch model: the GPU path and ONNX export apply
+
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def register(backend: Backend) -> Backend:
+    """Add ``backend`` to the registry under its name (a second one of that name is a bug)."""
+    if backend.name in BACKENDS:
+        raise ValueError(f"backend {backend.name!r} is registered twice")
+    BACKENDS[backend.name] = backend
+    return backend
