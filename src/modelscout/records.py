@@ -49,6 +49,7 @@ class ModelMeta(BaseModel):
     embedding_dim: int | None = None
     layers: int | None = None
     max_input_tokens: int | None = None
+    image_size: int | None = None  # the side, in pixels, an image model reads its inputs at
     license: str | None = None
     languages: list[str] | None = None
     datasets: list[str] | None = None

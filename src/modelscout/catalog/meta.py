@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from modelscout.catalog.modality import folder_modality, image_size, tasks_for, vision_embedding_dim
 from modelscout.records import ModelMeta
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -178,15 +179,22 @@ def read_folder_meta(folder: Path, author: str | None = None) -> ModelMeta:
     front, sections = read_card(folder)
     front = as_dict(front)
     weight_files, weight_format = _weights(folder)
+    tokenizers = [name for name in TOKENIZER_FILES if (folder / name).is_file()]
+    modality = folder_modality(folder, config, bool(tokenizers))
     return ModelMeta(
+        modality=modality,
+        tasks=tasks_for(modality),
         library="sentence-transformers" if (folder / "modules.json").is_file() else "transformers",
         model_type=as_text(config.get("model_type")),
         architecture=first_architecture(config),
         params=count_params(weight_files) if weight_format == "safetensors" else None,
         disk_size_bytes=sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
-        embedding_dim=_embedding_dim(folder, config),
+        embedding_dim=(
+            (modality == "image" and vision_embedding_dim(config)) or _embedding_dim(folder, config)
+        ),
         layers=(config_layers(config) or (None,))[0],
-        max_input_tokens=_max_input_tokens(folder, config),
+        max_input_tokens=_max_input_tokens(folder, config) if modality != "image" else None,
+        image_size=image_size(folder, config) if modality == "image" else None,
         license=as_names(front.get("license")),
         languages=_as_list(front.get("language")),
         datasets=_as_list(front.get("datasets")),
@@ -195,7 +203,7 @@ def read_folder_meta(folder: Path, author: str | None = None) -> ModelMeta:
         author=author,
         weight_format=weight_format,
         weight_files=[str(p.relative_to(folder)) for p in weight_files],
-        tokenizer_files=[name for name in TOKENIZER_FILES if (folder / name).is_file()],
+        tokenizer_files=tokenizers,
         needs_remote_code="auto_map" in config,
         card_sections=sections,
     )
