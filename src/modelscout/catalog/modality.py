@@ -72,7 +72,8 @@ def folder_modality(folder: Path, config: dict[str, Any], has_tokenizer: bool) -
         return "text"
     processor = processor_config(folder)
     model_type = config.get("model_type")
-    if _is_image_processor(processor) or model_type in VISION_MODEL_TYPES:
+    vision_type = isinstance(model_type, str) and model_type in VISION_MODEL_TYPES
+    if _is_image_processor(processor) or vision_type:
         return "image"
     if "sampling_rate" in processor and any(k in processor for k in SPEECH_HINTS):
         return "audio"
@@ -97,7 +98,7 @@ def image_size(folder: Path, config: dict[str, Any]) -> int | None:
             for inner in ("height", "shortest_edge", "width"):
                 if isinstance(size.get(inner), int):
                     return size[inner]
-    for source in (config, config.get("vision_config") or {}):
+    for source in (config, config.get("vision_config")):
         if isinstance(source, dict) and isinstance(source.get("image_size"), int):
             return source["image_size"]
     return None
