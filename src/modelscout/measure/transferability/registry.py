@@ -4,9 +4,15 @@ An :class:`Estimator` is a function of ``(features, labels)`` (or ``(source_prob
 plus what the rest of modelscout needs to know about it: its unit, direction, the tasks it
 serves, its label and paper. :data:`ESTIMATORS` maps each spec name to one.
 
-Third-party packages add estimators through the entry-point group ``modelscout.estimators``;
-an entry point names either an :class:`Estimator` or a plain function
-``(features, labels) -> float``. Plugins are loaded once, the first time the registry is
+Third-party packages add estimators through the entry-point group ``modelscout.estimators``,
+e.g. in their ``pyproject.toml``::
+
+    [project.entry-points."modelscout.estimators"]
+    my_score = "my_package:my_score"
+
+An entry point names either an :class:`Estimator` (whose name must be the entry point's) or
+a plain function ``(features, labels) -> float`` (then unit "score", direction "higher",
+task classification, needs features). Plugins are loaded once, the first time the registry is
 read; a plugin that fails to load, or that would replace a built-in, is left out with an
 :class:`EstimatorPluginWarning` that names it, and the run goes on.
 """
@@ -85,6 +91,7 @@ class Estimator:
             raise ValueError(
                 f"estimator {self.name!r} has tasks {self.tasks!r}; use some of {TASKS}"
             )
+        object.__setattr__(self, "tasks", tuple(self.tasks))  # a plugin may give a list
         if not self.label:
             object.__setattr__(self, "label", self.name)
 
