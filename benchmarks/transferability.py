@@ -24,7 +24,7 @@ from functools import partial
 
 import numpy as np
 
-from modelscout.measure import transferability as tr
+from modelscout.transferability import ESTIMATORS, gbc
 
 CASES = ((20_000, 768, 150), (5_000, 384, 77))
 SEED = 0
@@ -104,11 +104,12 @@ def main() -> None:
     rows: dict[str, list[str]] = {}
     for col, (n, dim, n_classes) in enumerate(CASES):
         features, labels, source_probs = make_clusters(n, dim, n_classes)
+        inputs = {"features": features, "source_probs": source_probs}
         runs: dict[str, Callable[[], float]] = {
-            name: partial(fn, features, labels) for name, fn in tr.ESTIMATORS.items()
+            name: partial(estimator, inputs[estimator.needs], labels)
+            for name, estimator in ESTIMATORS.items()
         }
-        runs["gbc (diagonal)"] = partial(tr.gbc, features, labels, gaussian="diagonal")
-        runs |= {name: partial(fn, source_probs, labels) for name, fn in tr.HEAD_ESTIMATORS.items()}
+        runs["gbc (diagonal)"] = partial(gbc, features, labels, gaussian="diagonal")
         runs["logme, per-class loop"] = partial(per_class_logme, features, labels)
         for name, (wall, cpu, value) in timed_rounds(runs, args.repeats).items():
             best, median, best_cpu = min(wall), float(np.median(wall)), min(cpu)

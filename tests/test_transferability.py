@@ -13,13 +13,13 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-from modelscout import spec
-from modelscout.measure.transferability import (
+from modelscout.measure.transferability import names
+from modelscout.measure.transferability.knn import _stratified_folds
+from modelscout.measure.transferability.leep import (
     _fit_diagonal_mixture,
     _leep,
     _mixture_posteriors,
     _quadratic_design,
-    _stratified_folds,
 )
 from modelscout.measure.validation import (
     InputError,
@@ -30,6 +30,7 @@ from modelscout.measure.validation import (
 from modelscout.transferability import (
     ESTIMATORS,
     HEAD_ESTIMATORS,
+    Estimator,
     evaluate_ranking,
     gbc,
     h_score,
@@ -380,8 +381,8 @@ def test_evaluate_ranking_rejects_mismatched_lengths():
 # --------------------------------------------------------------------------- registry
 
 
-def test_registry_names_match_the_spec_vocabulary():
-    assert set(ESTIMATORS) == {
+def test_registry_lists_the_builtins_in_the_order_the_spec_check_knows_them():
+    assert list(ESTIMATORS) == [
         "logme",
         "logme_icml",
         "h_score",
@@ -392,21 +393,46 @@ def test_registry_names_match_the_spec_vocabulary():
         "parc",
         "nleep",
         "knn",
-    }
-    assert set(HEAD_ESTIMATORS) == {"leep", "nce"}
-    # the spec checks names without importing this module: its lists must be these, in order
-    assert list(spec.FEATURE_ESTIMATORS) == list(ESTIMATORS)
-    assert list(spec.HEAD_ESTIMATORS) == list(HEAD_ESTIMATORS)
+        "leep",
+        "nce",
+    ]
+    assert list(HEAD_ESTIMATORS) == ["leep", "nce"]
+    # the spec checks names without importing the estimators: its lists must be these
+    assert list(ESTIMATORS) == list(names.BUILTIN_ESTIMATORS)
+    assert [n for n, e in ESTIMATORS.items() if e.needs == "features"] == list(
+        names.FEATURE_ESTIMATORS
+    )
+    assert list(HEAD_ESTIMATORS) == list(names.HEAD_ESTIMATORS)
+
+
+def test_registry_records_say_unit_direction_task_and_paper():
+    assert ESTIMATORS["logme"].unit == "evidence/sample"
+    assert ESTIMATORS["knn"].unit == "accuracy"
+    assert ESTIMATORS["nce"].unit == "nats"
+    assert ESTIMATORS["h_score"].unit == "score"
+    for estimator in ESTIMATORS.values():
+        assert isinstance(estimator, Estimator)
+        assert estimator.direction == "higher"
+        assert estimator.tasks == ("classification",)
+        assert estimator.label and estimator.paper
+    assert {n for n, e in ESTIMATORS.items() if e.needs == "source_probs"} == {"leep", "nce"}
 
 
 def test_every_registered_estimator_returns_a_python_float():
     features, labels = _clusters(n_per_class=40)
-    for estimator in ESTIMATORS.values():
-        assert type(estimator(features, labels)) is float
     probs, head_labels = _source_head()
-    for estimator in HEAD_ESTIMATORS.values():
-        assert type(estimator(probs, head_labels)) is float
+    for estimator in ESTIMATORS.values():
+        inputs, y = (
+            (probs, head_labels) if estimator.needs == "source_probs" else (features, labels)
+        )
+        assert type(estimator(inputs, y)) is float
     assert HEAD_ESTIMATORS["nce"](probs, head_labels) == nce(probs.argmax(axis=1), head_labels)
+    assert ESTIMATORS["logme_icml"](features, labels) == logme(features, labels, solver="icml")
+
+
+def test_estimator_record_refuses_a_lower_is_better_direction():
+    with pytest.raises(ValueError, match="return the negated score"):
+        Estimator("distance", h_score, direction="lower")
 
 
 # --------------------------------------------------------------------------- validation

@@ -22,23 +22,7 @@ from pydantic import (
 )
 
 from modelscout.errors import UserError
-
-# The estimators a spec may name. The names, not the functions, so that checking a spec does
-# not import SciPy and scikit-learn (tests/test_transferability.py checks they match
-# measure.transferability's ESTIMATORS and HEAD_ESTIMATORS).
-FEATURE_ESTIMATORS = (
-    "logme",
-    "logme_icml",
-    "h_score",
-    "regularized_h_score",
-    "transrate",
-    "gbc",
-    "sfda",
-    "parc",
-    "nleep",
-    "knn",
-)
-HEAD_ESTIMATORS = ("leep", "nce")  # need a source classification head
+from modelscout.measure.transferability.names import check_estimator_names
 
 BASELINE_TFIDF = "baseline:tfidf"
 DEFAULT_ESTIMATORS = ["logme", "regularized_h_score", "sfda", "knn", "leep", "nce"]
@@ -213,11 +197,8 @@ class Spec(_Strict):
     @field_validator("estimators")
     @classmethod
     def _known_estimators(cls, value: list[str]) -> list[str]:
-        known = [*FEATURE_ESTIMATORS, *HEAD_ESTIMATORS]
-        unknown = [name for name in value if name not in known]
-        if unknown:
-            raise ValueError(f"unknown estimator {unknown[0]!r}; use any of {', '.join(known)}")
-        return list(dict.fromkeys(value))
+        # By name (built-ins and installed plugins): checking a spec imports no estimator.
+        return check_estimator_names(value)
 
     @field_validator("variants")
     @classmethod
