@@ -5,7 +5,15 @@ import pandas as pd
 import pytest
 
 from modelscout import build_spec
-from modelscout.data import MAX_TEXT_CHARS, load_task_data, stratified_sample
+from modelscout.data import (
+    MAX_TEXT_CHARS,
+    ClassTargets,
+    TaskData,
+    TextInputs,
+    load_task_data,
+    nested_subsamples,
+    stratified_sample,
+)
 from modelscout.errors import UserError
 
 
@@ -215,3 +223,33 @@ def test_nested_labels_and_slices_are_refused_and_numbers_are_kept(tmp_path):
     assert sorted(set(data.slices["year"])) == ["(missing)", "2024.0", "2025.0"]
     flags = load_task_data(pd.DataFrame({**ROWS, "label": [True, False] * 6}))
     assert flags.classes == ["False", "True"]
+
+
+def test_a_text_fingerprint_is_the_one_stored_measurements_were_keyed_by():
+    # The value data.py computed before the data/ package: a changed formula would orphan
+    # every measurement in the users' stores.
+    data = TaskData.of_texts(
+        ["héllo", "world", "again"],
+        np.array([1, 0, 1]),
+        ["neg", "pos"],
+        slices={"language": np.array(["en", "fr", "en"])},
+    )
+    assert data.fingerprint == "823cc643a3d3363cc12c5a864a6a03efb310e4159c4859b126bc277ceea53e99"
+
+
+def test_text_data_is_typed_inputs_and_class_targets_with_the_old_names_kept(tmp_path):
+    data = load_task_data(csv(tmp_path, ROWS))
+    assert isinstance(data.inputs, TextInputs) and isinstance(data.targets, ClassTargets)
+    assert data.modality == "text" and data.inputs.items is data.texts
+    assert data.labels is data.targets.labels and data.classes == data.targets.classes
+    part = data.subset(np.array([4, 0]))
+    assert part.texts == ["message 4", "message 0"] and part.labels.tolist() == [1, 0]
+    assert part.targets.stratify_key().tolist() == [1, 0]
+
+
+def test_nested_subsamples_are_stratified_and_each_inside_the_next():
+    labels = np.repeat([0, 1, 2], [50, 30, 20])
+    small, large = nested_subsamples(labels, (0.5, 0.2), seed=3)
+    assert np.bincount(labels[small]).tolist() == [10, 6, 4]
+    assert np.bincount(labels[large]).tolist() == [25, 15, 10]
+    assert set(small) <= set(large)

@@ -21,7 +21,7 @@ def outcome(cid, f1, p95, memory, params=None, spread=0.01, source="folder", sta
 
 
 def run_of(outcomes, **spec):
-    data = TaskData(["a", "b"], np.array([0, 1]), ["x", "y"])
+    data = TaskData.of_texts(["a", "b"], np.array([0, 1]), ["x", "y"])
     return RunResult(build_spec(data="d.csv", **spec), data, data, outcomes, {})
 
 

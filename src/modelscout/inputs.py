@@ -32,6 +32,8 @@ def prepare(spec: Spec) -> Prepared:
         spec.label_column,
         spec.slice_columns,
         min_rows_per_class=spec.folds,
+        modality=spec.modality,
+        image_column=spec.image_column,
     )
     sample = stratified_sample(data, spec.max_samples, spec.seed, min_per_class=spec.folds)
     candidates = [

@@ -23,6 +23,7 @@ from pydantic import (
 
 from modelscout.errors import UserError
 from modelscout.measure.transferability.names import check_estimator_names
+from modelscout.records import Modality
 
 BASELINE_TFIDF = "baseline:tfidf"
 DEFAULT_ESTIMATORS = ["logme", "regularized_h_score", "sfda", "knn", "leep", "nce"]
@@ -97,10 +98,19 @@ class Spec(_Strict):
     """One ranking run, fully described."""
 
     data: Any = Field(
-        description="CSV, TSV, JSONL, JSON or Parquet file (relative to this file); from Python "
-        "also a pandas.DataFrame or a datasets.Dataset"
+        description="CSV, TSV, JSONL, JSON or Parquet file, or a folder of images with one "
+        "sub-folder per class (relative to this file); from Python also a pandas.DataFrame or "
+        "a datasets.Dataset"
+    )
+    modality: Modality | None = Field(
+        None,
+        description="text or image (audio: not yet) [image for a folder or a table whose "
+        "image_column names image files, else text]",
     )
     text_column: str = Field("text", description="column holding the texts")
+    image_column: str = Field(
+        "image", description="column holding image file paths (relative to the table's folder)"
+    )
     label_column: str = Field("label", description="column holding the labels")
     task: Literal["classification"] = Field(
         "classification", description="classification (regression: not yet)"

@@ -1,0 +1,26 @@
+"""What the user gives: tables, Inputs (texts, image files), Targets (classes), the
+fingerprint, the stratified and nested samples, slices (../../shared/DESIGN.md, "data/")."""
+
+from modelscout.data.images import MAX_UNREADABLE_SHARE, load_image
+from modelscout.data.inputs import ClassTargets, ImageInputs, Inputs, Targets, TextInputs
+from modelscout.data.sample import nested_subsamples, stratified_sample
+from modelscout.data.tables import READERS
+from modelscout.data.task import TaskData, detect_modality, load_task_data
+from modelscout.data.text import MAX_TEXT_CHARS
+
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "MAX_UNREADABLE_SHARE",
+    "READERS",
+    "ClassTargets",
+    "ImageInputs",
+    "Inputs",
+    "Targets",
+    "TaskData",
+    "TextInputs",
+    "detect_modality",
+    "load_image",
+    "load_task_data",
+    "nested_subsamples",
+    "stratified_sample",
+]

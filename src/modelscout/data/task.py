@@ -1,0 +1,337 @@
+"""Load the user's labelled data, check it and fingerprint it: ``TaskData``.
+
+The data is a table (a file, a ``pandas.DataFrame`` or a ``datasets.Dataset``) with an input
+column (texts, or paths to image files) and a label column, or a folder of images with one
+sub-folder per class. Everything a user can get wrong about it is a ``UserError`` that says
+what to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelscout.data.images import (
+    check_images,
+    folder_images,
+    is_image_path,
+    table_image_paths,
+    unreadable_note,
+)
+from modelscout.data.inputs import ClassTargets, ImageInputs, Inputs, Targets, TextInputs
+from modelscout.data.tables import (
+    DEFAULT_SLICE_COLUMNS,
+    READERS,
+    Table,
+    column,
+    open_table,
+    require_filled,
+    require_single_values,
+    require_strings,
+    slice_values,
+)
+from modelscout.data.text import text_inputs
+from modelscout.errors import UserError
+from modelscout.records import Modality
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskData:
+    """A labelled dataset (or a sample of one): N inputs, N targets, N values per slice."""
+
+    inputs: Inputs
+    targets: Targets
+    slices: dict[str, np.ndarray] = field(default_factory=dict)  # column -> (N,) str
+    source: str = ""
+    rows_in_file: int = 0
+    rows_dropped: int = 0  # rows without a label, and unreadable images
+    rows_cut: int = 0  # texts cut to MAX_TEXT_CHARS characters
+    notes: list[str] = field(default_factory=list)  # what the report must say about the data
+    unreadable: dict[str, str] = field(default_factory=dict)  # image file -> why left out
+
+    @classmethod
+    def of_texts(
+        cls, texts: list[str], labels: np.ndarray, classes: list[str], **fields: Any
+    ) -> TaskData:
+        """Text classification data from its texts, (N,) int labels and class names."""
+        return cls(TextInputs(texts), ClassTargets(labels, classes), **fields)
+
+    @property
+    def modality(self) -> Modality:
+        return self.inputs.modality
+
+    @property
+    def texts(self) -> list[str]:
+        """The texts of text data (kept for the steps that read text only)."""
+        if not isinstance(self.inputs, TextInputs):
+            raise AttributeError(f"{self.modality} data has no texts; read .inputs.items")
+        return self.inputs.texts
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(N,) int class indices of classification data."""
+        return self._class_targets().labels
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names of classification data, sorted."""
+        return self._class_targets().classes
+
+    def _class_targets(self) -> ClassTargets:
+        if not isinstance(self.targets, ClassTargets):
+            raise AttributeError(f"{type(self.targets).__name__} have no classes")
+        return self.targets
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the inputs (texts, or image files' bytes), targets and slices, in order."""
+        digest = hashlib.sha256()
+        parts = zip(self.inputs.fingerprint_parts(), self.targets.fingerprint_parts(), strict=True)
+        for item, target in parts:
+            digest.update(item + b"\x1f" + target + b"\x1e")
+        for name in sorted(self.slices):
+            digest.update(name.encode("utf-8") + "\x1f".join(self.slices[name]).encode("utf-8"))
+        return digest.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def subset(self, rows: np.ndarray) -> TaskData:
+        """The rows ``rows`` (indices) as a new TaskData with the same classes."""
+        return TaskData(
+            inputs=self.inputs.take(rows),
+            targets=self.targets.take(rows),
+            slices={k: v[rows] for k, v in self.slices.items()},
+            source=self.source,
+            rows_in_file=self.rows_in_file,
+            rows_dropped=self.rows_dropped,
+            rows_cut=self.rows_cut,
+            notes=list(self.notes),
+            unreadable=dict(self.unreadable),
+        )
+
+
+@dataclass
+class InputsRead:
+    """A table's input column read: the inputs of the rows kept, and what the report says."""
+
+    inputs: Inputs
+    kept: np.ndarray  # (N,) bool over the rows given
+    notes: list[str] = field(default_factory=list)
+    rows_cut: int = 0
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InputColumn:
+    """How one modality's inputs are named and read from a table."""
+
+    role: str  # in messages: "text column 'body'"
+    flag: str  # the setting that names the column
+    read: Callable[[pd.Series, Table], InputsRead]
+
+
+def _read_texts(values: pd.Series, table: Table) -> InputsRead:
+    inputs, cut, notes = text_inputs(values, table.where)
+    return InputsRead(inputs, np.ones(len(values), dtype=bool), notes, rows_cut=cut)
+
+
+def _read_images(values: pd.Series, table: Table) -> InputsRead:
+    paths = table_image_paths(values.tolist(), table.folder, str(values.name), table.where)
+    return _readable(paths, table.where)
+
+
+def _readable(paths: list[Path], where: str) -> InputsRead:
+    """The images that read, and the note listing those that do not."""
+    digests, unreadable = check_images(paths, where)
+    kept = np.array([path not in unreadable for path in paths], dtype=bool)
+    notes = [unreadable_note(unreadable)] if unreadable else []
+    if notes:
+        log.warning("%s: %s", where, notes[0])
+    inputs = ImageInputs(
+        [p for p, keep in zip(paths, kept, strict=True) if keep],
+        [d for d, keep in zip(digests, kept, strict=True) if keep],
+    )
+    return InputsRead(inputs, kept, notes, unreadable={str(p): r for p, r in unreadable.items()})
+
+
+# A modality is one more entry here (and its Inputs class in data/inputs.py).
+INPUT_COLUMNS: dict[str, InputColumn] = {
+    "text": InputColumn("text", "--text-column", _read_texts),
+    "image": InputColumn("image", "--image-column (spec: image_column)", _read_images),
+}
+
+
+def load_task_data(
+    path: str | Path | Any,
+    text_column: str = "text",
+    label_column: str = "label",
+    slice_columns: list[str] | None = None,
+    min_rows_per_class: int = 2,
+    *,
+    modality: Modality | None = None,
+    image_column: str = "image",
+) -> TaskData:
+    """Read and check a labelled dataset: a table (a file, a ``pandas.DataFrame`` or a
+    ``datasets.Dataset``) or a folder of images with one sub-folder per class.
+
+    ``modality`` None: image for a folder, or for a table whose ``image_column`` holds image
+    file names; text otherwise. Rows whose label is missing are dropped (and counted); texts
+    longer than ``MAX_TEXT_CHARS`` are cut (and counted); unreadable images are left out (and
+    listed) up to ``MAX_UNREADABLE_SHARE``; every other problem is a ``UserError``: missing
+    file, folder or column, empty or non-string inputs, fewer than two classes, a class
+    with fewer than ``min_rows_per_class`` rows.
+    """
+    if modality is not None and modality not in INPUT_COLUMNS:
+        raise UserError(f"{modality} data is not supported yet; use text or image data")
+    if _is_folder(path):
+        return _load_image_folder(Path(path), modality, slice_columns, min_rows_per_class)
+    table = open_table(path)
+    if table.frame.empty:
+        raise UserError(f"{table.where} has no rows; give a file with labelled examples")
+    modality = modality or detect_modality(table.frame, image_column)
+    name = image_column if modality == "image" else text_column
+    return _load_table(table, modality, name, label_column, slice_columns, min_rows_per_class)
+
+
+def detect_modality(frame: pd.DataFrame, image_column: str) -> Modality:
+    """image when ``image_column`` exists and its first filled values name image files."""
+    if image_column in frame.columns:
+        first = frame[image_column].dropna().head(20)
+        if len(first) and all(is_image_path(value) for value in first):
+            return "image"
+    return "text"
+
+
+def _is_folder(path: Any) -> bool:
+    """A folder, or a path to nothing that has no file extension (so names no table)."""
+    if not isinstance(path, (str, Path)):
+        return False
+    path = Path(path)
+    return path.is_dir() or (not path.exists() and path.suffix.lower() not in READERS)
+
+
+def _load_table(
+    table: Table,
+    modality: Modality,
+    input_column: str,
+    label_column: str,
+    slice_columns: list[str] | None,
+    min_rows_per_class: int,
+) -> TaskData:
+    """The table's labelled rows with their inputs read by the modality's ``INPUT_COLUMNS``."""
+    reader = INPUT_COLUMNS[modality]
+    frame, names, missing_label = _labelled_rows(
+        table, reader, input_column, label_column, slice_columns
+    )
+    read = reader.read(frame[input_column], table)
+    frame = frame.loc[read.kept]
+    labels = frame[label_column].astype(str).str.strip()
+    classes, label_ids = classes_of(labels, f"in '{label_column}'", table.where, min_rows_per_class)
+    return TaskData(
+        inputs=read.inputs,
+        targets=ClassTargets(label_ids.astype(np.int64), [str(c) for c in classes]),
+        slices=slice_values(frame, names),
+        source=table.source,
+        rows_in_file=int(len(missing_label)),
+        rows_dropped=int(missing_label.sum()) + int((~read.kept).sum()),
+        rows_cut=read.rows_cut,
+        notes=read.notes,
+        unreadable=read.unreadable,
+    )
+
+
+def _labelled_rows(
+    table: Table,
+    reader: InputColumn,
+    input_column: str,
+    label_column: str,
+    slice_columns: list[str] | None,
+) -> tuple[pd.DataFrame, list[str], pd.Series]:
+    """The rows that have a label (every column checked), the slice columns, and which rows
+    of the table had no label."""
+    frame, where, offset = table.frame, table.where, table.offset
+    inputs = column(frame, input_column, reader.role, reader.flag, where)
+    labels = column(frame, label_column, "label", "--label-column", where)
+    require_strings(inputs, input_column, reader.role, where, offset)
+    require_single_values(labels, label_column, "label", where, offset)
+    names = (
+        slice_columns
+        if slice_columns is not None
+        else [c for c in DEFAULT_SLICE_COLUMNS if c in frame.columns]
+    )
+    for name in names:
+        values = column(frame, name, "slice", "--slice-column", where)
+        require_single_values(values, name, "slice", where, offset)
+
+    missing_label = labels.isna() | (labels.astype(str).str.strip() == "")
+    if missing_label.all():
+        raise UserError(f"{where}: every row's '{label_column}' is empty; label the data first")
+    frame = frame.loc[~missing_label.to_numpy()]
+    require_filled(frame[input_column], input_column, where, offset)
+    return frame, names, missing_label
+
+
+def _load_image_folder(
+    folder: Path,
+    modality: Modality | None,
+    slice_columns: list[str] | None,
+    min_rows_per_class: int,
+) -> TaskData:
+    """A folder with one sub-folder of images per class."""
+    if modality not in (None, "image"):
+        raise UserError(
+            f"data {folder} is a folder, which holds image data; give {modality} data as a "
+            "table file (.csv, .tsv, .jsonl, .json or .parquet)"
+        )
+    if slice_columns:
+        raise UserError(
+            f"data folder {folder} has no columns to slice by; give a table with an image "
+            "column to use slice columns"
+        )
+    paths, names, notes = folder_images(folder)
+    read = _readable(paths, f"data folder {folder}")
+    kept_names = pd.Series([n for n, keep in zip(names, read.kept, strict=True) if keep])
+    classes, label_ids = classes_of(
+        kept_names, "among its sub-folders", f"data folder {folder}", min_rows_per_class
+    )
+    return TaskData(
+        inputs=read.inputs,
+        targets=ClassTargets(label_ids.astype(np.int64), [str(c) for c in classes]),
+        source=str(folder),
+        rows_in_file=len(paths),
+        rows_dropped=int((~read.kept).sum()),
+        notes=notes + read.notes,
+        unreadable=read.unreadable,
+    )
+
+
+def classes_of(
+    labels: pd.Series, among: str, where: str, min_rows_per_class: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted class names and each row's class index; ``UserError`` for fewer than two
+    classes or a class too small for the cross-validation. ``among``: where the classes
+    come from, in messages ("in 'label'")."""
+    classes, label_ids = np.unique(labels.to_numpy(), return_inverse=True)
+    if len(classes) < 2:
+        raise UserError(
+            f"{where}: only one class ('{classes[0]}') {among}; classification needs at least 2"
+        )
+    counts = np.bincount(label_ids)
+    if counts.min() < min_rows_per_class:
+        small = classes[counts.argmin()]
+        raise UserError(
+            f"{where}: class '{small}' has {counts.min()} row(s); {min_rows_per_class}-fold "
+            f"cross-validation needs at least {min_rows_per_class} per class: add rows, "
+            "drop the class, or lower --folds"
+        )
+    return classes, label_ids
