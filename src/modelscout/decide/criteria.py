@@ -79,7 +79,7 @@ def _transferability(rows: list[Row], estimators: list[str]) -> dict[str, float]
 
 
 def normalized_criteria(
-    rows: list[Row], estimators: list[str] = ("logme",)
+    rows: list[Row], estimators: list[str] = (metrics.LOGME,)
 ) -> dict[str, dict[str, float]]:
     """criterion -> candidate id -> value in [0, 1] (1 best), for the candidates that have it."""
     table = {}
