@@ -2,7 +2,8 @@
 
 criteria.py (the criteria and their normalisation), rank.py (the weighted ranking, its
 sensitivity, ``decide``), pareto.py, rationale.py (every sentence), variants.py,
-stability.py, records.py (``Row``, ``Decision``, ``LongTail``).
+stability.py, compare.py (what changed between two runs), records.py (``Row``, ``Decision``,
+``LongTail``).
 """
 
 from modelscout.decide.criteria import CRITERIA, Criterion, normalized_criteria, weighted_scores

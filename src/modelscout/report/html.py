@@ -112,7 +112,6 @@ def _decision(results: dict[str, Any]) -> dict[str, Any]:
     return {
         "sensitivity": [_sensitivity_row(e, weights) for e in results["sensitivity"]],
         "what_would_change": results.get("what_would_change") or [],
-        "ranked": ranked,
         "constraints": {k: v for k, v in constraints.items() if v is not None},
         "criteria": list(weights),
         "criteria_rows": [
