@@ -30,7 +30,9 @@ def _pick(scores: dict[str, float], rows: list[Row]) -> str | None:
     return max(scores, key=lambda cid: (round(scores[cid], 12), quality[cid]), default=None)
 
 
-def sensitivity(table, weights: dict[str, float], rows: list[Row]) -> list[dict[str, Any]]:
+def sensitivity(
+    table: dict[str, dict[str, float]], weights: dict[str, float], rows: list[Row]
+) -> list[dict[str, Any]]:
     """For each weighted criterion: over which range of its weight the pick stays the same.
 
     The criterion's weight share moves from 0 to 1 while the others keep their
@@ -81,7 +83,9 @@ def _judge(result: RunResult) -> list[Row]:
     return rows
 
 
-def _order(ranked: list[Row], table: dict[str, dict[str, float]], weights) -> list[Row]:
+def _order(
+    ranked: list[Row], table: dict[str, dict[str, float]], weights: dict[str, float]
+) -> list[Row]:
     """The ranked rows best first, with rank, score, Pareto membership and criteria set."""
     scores = weighted_scores(table, weights)
     quality = {r.id: r.raw(QUALITY_METRIC) or 0.0 for r in ranked}
