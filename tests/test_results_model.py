@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from modelscout.report import read_results
 from modelscout.results import Results
 
 DATA = Path(__file__).parent / "data"
@@ -23,3 +24,19 @@ def test_a_key_the_model_does_not_know_is_caught():
     results["candidates"][0]["metrics"]["probe.macro_f1"]["undocumented"] = 1
     with pytest.raises(ValidationError, match="undocumented"):
         Results.model_validate(results)
+
+
+@pytest.mark.parametrize("name", ["demo_results.json", "demo_results_ranked.json"])
+def test_reading_an_older_results_json_adds_decides_sentences(tmp_path, name):
+    path = tmp_path / "results.json"
+    path.write_text((DATA / name).read_text())
+    results = read_results(path)
+    Results.model_validate(results)
+    assert results["what_would_change"] and results["long_tail"]["sentence"]
+    assert all(entry["sentence"] for entry in results["sensitivity"])
+    assert results["long_tail"]["classes"] == [
+        "data_deletion",
+        "invoice_copy",
+        "account_locked",
+        "change_address",
+    ]

@@ -3,7 +3,7 @@ report/json.py's ``build_results`` emits, for ``modelscout schema`` and for read
 
 Every part forbids unknown keys, so a field added to ``build_results`` but not here (or
 the other way round) fails tests/test_results_model.py. A field added in a later minor
-version has a default, so older files (1.0, 1.1) still validate. To add a field: add it to
+version has a default, so older files (1.0 to 1.2) still validate. To add a field: add it to
 its part below, with a default when older files lack it, and to docs/results-schema.md.
 """
 
@@ -92,6 +92,7 @@ class Sensitivity(_Closed):
     pick_holds_from: float | None
     pick_holds_to: float | None
     flips_to: list[str]
+    sentence: str | None = Field(None, description="1.3: what this means for the pick")
 
 
 class Stability(_Closed):
@@ -99,6 +100,16 @@ class Stability(_Closed):
     top: dict[str, str] = Field(description="subsample fraction -> top candidate")
     kendall_tau_vs_full: dict[str, float]
     settled: bool
+
+
+class LongTail(_Closed):
+    """1.3: the long-tail classes of the sample, as decide defined them."""
+
+    share: float = Field(description="the long tail holds at most this share of the rows")
+    classes: list[str] = Field(description="smallest first")
+    rows: int
+    total_rows: int
+    sentence: str
 
 
 class ClassCount(_Closed):
@@ -161,9 +172,16 @@ class Results(_Closed):
     warnings: list[str] = Field(
         default_factory=list, description="1.2: timings taken on a busy machine, in sentences"
     )
+    alerts: list[str] = Field(
+        default_factory=list, description="1.3: the warning and flag lines, as shown"
+    )
     pareto: list[str]
     weights: dict[str, float]
     sensitivity: list[Sensitivity]
+    what_would_change: list[str] = Field(
+        default_factory=list, description="1.3: the sentences on what would change the pick"
+    )
+    long_tail: LongTail | None = Field(None, description="1.3: the long-tail classes")
     variants: list[VariantComparison]
     transferability_stability: list[Stability] = Field(
         default_factory=list, description="1.1: did each estimator's ranking settle"

@@ -7,6 +7,7 @@ weights, so licence, language and size requirements do not apply to it.
 
 from __future__ import annotations
 
+from modelscout import metrics
 from modelscout.records import ModelMeta
 from modelscout.spec import Constraints
 
@@ -47,18 +48,19 @@ def check_meta(
 
 
 def check_measured(
-    metrics: dict[str, float], constraints: Constraints, p95_detail: dict | None = None
+    values: dict[str, float], constraints: Constraints, p95_detail: dict | None = None
 ) -> str | None:
     """The reason a measured candidate breaks a latency or memory budget, or None.
 
+    ``values``: metric name -> measured value.
     ``p95_detail`` (the p95's measurement detail) lets the latency budget be decided on the
     p95's confidence interval (``check_latency``)."""
-    p95 = metrics.get("latency.p95_ms@1")
+    p95 = values.get(metrics.latency_p95(1))
     if constraints.max_latency_ms_p95 is not None and p95 is not None:
         reason, _ = check_latency(p95, p95_detail, constraints.max_latency_ms_p95)
         if reason:
             return reason
-    memory = metrics.get("memory.peak_mb")
+    memory = values.get(metrics.PEAK_MEMORY)
     if (
         constraints.max_memory_mb is not None
         and memory is not None

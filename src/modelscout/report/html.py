@@ -11,17 +11,16 @@ from __future__ import annotations
 import math
 from functools import cache
 from importlib.resources import files
-from itertools import groupby
 from typing import Any
 
 import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from modelscout import metrics
 from modelscout.report import plots
 from modelscout.report.matrix import COLUMNS, HEADERS, format_params, matrix_rows
 
-LONG_TAIL_SHARE = 0.2
 SECTIONS = (
     ("recommendation", "Recommendation"),
     ("matrix", "Evaluation matrix"),
@@ -59,7 +58,8 @@ def render_html(results: dict[str, Any]) -> str:
             matrix=_matrix(results),
             plots=_plots(results),
             latency=_latency_table(results),
-            warnings=_warnings(results),
+            warnings=results.get("alerts") or [],
+            cost_name=metrics.COST_PER_1K,
             threads_source=((results.get("run") or {}).get("threads") or {}).get("source")
             or "not recorded",
             costs=_costs(results),
@@ -95,33 +95,13 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
 
 def _sensitivity_row(entry: dict[str, Any], weights: dict[str, float]) -> dict[str, Any]:
     low, high = entry["pick_holds_from"], entry["pick_holds_to"]
-    flips = entry["flips_to"]
-    name, share = entry["criterion"], entry["current_share"]
-    if low is None:
-        holds = "at no share"
-        sentence = f"The pick does not hold at any share of {name}."
-    else:
-        holds = f"{low:.2f} to {high:.2f}"
-        if not flips:
-            sentence = f"Any share of {name} keeps the pick."
-        else:
-            limits = []
-            if low > 0:
-                limits.append(f"below {low:.2f}")
-            if high < 1:
-                limits.append(f"above {high:.2f}")
-            where = " or ".join(limits) or "to some values in between"
-            sentence = (
-                f"If {name}'s share of the total weight went {where} "
-                f"(it is {share:.2f}), the pick would change to {', '.join(flips)}."
-            )
+    name = entry["criterion"]
     return {
         "criterion": name,
         "weight": _number(float(weights.get(name, 0.0))),
-        "share": f"{share:.2f}",
-        "holds": holds,
-        "flips_to": flips,
-        "sentence": sentence,
+        "share": f"{entry['current_share']:.2f}",
+        "holds": "at no share" if low is None else f"{low:.2f} to {high:.2f}",
+        "flips_to": entry["flips_to"],
     }
 
 
@@ -131,7 +111,7 @@ def _decision(results: dict[str, Any]) -> dict[str, Any]:
     constraints = results.get("settings", {}).get("constraints", {})
     return {
         "sensitivity": [_sensitivity_row(e, weights) for e in results["sensitivity"]],
-        "ranked": ranked,
+        "what_would_change": results.get("what_would_change") or [],
         "constraints": {k: v for k, v in constraints.items() if v is not None},
         "criteria": list(weights),
         "criteria_rows": [
@@ -148,7 +128,7 @@ def _decision(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _matrix(results: dict[str, Any]) -> dict[str, Any]:
-    units = {header: plots.metric_unit(results, name) for header, name, _ in COLUMNS}
+    units = {header: metrics.unit(name) for header, name, _ in COLUMNS}
     headers = []
     for header in HEADERS:
         unit = {"score": "0–1, 1 best", "params": "count"}.get(header, units.get(header))
@@ -177,37 +157,31 @@ def _plots(results: dict[str, Any]) -> dict[str, Markup | None]:
     return {name: None if svg is None else Markup(svg) for name, svg in drawn.items()}
 
 
-def _batch_sizes(candidate: dict[str, Any]) -> list[int]:
-    """Batch sizes the candidate's latency was timed at, from names like latency.p50_ms@8."""
-    names = candidate.get("metrics", {})
-    return sorted(int(n.rsplit("@", 1)[1]) for n in names if n.startswith("latency.p50_ms@"))
-
-
 def _latency_table(results: dict[str, Any]) -> list[dict[str, str]]:
     """One row per candidate and timed batch size: runs, percentiles, median CI, items/s."""
     rows = []
     for c in results["candidates"]:
-        metrics = c.get("metrics", {})
-        for size in _batch_sizes(c):
-            p50 = metrics[f"latency.p50_ms@{size}"]
+        measured = c.get("metrics", {})
+        for size in metrics.batch_sizes(measured, metrics.LATENCY_P50):
+            p50 = measured[metrics.latency_p50(size)]
             detail = p50.get("detail") or {}
             ci = detail.get("p50_ci_relative")
-            p95 = (metrics.get(f"latency.p95_ms@{size}") or {}).get("detail") or {}
+            p95 = (measured.get(metrics.latency_p95(size)) or {}).get("detail") or {}
             rows.append(
                 {
                     "id": c["id"],
                     "batch": str(size),
                     "runs": _number(detail.get("runs")),
                     **{
-                        q: _number((metrics.get(f"latency.{q}_ms@{size}") or {}).get("value"))
-                        for q in ("p50", "p95", "p99")
+                        q: _number((measured.get(metrics.latency(q, size)) or {}).get("value"))
+                        for q in metrics.QUANTILES
                     },
                     "ci": "–" if ci is None else f"± {ci:.1%}",
                     "p95_ci": _interval(p95.get("ci95_ms")),
                     "threads": _number(detail.get("threads")),
                     "reliability": _reliability(detail),
                     "throughput": _number(
-                        (metrics.get(f"throughput.items_per_s@{size}") or {}).get("value")
+                        (measured.get(metrics.throughput(size)) or {}).get("value")
                     ),
                 }
             )
@@ -229,13 +203,6 @@ def _reliability(detail: dict[str, Any]) -> str:
     return "ok" if detail["reliable"] else "busy: " + "; ".join(detail["unreliable_reasons"])
 
 
-def _warnings(results: dict[str, Any]) -> list[str]:
-    """Busy-machine timings and flagged candidates, shown under the rationale."""
-    notes = [f"Warning: {w}." for w in results.get("warnings") or []]
-    flagged = [(c["id"], f) for c in results["candidates"] for f in c.get("flags") or []]
-    return notes + [f"Flagged: {cid}: {flag}." for cid, flag in flagged]
-
-
 def _dollars(metric: dict[str, Any] | None) -> str:
     """'$781.83', '$0.0147', '$0.0000770': three significant digits below a dollar."""
     value = None if metric is None else metric.get("value")
@@ -250,28 +217,29 @@ def _dollars(metric: dict[str, Any] | None) -> str:
 
 def _costs(results: dict[str, Any]) -> dict[str, Any] | None:
     """Cost rows and the assumptions behind them (from the measurements' details)."""
-    priced = [c for c in results["candidates"] if plots.COST in c.get("metrics", {})]
+    cost = metrics.COST_PER_1K
+    priced = [c for c in results["candidates"] if cost in c.get("metrics", {})]
     if not priced:
         return None
     rows = []
     for c in priced:
-        metrics = c["metrics"]
-        month = metrics.get("cost.usd_per_month") or {}
+        measured = c["metrics"]
+        month = measured.get(metrics.COST_PER_MONTH) or {}
         detail = month.get("detail") or {}
         utilization = detail.get("utilization")
         rows.append(
             {
                 "id": c["id"],
-                "per_1k": _dollars(metrics[plots.COST]),
+                "per_1k": _dollars(measured[cost]),
                 "per_month": _dollars(month or None),
-                "per_year": _dollars(metrics.get("cost.usd_per_year")),
-                "fine_tune": _dollars(metrics.get("cost.fine_tune_usd")),
+                "per_year": _dollars(measured.get(metrics.COST_PER_YEAR)),
+                "fine_tune": _dollars(measured.get(metrics.COST_FINE_TUNE)),
                 "instances": _number(detail.get("instances")),
                 "utilization": "–" if utilization is None else f"{utilization:.1%}",
             }
         )
-    assumptions = priced[0]["metrics"][plots.COST].get("detail") or {}
-    details = [(c["id"], c["metrics"][plots.COST].get("detail") or {}) for c in priced]
+    assumptions = priced[0]["metrics"][cost].get("detail") or {}
+    details = [(c["id"], c["metrics"][cost].get("detail") or {}) for c in priced]
     on_gpu = sorted(
         {f"{d['precision']} on {d.get('measured_on')}" for _, d in details if "precision" in d}
     )
@@ -288,29 +256,8 @@ def _costs(results: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def long_tail_classes(classes: list[dict[str, Any]], share: float = LONG_TAIL_SHARE) -> list[str]:
-    """Names of the long-tail classes: the smallest classes that together hold at most
-    ``share`` of the rows.
-
-    Classes are taken smallest first, classes of equal size together, while their rows summed
-    stay within ``share`` of all rows. Equal sizes go together so that balanced classes have no
-    long tail rather than an arbitrary one.
-    """
-    total = sum(c["rows"] for c in classes)
-    chosen: list[str] = []
-    held = 0
-    by_size = sorted(classes, key=lambda c: c["rows"])
-    for rows, group in groupby(by_size, key=lambda c: c["rows"]):
-        names = [c["name"] for c in group]
-        if held + rows * len(names) > share * total:
-            break
-        chosen += names
-        held += rows * len(names)
-    return chosen
-
-
 def _breakdown(candidate: dict[str, Any]) -> dict[str, Any]:
-    return (candidate.get("metrics", {}).get("probe.breakdown") or {}).get("detail") or {}
+    return (candidate.get("metrics", {}).get(metrics.BREAKDOWN) or {}).get("detail") or {}
 
 
 def _precision_recall(breakdown: dict[str, Any], name: str) -> str | None:
@@ -323,12 +270,13 @@ def _precision_recall(breakdown: dict[str, Any], name: str) -> str | None:
 
 
 def _classes(results: dict[str, Any]) -> dict[str, Any]:
-    """Per-class F1 per candidate; classes largest first, the long tail marked."""
+    """Per-class F1 per candidate; classes largest first, decide's long tail marked."""
     measured = [c for c in results["candidates"] if _breakdown(c).get("per_class_f1")]
     sizes = {c["name"]: c["rows"] for c in results["data"]["classes"]}
     for c in measured:
         sizes.update({name: None for name in _breakdown(c)["per_class_f1"] if name not in sizes})
-    tail = set(long_tail_classes(results["data"]["classes"]))
+    long_tail = results.get("long_tail") or {}
+    tail = set(long_tail.get("classes", []))
     rows = [
         {
             "name": name,
@@ -345,15 +293,7 @@ def _classes(results: dict[str, Any]) -> dict[str, Any]:
         }
         for name, count in sorted(sizes.items(), key=lambda item: (-(item[1] or 0), item[0]))
     ]
-    tail_rows = sum(sizes[name] or 0 for name in tail)
-    return {
-        "candidates": [c["id"] for c in measured],
-        "rows": rows,
-        "share": f"{LONG_TAIL_SHARE:.0%}",
-        "tail": sorted(tail, key=lambda name: sizes[name]),
-        "tail_rows": tail_rows,
-        "total_rows": sum(c["rows"] for c in results["data"]["classes"]),
-    }
+    return {"candidates": [c["id"] for c in measured], "rows": rows, "tail": long_tail}
 
 
 def _slices(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -455,13 +395,17 @@ def _gpu(candidate: dict[str, Any]) -> str:
     gpu = candidate["gpu"]
     if "skipped" in gpu:
         return f"skipped: {gpu['skipped']}"
-    metrics = candidate.get("metrics", {})
+    measured = candidate.get("metrics", {})
     parts = []
     for precision in gpu.get("precisions", []):
-        p50 = (metrics.get(f"gpu.{precision}.latency.p50_ms@1") or {}).get("value")
-        cosine = (metrics.get(f"gpu.{precision}.cosine_min") or {}).get("value")
-        part = f"{precision} p50 {_number(p50, 'ms')} ms at batch 1"
-        parts.append(part + ("" if cosine is None else f", min cosine to CPU fp32 {cosine:.5f}"))
+        p50 = measured.get(metrics.gpu_name(precision, metrics.latency_p50(1))) or {}
+        cosine = (measured.get(metrics.gpu_name(precision, metrics.GPU_COSINE_MIN)) or {}).get(
+            "value"
+        )
+        part = f"{precision} p50 {_number(p50.get('value'), 'ms')} ms at batch 1"
+        if cosine is not None:
+            part += f", min cosine to CPU fp32 {metrics.fmt(metrics.GPU_COSINE_MIN).format(cosine)}"
+        parts.append(part)
     parts += [f"{precision} failed: {why}" for precision, why in gpu.get("failed", {}).items()]
     device = gpu.get("device_name") or gpu.get("device", "GPU")
     if gpu.get("runtime"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -10,22 +11,22 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from modelscout import __version__
+from modelscout import __version__, metrics
 from modelscout.data import MAX_TEXT_CHARS
 from modelscout.decide import Decision, Row
+from modelscout.decide import rationale as words
 from modelscout.errors import UserError
-from modelscout.pipeline import GPU_NOTE
 from modelscout.results import Results
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 
 def _candidate(row: Row) -> dict[str, Any]:
     outcome = row.outcome
     candidate = outcome.candidate
     measurements = dict(outcome.measurements)
-    gpu = measurements.pop(GPU_NOTE, None)  # a note, not a number: the ``gpu`` key below
-    load = measurements.get("load.seconds")
+    gpu = measurements.pop(metrics.GPU_DEVICE, None)  # a note, not a number: ``gpu`` below
+    load = measurements.get(metrics.LOAD_SECONDS)
     return {
         "id": candidate.id,
         "source": candidate.source,
@@ -69,9 +70,12 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "recommendation": decision.recommendation,
         "rationale": decision.rationale,
         "warnings": decision.warnings,
+        "alerts": decision.alerts,
         "pareto": decision.pareto,
         "weights": decision.weights,
         "sensitivity": decision.sensitivity,
+        "what_would_change": decision.what_would_change,
+        "long_tail": asdict(decision.long_tail) if decision.long_tail else None,
         "variants": decision.variants,
         "transferability_stability": decision.stability,
         "candidates": [_candidate(row) for row in decision.rows],
@@ -136,4 +140,26 @@ def read_results(path: str | Path) -> dict[str, Any]:
             f"{path} is not a complete results.json ({where}: {first['msg'].lower()}); give a "
             "results.json written by 'modelscout rank'"
         ) from None
-    return results
+    return with_sentences(results)
+
+
+def with_sentences(results: dict[str, Any]) -> dict[str, Any]:
+    """A results dictionary with the sentences schema 1.3 added, written by decide's own
+    functions for a results.json of an older version (1.0 to 1.2) that lacks them."""
+    if "what_would_change" in results:
+        return results
+    results = dict(results)
+    sensitivity = [
+        entry | {"sentence": entry.get("sentence") or words.sensitivity_sentence(entry)}
+        for entry in results.get("sensitivity", [])
+    ]
+    candidates = results["candidates"]
+    ranked = sum(c["status"] == "ranked" for c in candidates)
+    flags = {c["id"]: c["flags"] for c in candidates if c.get("flags")}
+    sizes = {c["name"]: c["rows"] for c in results["data"]["classes"]}
+    return results | {
+        "sensitivity": sensitivity,
+        "what_would_change": words.what_would_change(sensitivity, ranked),
+        "alerts": words.alerts(results.get("warnings") or [], flags),
+        "long_tail": asdict(words.long_tail(sizes)),
+    }

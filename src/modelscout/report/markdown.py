@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelscout import metrics
+from modelscout.decide.pareto import pareto_axes_label
 from modelscout.report.matrix import HEADERS, matrix_rows
 from modelscout.report.md_escape import md_code, md_text
 
@@ -20,9 +22,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         *_warnings(results),
         f"Data: {data['rows_used']} rows used of {data['rows_in_file']} "
         f"({len(data['classes'])} classes), fingerprint {md_code(data['fingerprint'][:12])}. "
-        f"Pareto set (macro-F1, p95 latency, memory): "
+        f"Pareto set ({pareto_axes_label()}): "
         f"{', '.join(map(md_text, results['pareto'])) or 'none'}.",
         *(f"Note on the data: {md_text(note)}." for note in data.get("notes", [])),
+        *_what_would_change(results),
         "",
         "## Evaluation matrix",
         "",
@@ -30,7 +33,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "|" + "---|" * len(HEADERS),
     ]
     lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in matrix_rows(results)]
-    lines += _timing(results)
+    lines += _timing(results) + _long_tail(results)
     lines += _variants(results) + _cost(results) + _deployment(results) + _gpu(results)
     weights = ", ".join(f"{md_text(k)} {v:g}" for k, v in results["weights"].items())
     lines += [
@@ -43,20 +46,30 @@ def render_markdown(results: dict[str, Any]) -> str:
 
 
 def _warnings(results: dict[str, Any]) -> list[str]:
-    """Busy-machine timings and flagged candidates, each a bold quote above the matrix."""
-    notes = [f"Warning: {w}." for w in results.get("warnings") or []]
-    notes += [
-        f"Flagged: {c['id']}: {f}." for c in results["candidates"] for f in c.get("flags") or []
-    ]
+    """Busy-machine timings and flagged candidates (decide's alerts), each a bold quote."""
     lines = []
-    for note in notes:
+    for note in results.get("alerts") or []:
         lines += [f"> **{md_text(note)}**", ""]
     return lines
 
 
-def timing_summary(metrics: dict[str, Any], size: int = 1) -> str | None:
+def _what_would_change(results: dict[str, Any]) -> list[str]:
+    """Decide's sentences on what would change the pick, as a list."""
+    sentences = results.get("what_would_change") or []
+    if not sentences:
+        return []
+    return ["", "What would change the pick:", "", *(f"- {md_text(s)}" for s in sentences)]
+
+
+def _long_tail(results: dict[str, Any]) -> list[str]:
+    """Decide's sentence on the long-tail classes."""
+    tail = results.get("long_tail")
+    return ["", "## Long tail", "", md_text(tail["sentence"])] if tail else []
+
+
+def timing_summary(measured: dict[str, Any], size: int = 1) -> str | None:
     """'p95 12.3 ms @1 (95% CI 11.0–14.2 ms), 2 threads, 140 runs', or None if not timed."""
-    p95 = metrics.get(f"latency.p95_ms@{size}")
+    p95 = measured.get(metrics.latency_p95(size))
     if p95 is None or p95.get("value") is None:
         return None
     detail = p95.get("detail") or {}
@@ -100,7 +113,7 @@ def _money(metric: dict[str, Any] | None) -> str:
 
 
 def _cost(results: dict[str, Any]) -> list[str]:
-    priced = [c for c in results["candidates"] if "cost.usd_per_1k" in c.get("metrics", {})]
+    priced = [c for c in results["candidates"] if metrics.COST_PER_1K in c.get("metrics", {})]
     if not priced:
         return []
     lines = [
@@ -113,16 +126,16 @@ def _cost(results: dict[str, Any]) -> list[str]:
     ]
     for c in priced:
         m = c["metrics"]
-        month = m.get("cost.usd_per_month")
+        month = m.get(metrics.COST_PER_MONTH)
         detail = month["detail"] if month else {}
         utilization = f"{detail['utilization']:.1%}" if detail else "–"
         lines.append(
-            f"| {md_text(c['id'])} | {_money(m.get('cost.usd_per_1k'))} | {_money(month)} "
-            f"| {_money(m.get('cost.usd_per_year'))} "
-            f"| {_money(m.get('cost.fine_tune_usd'))} "
+            f"| {md_text(c['id'])} | {_money(m.get(metrics.COST_PER_1K))} | {_money(month)} "
+            f"| {_money(m.get(metrics.COST_PER_YEAR))} "
+            f"| {_money(m.get(metrics.COST_FINE_TUNE))} "
             f"| {detail.get('instances', '–')} | {utilization} |"
         )
-    first = priced[0]["metrics"]["cost.usd_per_1k"]["detail"]
+    first = priced[0]["metrics"][metrics.COST_PER_1K]["detail"]
     settings = results["settings"]["cost"]
     unpriced = [f"- {md_text(c['id'])}: {md_text(why)}" for c, why in _unpriced(priced)]
     lines += ["", *unpriced] if unpriced else []
@@ -145,13 +158,13 @@ def _cost(results: dict[str, Any]) -> list[str]:
 
 def _unpriced(priced: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
     """Candidates with a cost row but no price, and why (e.g. no GPU figures)."""
-    found = [(c, c["metrics"]["cost.usd_per_1k"].get("detail", {})) for c in priced]
+    found = [(c, c["metrics"][metrics.COST_PER_1K].get("detail", {})) for c in priced]
     return [(c, detail["reason"]) for c, detail in found if detail.get("reason")]
 
 
 def _on_gpu(priced: list[dict[str, Any]]) -> str:
     """' on its GPU (fp16 on NVIDIA L4)' when a GPU instance was priced, else ''."""
-    details = [c["metrics"]["cost.usd_per_1k"].get("detail", {}) for c in priced]
+    details = [c["metrics"][metrics.COST_PER_1K].get("detail", {}) for c in priced]
     used = sorted(
         {(d["precision"], d.get("measured_on") or "?") for d in details if "precision" in d}
     )
@@ -174,7 +187,7 @@ def _deployment(results: dict[str, Any]) -> list[str]:
     ]
     for c in models:
         m, meta = c.get("metrics", {}), c.get("meta", {})
-        onnx = m.get("deploy.onnx_ok")
+        onnx = m.get(metrics.ONNX_OK)
         if onnx is None:
             verdict = "not checked (--onnx)"
         elif onnx["value"] is None:  # not run: the reason says why (e.g. no onnx extra)
@@ -183,13 +196,13 @@ def _deployment(results: dict[str, Any]) -> list[str]:
             verdict = "fail: " + (onnx.get("detail", {}).get("reason") or "unknown")
         else:
             verdict = "pass"
-        diff = m.get("deploy.onnx_max_abs_diff", {}).get("value")
+        diff = m.get(metrics.ONNX_MAX_ABS_DIFF, {}).get("value")
         lines.append(
             f"| {md_text(c['id'])} | {md_text(meta.get('weight_format') or '–')} "
             f"| {'needed' if meta.get('needs_remote_code') else 'no'} | {md_text(verdict)} "
-            f"| {f'{diff:.1e}' if diff is not None else '–'} "
-            f"| {_number(m.get('deploy.onnx_latency.p50_ms@1'))} "
-            f"| {_number(m.get('latency.p50_ms@1'))} |"
+            f"| {metrics.spec(metrics.ONNX_MAX_ABS_DIFF).show(diff)} "
+            f"| {_number(m.get(metrics.onnx_latency('p50')))} "
+            f"| {_number(m.get(metrics.latency_p50(1)))} |"
         )
     return lines
 
@@ -229,19 +242,7 @@ def _gpu(results: dict[str, Any]) -> list[str]:
     ]
     failures = []
     for c in measured:
-        m = c.get("metrics", {})
-        for precision in c["gpu"]["precisions"]:
-            prefix = f"gpu.{precision}."
-            lines.append(
-                f"| {md_text(c['id'])} | {md_text(precision)} "
-                f"| {_number(m.get(prefix + 'load.seconds'))} "
-                f"| {_number(m.get(prefix + 'memory.peak_mb'), '{:.0f}')} "
-                f"| {_number(m.get(prefix + 'latency.p50_ms@1'))} "
-                f"| {_number(m.get(prefix + 'latency.p95_ms@1'))} "
-                f"| {_number(m.get(f'{prefix}throughput.items_per_s@{batch}'), '{:.0f}')} "
-                f"| {_agreement(m.get(prefix + 'max_abs_diff'), '{:.1e}')} "
-                f"| {_agreement(m.get(prefix + 'cosine_min'), '{:.5f}')} |"
-            )
+        lines += [_gpu_row(c, precision, batch) for precision in c["gpu"]["precisions"]]
         failures += [
             f"- {md_text(c['id'])} at {md_text(p)}: failed, {md_text(why)}"
             for p, why in c["gpu"]["failed"].items()
@@ -249,15 +250,35 @@ def _gpu(results: dict[str, Any]) -> list[str]:
     return lines + ([""] + failures if failures else [])
 
 
+def _gpu_row(candidate: dict[str, Any], precision: str, batch: int) -> str:
+    """One precision's row of the GPU table."""
+    measured = candidate.get("metrics", {})
+
+    def on_gpu(name: str) -> dict[str, Any] | None:
+        return measured.get(metrics.gpu_name(precision, name))
+
+    return (
+        f"| {md_text(candidate['id'])} | {md_text(precision)} "
+        f"| {_number(on_gpu(metrics.LOAD_SECONDS))} "
+        f"| {_number(on_gpu(metrics.PEAK_MEMORY), '{:.0f}')} "
+        f"| {_number(on_gpu(metrics.latency_p50(1)))} "
+        f"| {_number(on_gpu(metrics.latency_p95(1)))} "
+        f"| {_number(on_gpu(metrics.throughput(batch)), '{:.0f}')} "
+        f"| {_agreement(on_gpu(metrics.GPU_MAX_ABS_DIFF), metrics.GPU_MAX_ABS_DIFF)} "
+        f"| {_agreement(on_gpu(metrics.GPU_COSINE_MIN), metrics.GPU_COSINE_MIN)} |"
+    )
+
+
 def _device(gpu: dict[str, Any]) -> str:
     return f"{gpu['device_name']} ({gpu['runtime']})" if gpu["runtime"] else gpu["device_name"]
 
 
-def _agreement(metric: dict[str, Any] | None, fmt: str) -> str:
-    """A feature-agreement figure, or how many compared rows came out NaN or infinite."""
+def _agreement(metric: dict[str, Any] | None, name: str) -> str:
+    """A feature-agreement figure in its metric's format, or how many compared rows came out
+    NaN or infinite."""
     if metric is None:
         return "–"
     if metric.get("value") is None:
         detail = metric.get("detail", {})
         return f"NaN/inf in {detail.get('nonfinite_rows')} of {detail.get('rows')} rows"
-    return fmt.format(metric["value"])
+    return metrics.fmt(name).format(metric["value"])

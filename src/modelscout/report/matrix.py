@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-# (header, metric name or meta field, format); spread shown where measured.
-COLUMNS = (
-    ("macro-F1", "probe.macro_f1", "{:.3f}"),
-    ("accuracy", "probe.accuracy", "{:.3f}"),
-    ("macro-P", "probe.macro_precision", "{:.3f}"),
-    ("macro-R", "probe.macro_recall", "{:.3f}"),
-    ("LogME", "logme", "{:.3f}"),
-    ("p50 ms @1", "latency.p50_ms@1", "{:.1f}"),
-    ("p95 ms @1", "latency.p95_ms@1", "{:.1f}"),
-    ("items/s @32", "throughput.items_per_s@32", "{:.0f}"),
-    ("peak MB", "memory.peak_mb", "{:.0f}"),
-    ("load s", "load.seconds", "{:.2f}"),
-    ("truncated", "length.truncated_fraction", "{:.1%}"),
-    ("$ / 1k", "cost.usd_per_1k", "{:.4f}"),
+from modelscout import metrics
+
+# The metrics the matrix shows, in order; header and format come from metrics.py.
+MATRIX_METRICS = (
+    metrics.MACRO_F1,
+    metrics.ACCURACY,
+    metrics.MACRO_PRECISION,
+    metrics.MACRO_RECALL,
+    metrics.LOGME,
+    metrics.latency_p50(1),
+    metrics.latency_p95(1),
+    metrics.throughput(32),
+    metrics.PEAK_MEMORY,
+    metrics.LOAD_SECONDS,
+    metrics.TRUNCATED,
+    metrics.COST_PER_1K,
 )
+# (header, metric name, format); spread shown where measured.
+COLUMNS = tuple((metrics.label(name), name, metrics.fmt(name)) for name in MATRIX_METRICS)
 HEADERS = (
     "rank",
     "candidate",

@@ -22,14 +22,15 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
 from matplotlib.transforms import Bbox
 
+from modelscout import metrics
 from modelscout.report.matrix import COLUMNS, find_metric
 
-QUALITY = "probe.macro_f1"
-LATENCY_P95 = "latency.p95_ms@1"
-LATENCY_P50 = "latency.p50_ms@1"
-LATENCY_AXIS = "p95 latency at batch 1 (ms)"
-MEMORY = "memory.peak_mb"
-COST = "cost.usd_per_1k"
+QUALITY = metrics.MACRO_F1
+LATENCY_P95 = metrics.latency_p95(1)
+LATENCY_P50 = metrics.latency_p50(1)
+LATENCY_AXIS = f"p95 latency at batch 1 ({metrics.unit(LATENCY_P95)})"
+MEMORY = metrics.PEAK_MEMORY
+COST = metrics.COST_PER_1K
 STYLE = {
     "svg.fonttype": "path",
     "svg.hashsalt": "modelscout",  # the same results give the same SVG, byte for byte
@@ -68,15 +69,6 @@ def _value(candidate: dict[str, Any], name: str) -> float | None:
 def _spread(candidate: dict[str, Any], name: str) -> float:
     found = find_metric(candidate, name)
     return (found or {}).get("spread") or 0.0
-
-
-def metric_unit(results: dict[str, Any], name: str) -> str:
-    """The unit of a measurement as results.json records it ('' if no candidate has it)."""
-    for candidate in results["candidates"]:
-        found = find_metric(candidate, name)
-        if found and found.get("unit"):
-            return found["unit"]
-    return ""
 
 
 def candidate_colors(results: dict[str, Any]) -> dict[str, str]:
@@ -204,7 +196,11 @@ def _scatter_figure(
                 alpha=0.85,
                 zorder=3,
             )
-            memory_text = f"  {memory:.3g} MB" if _value(candidate, MEMORY) is not None else ""
+            memory_text = (
+                f"  {memory:.3g} {metrics.unit(MEMORY)}"
+                if _value(candidate, MEMORY) is not None
+                else ""
+            )
             label = axes.annotate(
                 _label(candidate) + memory_text,
                 (x, y),
@@ -286,7 +282,7 @@ def quality_latency_svg(results: dict[str, Any]) -> str | None:
 
 def quality_cost_svg(results: dict[str, Any]) -> str | None:
     """Macro-F1 against $ per 1k predictions; None while no candidate has that measurement."""
-    unit = metric_unit(results, COST) or "USD per 1k predictions"
+    unit = metrics.unit(COST)
     return _scatter_against(
         results, COST, f"cost per 1k predictions ({unit})", "quality-cost", pareto=False
     )
@@ -338,7 +334,7 @@ def criterion_bars_svg(results: dict[str, Any]) -> str | None:
                     va="center",
                     fontsize=7,
                 )
-            unit = metric_unit(results, name)
+            unit = metrics.unit(name)
             axes.set_title(header if unit in header else f"{header} ({unit})", fontsize=9)
             axes.set_yticks([])
             axes.margins(x=0.3)

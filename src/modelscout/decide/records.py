@@ -1,0 +1,71 @@
+"""What decide hands to the report: a Row per candidate and the Decision, every sentence in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from modelscout import metrics
+from modelscout.records import Outcome
+
+if TYPE_CHECKING:
+    from modelscout.pipeline import RunResult
+
+
+@dataclass
+class Row:
+    """One candidate in the evaluation matrix."""
+
+    outcome: Outcome
+    status: str  # ranked | rejected | failed
+    reason: str | None = None
+    rank: int | None = None
+    score: float | None = None
+    pareto: bool = False
+    normalized: dict[str, float] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)  # ranked, but not clearly within a budget
+
+    @property
+    def id(self) -> str:
+        return self.outcome.candidate.id
+
+    def raw(self, metric: str) -> float | None:
+        if metric == metrics.PARAMS:
+            return self.outcome.meta.params
+        return self.outcome.value(metric)
+
+
+@dataclass(frozen=True)
+class LongTail:
+    """The long-tail classes of the sample and the sentence that defines them."""
+
+    share: float  # at most this share of the rows
+    classes: list[str]  # smallest first
+    rows: int  # rows the long-tail classes hold
+    total_rows: int
+    sentence: str
+
+
+@dataclass
+class Decision:
+    """The ranking and every sentence the reports show about it (``docs/results-schema.md``).
+
+    ``sensitivity`` entries: criterion, current_share, pick_holds_from, pick_holds_to,
+    flips_to and the sentence saying it; ``what_would_change``: the sentences to show under
+    "What would change it" (those of the sensitivity, or why nothing can); ``alerts``: the
+    warnings and flags as the lines the reports put above the matrix.
+    """
+
+    rows: list[Row]
+    recommendation: str | None
+    rationale: str
+    pareto: list[str]
+    weights: dict[str, float]
+    sensitivity: list[dict[str, Any]]
+    run: RunResult
+    variants: list[dict[str, Any]] = field(default_factory=list)
+    stability: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. timings taken on a busy machine
+    alerts: list[str] = field(default_factory=list)
+    what_would_change: list[str] = field(default_factory=list)
+    long_tail: LongTail | None = None

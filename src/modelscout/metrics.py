@@ -1,0 +1,251 @@
+"""Every metric the tool produces, as data: name, unit, direction, label, format, tasks.
+
+A metric name is written here and nowhere else (../shared/DESIGN.md, "Rules"): decide,
+constraints and every renderer read names, units, directions, labels and formats from this
+registry. Names that carry a batch size (``latency.p95_ms@8``) or a precision
+(``gpu.fp16.latency.p95_ms@8``) are families: build them with ``latency_p95(8)`` and
+``gpu_name("fp16", ...)``, read them back with ``parse``. A new task's metrics (regression,
+multi-label) are new ``MetricSpec`` lines, not new branches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from modelscout.records import TASKS, Task
+
+Direction = Literal["higher", "lower"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric: ``name`` is the base name, without ``@batch`` or ``gpu.{precision}.``."""
+
+    name: str
+    unit: str
+    direction: Direction | None  # None: not an ordering (a pass flag, a breakdown, a note)
+    label: str  # short, for a table header or an axis
+    format: str  # for one value, e.g. "{:.3f}"
+    tasks: tuple[Task, ...] = TASKS
+    description: str = ""
+    batched: bool = False  # its name ends in @batch
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == "higher"
+
+    def show(self, value: float | None) -> str:
+        """``value`` in this metric's format, '–' when missing."""
+        return "–" if value is None else self.format.format(value)
+
+
+CLASSIFICATION: tuple[Task, ...] = ("classification",)
+
+# Base names. A family member is built from its base by the helpers below.
+ACCURACY = "probe.accuracy"
+MACRO_F1 = "probe.macro_f1"
+MACRO_PRECISION = "probe.macro_precision"
+MACRO_RECALL = "probe.macro_recall"
+BREAKDOWN = "probe.breakdown"
+LATENCY_P50 = "latency.p50_ms"
+LATENCY_P95 = "latency.p95_ms"
+LATENCY_P99 = "latency.p99_ms"
+THROUGHPUT = "throughput.items_per_s"
+LOAD_SECONDS = "load.seconds"
+PEAK_MEMORY = "memory.peak_mb"
+TRUNCATED = "length.truncated_fraction"
+ONNX_OK = "deploy.onnx_ok"
+ONNX_MAX_ABS_DIFF = "deploy.onnx_max_abs_diff"
+ONNX_LATENCY_P50 = "deploy.onnx_latency.p50_ms"
+ONNX_LATENCY_P95 = "deploy.onnx_latency.p95_ms"
+GPU_MAX_ABS_DIFF = "max_abs_diff"  # only behind gpu.{precision}.
+GPU_COSINE_MIN = "cosine_min"  # only behind gpu.{precision}.
+GPU_DEVICE = "gpu.device"  # a note: where the GPU path ran, or why it did not
+COST_PER_1K = "cost.usd_per_1k"
+COST_PER_MONTH = "cost.usd_per_month"
+COST_PER_YEAR = "cost.usd_per_year"
+COST_FINE_TUNE = "cost.fine_tune_usd"
+PARAMS = "params"  # not a measurement: ModelMeta.params, ranked as the size criterion
+
+GPU_PREFIX = "gpu."
+QUANTILES = {"p50": LATENCY_P50, "p95": LATENCY_P95, "p99": LATENCY_P99}
+
+_TIMING = "on the user's inputs and machine"
+# fmt: off
+_SPECS = [
+    # name, unit, direction, label, format, tasks, description
+    MetricSpec(ACCURACY, "fraction", "higher", "accuracy", "{:.3f}", CLASSIFICATION,
+               "accuracy of the cross-validated linear probe"),
+    MetricSpec(MACRO_F1, "fraction", "higher", "macro-F1", "{:.3f}", CLASSIFICATION,
+               "macro-F1 of the cross-validated linear probe"),
+    MetricSpec(MACRO_PRECISION, "fraction", "higher", "macro-P", "{:.3f}", CLASSIFICATION,
+               "macro precision of the probe"),
+    MetricSpec(MACRO_RECALL, "fraction", "higher", "macro-R", "{:.3f}", CLASSIFICATION,
+               "macro recall of the probe"),
+    MetricSpec(BREAKDOWN, "fraction", None, "worst-class F1", "{:.3f}", CLASSIFICATION,
+               "F1 of the worst class; per class and per slice in its detail"),
+    MetricSpec(LATENCY_P50, "ms", "lower", "p50", "{:.1f}", TASKS,
+               f"median latency of one call {_TIMING}", batched=True),
+    MetricSpec(LATENCY_P95, "ms", "lower", "p95", "{:.1f}", TASKS,
+               f"95th percentile latency of one call {_TIMING}", batched=True),
+    MetricSpec(LATENCY_P99, "ms", "lower", "p99", "{:.1f}", TASKS,
+               f"99th percentile latency of one call {_TIMING}", batched=True),
+    MetricSpec(THROUGHPUT, "items/s", "higher", "items/s", "{:.0f}", TASKS,
+               f"items per second {_TIMING}", batched=True),
+    MetricSpec(LOAD_SECONDS, "s", "lower", "load s", "{:.2f}", TASKS,
+               "time to load the model in a fresh process"),
+    MetricSpec(PEAK_MEMORY, "MB", "lower", "peak MB", "{:.0f}", TASKS,
+               "peak resident memory above the runtime's"),
+    MetricSpec(TRUNCATED, "fraction", "lower", "truncated", "{:.1%}", TASKS,
+               "share of inputs longer than the model's max input"),
+    MetricSpec(ONNX_OK, "pass", None, "ONNX", "{:.0f}", TASKS,
+               "1 when the ONNX export runs and matches PyTorch, 0 when not"),
+    MetricSpec(ONNX_MAX_ABS_DIFF, "abs", "lower", "ONNX max diff", "{:.1e}", TASKS,
+               "largest absolute difference of ONNX Runtime's features to PyTorch's"),
+    MetricSpec(ONNX_LATENCY_P50, "ms", "lower", "ONNX p50", "{:.2f}", TASKS,
+               "ONNX Runtime median latency", batched=True),
+    MetricSpec(ONNX_LATENCY_P95, "ms", "lower", "ONNX p95", "{:.2f}", TASKS,
+               "ONNX Runtime 95th percentile latency", batched=True),
+    MetricSpec(GPU_MAX_ABS_DIFF, "abs", "lower", "max abs diff", "{:.1e}", TASKS,
+               "largest absolute difference of the GPU features to the CPU fp32 ones"),
+    MetricSpec(GPU_COSINE_MIN, "cosine", "higher", "min cosine", "{:.5f}", TASKS,
+               "lowest row-wise cosine of the GPU features to the CPU fp32 ones"),
+    MetricSpec(GPU_DEVICE, "", None, "GPU", "{}", TASKS,
+               "a note: the device and precisions, or why the GPU path was skipped"),
+    MetricSpec(COST_PER_1K, "USD", "lower", "$ / 1k", "{:.4f}", TASKS,
+               "compute cost of 1,000 predictions"),
+    MetricSpec(COST_PER_MONTH, "USD", "lower", "$ / month", "{:,.4g}", TASKS,
+               "always-on instances for the traffic, a month"),
+    MetricSpec(COST_PER_YEAR, "USD", "lower", "$ / year", "{:,.4g}", TASKS,
+               "always-on instances for the traffic, a year"),
+    MetricSpec(COST_FINE_TUNE, "USD", "lower", "fine-tuning $", "{:,.4g}", TASKS,
+               "estimated cost of fine-tuning on all rows"),
+    MetricSpec(PARAMS, "count", "lower", "params", "{:,}", TASKS,
+               "parameter count (from the weights' headers)"),
+]
+# fmt: on
+# The transferability estimators: all higher-is-better, each on a scale of its own.
+LOGME = "logme"
+ESTIMATOR_UNITS = {
+    LOGME: "evidence/sample",
+    "logme_icml": "evidence/sample",
+    "h_score": "score",
+    "regularized_h_score": "score",
+    "transrate": "score",
+    "gbc": "score",
+    "sfda": "score",
+    "parc": "score",
+    "nleep": "log-likelihood",
+    "knn": "accuracy",
+    "leep": "log-likelihood",
+    "nce": "nats",
+}
+ESTIMATOR_LABELS = {"logme": "LogME", "logme_icml": "LogME (ICML)", "h_score": "H-score",
+                    "regularized_h_score": "regularized H-score", "transrate": "TransRate",
+                    "gbc": "GBC", "sfda": "SFDA", "parc": "PARC", "nleep": "NLEEP",
+                    "knn": "kNN", "leep": "LEEP", "nce": "NCE"}  # fmt: skip
+_SPECS += [
+    MetricSpec(name, unit, "higher", ESTIMATOR_LABELS[name], "{:.3f}", CLASSIFICATION,
+               f"transferability estimator {ESTIMATOR_LABELS[name]}")
+    for name, unit in ESTIMATOR_UNITS.items()
+]  # fmt: skip
+REGISTRY: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
+ESTIMATORS = tuple(ESTIMATOR_UNITS)
+
+
+def spec(name: str) -> MetricSpec:
+    """The spec of a metric name, family members included; KeyError for an unknown name."""
+    return parse(name)[0]
+
+
+def with_batch(base: str, batch: int) -> str:
+    """``latency.p95_ms`` and 8 -> ``latency.p95_ms@8``."""
+    return f"{base}@{batch}"
+
+
+def latency(quantile: str, batch: int = 1) -> str:
+    """``latency("p95", 8)`` -> ``latency.p95_ms@8``; quantile is p50, p95 or p99."""
+    return with_batch(QUANTILES[quantile], batch)
+
+
+def latency_p50(batch: int = 1) -> str:
+    return with_batch(LATENCY_P50, batch)
+
+
+def latency_p95(batch: int = 1) -> str:
+    return with_batch(LATENCY_P95, batch)
+
+
+def throughput(batch: int) -> str:
+    return with_batch(THROUGHPUT, batch)
+
+
+def onnx_latency(quantile: str, batch: int = 1) -> str:
+    """``onnx_latency("p50")`` -> ``deploy.onnx_latency.p50_ms@1``."""
+    base = {"p50": ONNX_LATENCY_P50, "p95": ONNX_LATENCY_P95}[quantile]
+    return with_batch(base, batch)
+
+
+def gpu_name(precision: str, name: str) -> str:
+    """A CPU metric's name measured on the GPU at ``precision``:
+    ``gpu_name("fp16", "latency.p95_ms@1")`` -> ``gpu.fp16.latency.p95_ms@1``."""
+    return f"{GPU_PREFIX}{precision}.{name}"
+
+
+def parse(name: str) -> tuple[MetricSpec, int | None, str | None]:
+    """``(spec, batch, precision)`` of a metric name; batch and precision None where the name
+    has none. ``parse("gpu.fp16.latency.p95_ms@8")`` -> (latency.p95_ms's spec, 8, "fp16").
+    KeyError for a name no spec covers."""
+    base, _, batch_text = name.partition("@")
+    precision = None
+    if base not in REGISTRY and base.startswith(GPU_PREFIX):
+        precision, _, base = base.removeprefix(GPU_PREFIX).partition(".")
+    found = REGISTRY.get(base)
+    if found is None or found.batched != bool(batch_text):
+        raise KeyError(f"no metric spec covers {name!r} (see modelscout.metrics)")
+    return found, int(batch_text) if batch_text else None, precision
+
+
+def is_known(name: str) -> bool:
+    """Whether a spec covers ``name``."""
+    try:
+        parse(name)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+def batch_sizes(names: list[str] | dict[str, object], base: str) -> list[int]:
+    """The batch sizes ``base`` (a batched CPU name) was measured at among ``names``."""
+    found = []
+    for name in names:
+        if is_known(name):
+            spec_, batch, precision = parse(name)
+            if spec_.name == base and precision is None:
+                found.append(batch)
+    return sorted(found)
+
+
+def label(name: str) -> str:
+    """Display label of a name with its batch and precision: 'p95 ms @1', 'fp16 p95 ms @1'."""
+    found, batch, precision = parse(name)
+    text = found.label
+    if found.batched and found.unit == "ms":
+        text += " ms"
+    if batch is not None:
+        text += f" @{batch}"
+    return f"{precision} {text}" if precision else text
+
+
+def unit(name: str) -> str:
+    return parse(name)[0].unit
+
+
+def fmt(name: str) -> str:
+    return parse(name)[0].format
+
+
+def for_task(task: Task) -> list[MetricSpec]:
+    """The specs that apply to ``task``."""
+    return [s for s in _SPECS if task in s.tasks]
