@@ -309,7 +309,7 @@ def test_sentences_come_from_decide_not_from_the_renderers():
 
 def test_long_tail_is_written_from_the_sample_class_sizes():
     labels = np.array([0] * 8 + [1] * 8 + [2] * 2 + [3] * 2)
-    data = TaskData(["t"] * 20, labels, ["big", "large", "rare", "scarce"])
+    data = TaskData.of_texts(["t"] * 20, labels, ["big", "large", "rare", "scarce"])
     result = RunResult(build_spec(data="d.csv"), data, data, [outcome("m", 0.9, 4, 10)], {})
     tail = decide(result).long_tail
     assert tail.classes == ["rare", "scarce"] and (tail.rows, tail.total_rows) == (4, 20)

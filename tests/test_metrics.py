@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from modelscout import build_spec, metrics, rank
+from modelscout.measure.transferability.names import FEATURE_ESTIMATORS, HEAD_ESTIMATORS
 from modelscout.report import build_results
-from modelscout.spec import FEATURE_ESTIMATORS, HEAD_ESTIMATORS
 
 DATA = Path(__file__).parent / "data"
 SRC = Path(metrics.__file__).parent
