@@ -31,7 +31,7 @@ def compare(old: Old, new: New, markdown: MarkdownPath = None, as_json: AsJson =
 
         modelscout compare before/results.json after/results.json --markdown changes.md
     """
-    # Imported here: the report package is not needed by the other commands' start.
+    # Imported here, not at the top: every command's start would pay for the report modules.
     from rich.markdown import Markdown
 
     from modelscout.report import read_results

@@ -162,13 +162,13 @@ def rank(
     # listed a second time.
     flags = locals()
     try:
-        code, _ = run_and_show(build_spec(spec, **spec_overrides(flags)), quiet, as_json)
+        code, _ = run_and_show(build_spec(spec, **_spec_overrides(flags)), quiet, as_json)
     except UserError as error:
         fail(str(error))
     raise typer.Exit(code)
 
 
-def spec_overrides(flags: dict[str, Any]) -> dict[str, Any]:
+def _spec_overrides(flags: dict[str, Any]) -> dict[str, Any]:
     """``build_spec``'s overrides from rank's flags: choices as their names, the cost flags
     as the ``cost`` group; the spec file, ``--json`` and ``--quiet`` are not settings."""
     chosen = {
