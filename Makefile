@@ -27,8 +27,12 @@ test: install
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
+# ruff, functions of at most 60 lines, imports that point down the layers (pyproject.toml's
+# [tool.importlinter]; PYTHONPATH: this checkout's src, whichever modelscout is installed).
 lint:
 	$(PY) -m ruff check src tests benchmarks tools
+	$(PY) tools/check_function_length.py
+	PYTHONPATH=src $(VENV)/bin/lint-imports --no-cache --no-logo
 
 bench: install
 	$(PY) benchmarks/overhead.py

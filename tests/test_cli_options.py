@@ -14,8 +14,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import modelscout
-from modelscout.cli import _show_profile, app
+from modelscout.cli import app
 from modelscout.cli.output import clean, ranking_table, short_id
+from modelscout.cli.profile import show_profile
 from modelscout.decide import Row
 from modelscout.records import Candidate, Measurement, ModelMeta, Outcome
 from modelscout.results import Results
@@ -119,7 +120,7 @@ def test_profile_warns_in_words_about_a_timing_taken_on_a_busy_machine():
         },
     }
     out = Console(record=True, width=200, file=io.StringIO())
-    _show_profile(out, result)
+    show_profile(out, result)
     text = out.export_text()
     warnings = [line for line in text.splitlines() if line.startswith("Warning: ")]
     assert warnings == [
@@ -133,7 +134,7 @@ def test_profile_warns_in_words_about_a_timing_taken_on_a_busy_machine():
     result["batches"]["8"] = profiled_batch(9.0)
     result["gpu"] = None
     quiet = Console(record=True, width=200, file=io.StringIO())
-    _show_profile(quiet, result)
+    show_profile(quiet, result)
     assert "Warning" not in quiet.export_text()
 
 
@@ -353,9 +354,9 @@ def test_a_spec_whose_data_is_left_empty_says_so(tmp_path):
 
 
 def test_the_demo_says_what_to_look_at_in_the_report(tmp_path, capsys):
-    from modelscout.cli import _show_what_to_look_at
+    from modelscout.cli.demo import show_what_to_look_at
 
-    _show_what_to_look_at(tmp_path / "report.html")
+    show_what_to_look_at(tmp_path / "report.html")
     shown = " ".join(capsys.readouterr().out.split())
     assert f"Open {tmp_path / 'report.html'}" in shown
     assert "rationale" in shown and "latency/quality plot" in shown and "per-class table" in shown

@@ -12,7 +12,7 @@ from rich.console import Console
 from modelscout import build_spec, rank
 from modelscout.backends.text import load_text_encoder
 from modelscout.catalog.candidate import describe, resolve_candidate
-from modelscout.cli import _show_gpu
+from modelscout.cli.profile import show_gpu as _show_gpu
 from modelscout.measure import hardware
 from modelscout.measure.hardware import (
     cuda_device,

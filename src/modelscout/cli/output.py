@@ -7,6 +7,8 @@ name is ever read as markup or as a terminal control sequence.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -16,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modelscout.controls import strip_controls
+from modelscout.errors import UserError
 
 if TYPE_CHECKING:
     from modelscout.decide import Decision, Row
@@ -25,11 +28,36 @@ UNBOUNDED = 10_000
 # Dropped in this order when the table does not fit the console.
 OPTIONAL_COLUMNS = ("Pareto", "params", "peak MB")
 
+# Progress, tables beside --json, "Wrote ..." and errors: stdout is kept for machine output.
+console = Console(stderr=True)
+
 
 def clean(text: Any, *, one_line: bool = False) -> str:
     """``text`` without terminal control sequences; with ``one_line``, newlines become spaces."""
     cleaned = strip_controls(text)
     return " ".join(cleaned.split()) if one_line else cleaned
+
+
+def print_error(message: str) -> None:
+    """``message`` as one ``error:`` line on stderr."""
+    console.print(Text("error: ", style="bold red") + Text(clean(message)), soft_wrap=True)
+
+
+def print_json(value: Any) -> None:
+    """``value`` as indented JSON alone on stdout."""
+    # ASCII: no outside string's control character (C1 ones too) reaches the terminal raw
+    print(json.dumps(value, indent=2, ensure_ascii=True, default=str))
+
+
+def write_text(path: Path, text: str, flag: str) -> None:
+    """Write ``text`` to ``path``, creating its folders; one line when that cannot be done."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UserError(
+            f"cannot write {path} ({error.strerror or error}); give {flag} a writable path"
+        ) from None
 
 
 def ellipsize_middle(text: str, width: int) -> str:

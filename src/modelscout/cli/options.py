@@ -1,0 +1,39 @@
+"""Options that several commands share, declared once: their flag, metavar and help."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, get_args
+
+import typer
+
+from modelscout.measure.cost import instance_presets
+from modelscout.spec import Spec
+
+# Choices named in --help, read from where they are defined so they never drift.
+Task = Enum("Task", {name: name for name in get_args(Spec.model_fields["task"].annotation)})
+Instance = Enum("Instance", {name: name for name in instance_presets()})
+
+
+def spec_default(field: str) -> str:
+    """'[default: X]' for a Spec field: the spec's default is the one shown."""
+    return f"[default: {Spec.model_fields[field].default}]"
+
+
+# The opt-ins that rank and profile share: on/off pairs, None meaning "as the spec says".
+AllowPickle = Annotated[
+    bool | None,
+    typer.Option(
+        "--allow-pickle/--no-allow-pickle",
+        help="Load pickle (.bin) checkpoints; they can run code [default: no].",
+    ),
+]
+TrustRemoteCode = Annotated[
+    bool | None,
+    typer.Option(
+        "--trust-remote-code/--no-trust-remote-code", help="Run models' own code [default: no]."
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+Store = Annotated[Path | None, typer.Option(metavar="PATH", help="SQLite measurement cache.")]

