@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from modelscout.catalog.constraints import check_latency, check_measured
-from modelscout.pipeline import RunResult
 from modelscout.records import Measurement, Outcome
+from modelscout.run import RunResult
 from modelscout.spec import Constraints, Weights
 
 

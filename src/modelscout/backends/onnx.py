@@ -245,7 +245,7 @@ def check_onnx(
 ) -> dict[str, Any]:
     """Export, run, compare. ``reference`` holds the PyTorch features of ``texts``;
     ``latency`` is a function timing a predict function at batch size 1 (returning a
-    ``measure.hardware.Latency``, kept whole in the findings); with ``keep``, the
+    ``measure.timing.Latency``, kept whole in the findings); with ``keep``, the
     exported model stays there and its path is in the findings."""
     try:
         import onnxruntime  # noqa: F401
@@ -274,7 +274,7 @@ def check_onnx(
         "max_abs_diff": difference,
         "export_s": export_s,
         "size_mb": size_mb,
-        "latency": timed,  # a measure.hardware.Latency, with the machine's verdict on it
+        "latency": timed,  # a measure.timing.Latency, with the machine's verdict on it
         "threads": threads,
         **({"path": str(path)} if keep is not None else {}),
     }

