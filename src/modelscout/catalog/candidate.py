@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import replace
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 from pathlib import Path
@@ -130,16 +131,23 @@ def check_variants(text: str, config: dict[str, Any], variants: tuple[Variant, .
             )
 
 
+def _baseline_meta(candidate: Candidate) -> ModelMeta:
+    # Imported on use: the module imports scikit-learn (1.5 s), which resolving candidates,
+    # part of checking the user's input (``inputs.prepare``), must not wait for.
+    return import_module("modelscout.backends.baseline").baseline_meta()
+
+
+# Backends whose candidates are described by code rather than by model files.
+WITHOUT_FILES = {
+    "baseline": _baseline_meta,
+    "python": lambda candidate: meta_of(find_factory(candidate.id, candidate.path)),
+}
+
+
 def describe(candidate: Candidate) -> ModelMeta:
     """ModelMeta of a candidate, its variants taken into account (known without loading)."""
-    if candidate.backend == "baseline":
-        # Imported here: the module imports scikit-learn (1.5 s), which resolving candidates,
-        # part of checking the user's input (``inputs.prepare``), must not wait for.
-        from modelscout.backends.baseline import baseline_meta
-
-        return baseline_meta()
-    if candidate.backend == "python":
-        return meta_of(find_factory(candidate.id, candidate.path))
+    if candidate.backend in WITHOUT_FILES:
+        return WITHOUT_FILES[candidate.backend](candidate)
     author = (
         candidate.id.split("/")[0] if candidate.source == "hub" and "/" in candidate.id else None
     )

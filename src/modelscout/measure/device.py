@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from modelscout.backends.base import encode
 from modelscout.errors import one_line
 from modelscout.measure.memory import DeviceMemory
 from modelscout.measure.timing import Latency, time_batches, timing_measurements, timing_names
@@ -61,16 +62,12 @@ def feature_agreement(
 ) -> tuple[float | None, float | None, int]:
     r"""Largest absolute difference and lowest row-wise cosine similarity of two feature sets.
 
-
     .. math::
-
 
         \cos_i = \frac{\langle f_i, r_i \rangle}{\lVert f_i \rVert \, \lVert r_i \rVert}
 
-
     Returns ``(max |f - r|, min_i cos_i, rows with a NaN or infinite feature)``; the first two
     are None when that count is not 0, since a broken row makes both meaningless.
-
 
     Shape:
         - features: (R, D)
@@ -113,16 +110,14 @@ def measure_on_device(
     seed: int = 0,
     budget_s: float = 2.0,
 ) -> DevicePass:
-    """Time a copy of ``encoder`` (a loaded ``backends.text.TextEncoder``) on ``device`` at
-    ``dtype``, and compare its features with ``reference``.
-
+    """Time a copy of ``encoder`` (an Encoder that can move: ``to``, ``torch_module``) on
+    ``device`` at ``dtype``, and compare its features with ``reference``.
 
     ``encoder`` itself stays as it was (fp32 on the CPU) for the next precision. Load time is
     the move (and cast) of the copy; every timed call ends with ``torch.cuda.synchronize`` on
     a GPU, so a latency runs until the features are back in host memory, tokenization
     included, as on the CPU. Latency and throughput per batch size are timed like the CPU's
     (``measure_latency``); the feature comparison runs first and doubles as extra warm-up.
-
 
     Shape:
         texts: (N,) the user's texts; reference: (R, D) CPU fp32 features of ``texts[:R]``.
@@ -131,28 +126,29 @@ def measure_on_device(
 
     device = torch.device(device)
     torch.empty(0, device=device)  # a GPU's context is set up here, not inside the timed move
-    _check_host_memory_for_copy(encoder.model)
+    _check_host_memory_for_copy(encoder.torch_module)
     moved = copy.deepcopy(encoder)  # made before anything is timed; freed on return
     with DeviceMemory(device) as memory:
         start = time.perf_counter()
         moved.to(device, dtype)
         _synchronize(device)
         load_s = time.perf_counter() - start
-        features = moved.encode(list(texts[: len(reference)]))
+        features = encode(moved, list(texts[: len(reference)]))
 
-        def predict(batch: list[str]) -> object:
-            out = moved.encode(batch, batch_size=len(batch))
+        def predict(batch: list[Any]) -> object:
+            out = moved.forward(moved.preprocess(batch))
             _synchronize(device)
             return out
 
+        threads, cpu_bound = torch.get_num_threads(), device.type == "cpu"
         latency, throughput = time_batches(
             predict,
             texts,
             batch_sizes,
             seed=seed,
             budget_s=budget_s,
-            threads=torch.get_num_threads(),
-            cpu_bound=device.type == "cpu",
+            threads=threads,
+            cpu_bound=cpu_bound,
         )
     max_abs_diff, cosine_min, nonfinite = feature_agreement(features, reference)
     return DevicePass(
@@ -195,7 +191,6 @@ def measure_precisions(
     budget_s: float = 2.0,
 ) -> Precisions:
     """``measure_on_device`` at each of ``precisions`` (name -> torch dtype), one at a time.
-
 
     A precision that cannot run (out of device memory, an operation with no kernel for that
     dtype) is recorded with its reason; the others, and the CPU figures, stand.

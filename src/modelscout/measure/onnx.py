@@ -58,7 +58,7 @@ def onnx_check(
     """Export ``encoder`` to ONNX, compare with its ``features`` of ``items[:len(features)]``
     and time the export as the model is timed (``timing``: ``measure_latency_reliably``'s
     retries, seed and budget_s); an encoder with no ``torch_module`` is not exported."""
-    if getattr(encoder, "torch_module", None) is None:
+    if not hasattr(encoder, "torch_module"):
         return {"ok": None, "reason": "not run: this encoder has no torch module to export"}
 
     return check_onnx(

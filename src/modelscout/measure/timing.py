@@ -77,7 +77,6 @@ def usable_cores() -> int:
 def median_ci_relative(samples: np.ndarray) -> float:
     """Half-width of the distribution-free 95% CI of the median, relative to the median.
 
-
     The CI is given by the order statistics at ranks n/2 -+ 1.96 sqrt(n)/2 (binomial normal
     approximation), so it needs no assumption about the shape of the latency distribution.
     """
@@ -95,13 +94,11 @@ def quantile_ci(
 ) -> tuple[float, float | None]:
     r"""Distribution-free confidence interval of the ``q`` quantile, from order statistics.
 
-
     The count B of samples below the true quantile is Binomial(n, q) whatever the latency
     distribution, so with :math:`l = F^{-1}_B(\alpha/2)` and :math:`u = F^{-1}_B(1-\alpha/2)+1`
     the order statistics :math:`(X_{(l)}, X_{(u)})` (1-based) cover it with probability at
     least ``confidence`` (Conover, *Practical Nonparametric Statistics*, 3.2). The upper end
     is None when n is too small to bound it (u > n: e.g. fewer than 72 runs for the p95).
-
 
     Shape:
         samples: (N,)
@@ -126,7 +123,6 @@ def round_spread(samples: Sequence[float], rounds: int = ROUNDS) -> float:
 
 def _busy_cpu_seconds(cpus: set[int]) -> float:
     """CPU seconds spent on anything but idle on ``cpus`` since boot, all processes.
-
 
     Linux counts guest time inside user time already, so it is left out here."""
     left_out = {"idle", "iowait", "guest", "guest_nice"}
@@ -162,7 +158,6 @@ class ConditionsWatch:
 
 def judge(latency: Latency, conditions: dict[str, float], threads: int, cpu_bound: bool) -> None:
     """Mark ``latency`` unreliable, with the figures, when the machine disturbed it.
-
 
     ``cpu_bound``: the timed call computes on this process's CPU threads (not a GPU's wait),
     so getting less CPU than wall time means it was descheduled."""
@@ -205,13 +200,11 @@ def measure_latency(
 ) -> Latency:
     """Wall-clock latency of ``predict`` on batches drawn from ``texts``.
 
-
     Batches are drawn at random from the user's texts, so their length distribution is
     the data's. After ``warmup`` calls, runs go on until the p50 is stable (relative 95% CI
     under ``target_ci``) with at least ``min_runs`` done, or ``budget_s`` is spent (at least
     20 runs whatever the budget), or ``max_runs`` is reached. The result says whether the
     machine let the runs be timed fairly (``judge``; ``threads``: the threads computing).
-
 
     ``prior_ms``: reliable runs of an earlier, unsettled timing of the same call. This one
     goes on from them (its percentiles and CIs are over both; its verdict is on its own runs
