@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 from modelscout import build_spec
 from modelscout.cli import app
 from modelscout.errors import UserError
-from modelscout.executors.local import find_gpu
+from modelscout.executors.forkserver import find_gpu
 from modelscout.measure.cost import (
     cost_measurements,
     fine_tune_cost,

@@ -13,8 +13,8 @@ from modelscout import build_spec, rank
 from modelscout.backends.text import load_text_encoder
 from modelscout.catalog.candidate import describe, resolve_candidate
 from modelscout.cli import _show_gpu
-from modelscout.executors import local
-from modelscout.executors.local import find_gpu
+from modelscout.executors import forkserver
+from modelscout.executors.forkserver import find_gpu
 from modelscout.measure.device import (
     cuda_device,
     feature_agreement,
@@ -110,15 +110,15 @@ def test_feature_agreement_flags_rows_that_are_not_finite():
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has a CUDA device")
 def test_without_cuda_torch_says_so_and_no_driver_answers_at_once(monkeypatch):
     assert cuda_device()["skipped"].startswith("no CUDA device (torch.cuda.is_available() is False")
-    monkeypatch.setattr(local, "GPU_DRIVER_FILES", ("/nonexistent/nvidiactl",))
-    if local.sys.platform.startswith("linux"):
-        assert find_gpu() == {"skipped": local.NO_GPU_DRIVER}
+    monkeypatch.setattr(forkserver, "GPU_DRIVER_FILES", ("/nonexistent/nvidiactl",))
+    if forkserver.sys.platform.startswith("linux"):
+        assert find_gpu() == {"skipped": forkserver.NO_GPU_DRIVER}
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has a CUDA device")
 def test_cpu_only_run_carries_why_the_gpu_was_skipped(small_csv, tiny_bert, tmp_path, monkeypatch):
     # A driver file that exists sends the question to torch in a forked process, as on a GPU box.
-    monkeypatch.setattr(local, "GPU_DRIVER_FILES", (str(tmp_path),))
+    monkeypatch.setattr(forkserver, "GPU_DRIVER_FILES", (str(tmp_path),))
     spec = spec_for(small_csv, [tiny_bert, f"{tiny_bert}+int8"], tmp_path)
     results = build_results(rank(spec))
     rows = by_id(results)

@@ -12,7 +12,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelscout.executors.local import start_server
+from modelscout.executors.forkserver import start_server
 from modelscout.inputs import Prepared, prepare
 from modelscout.spec import Spec
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelscout.catalog.candidate import describe
-from modelscout.executors.local import start_server
+from modelscout.executors.forkserver import start_server
 from modelscout.inputs import Prepared, prepare
 from modelscout.measure.device import GPU_NOTE
 from modelscout.records import Measurement

@@ -33,7 +33,8 @@ from modelscout.catalog.constraints import check_meta
 from modelscout.data import TaskData, nested_subsamples
 from modelscout.errors import CandidateError, one_line
 from modelscout.executors import Executor
-from modelscout.executors.local import LocalExecutor, find_gpu, start_server
+from modelscout.executors.forkserver import find_gpu, start_server
+from modelscout.executors.local import LocalExecutor
 from modelscout.inputs import Prepared, prepare
 from modelscout.measure.cost import check_gpu_pricing, cost_measurements, measuring_threads
 from modelscout.measure.device import GPU_OFF, gpu_measurements, skip_note

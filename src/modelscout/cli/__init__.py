@@ -155,7 +155,7 @@ def _exit_code(decision: Any) -> int:
 
 def _run(spec: Spec, quiet: bool, as_json: bool = False) -> tuple[int, list[Path]]:
     """Measure, rank, write the reports and print them; the exit code and the written paths."""
-    from modelscout.executors.local import start_server
+    from modelscout.executors.forkserver import start_server
 
     require_file(spec.data)  # the commonest mistake, told before any process starts
 

@@ -4,10 +4,11 @@ executor implements the same protocol later. Every executor stores into the same
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from modelscout.measure.model_pass import PassJob, PassResult
-from modelscout.measure.probe import ProbeJob, ProbeResult
+if TYPE_CHECKING:  # names for the annotations only: the fork server's module must stay light
+    from modelscout.measure.model_pass import PassJob, PassResult
+    from modelscout.measure.probe import ProbeJob, ProbeResult
 
 
 class Executor(Protocol):

@@ -6,77 +6,14 @@ touch another's and its death fails only that candidate; the probes' folds share
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from modelscout.errors import one_line
-from modelscout.measure.device import cuda_device
-from modelscout.measure.lifetime import MAIN_PID_VARIABLE, die_with
+from modelscout.executors.forkserver import isolated_pool
 from modelscout.measure.model_pass import PassJob, PassResult, run_model_pass
 from modelscout.measure.probe import ProbeJob, ProbeResult, cross_validate_many
 from modelscout.measure.timing import usable_cores
 
 logger = logging.getLogger(__name__)
-
-
-# forkserver_lifetime first: the server dies with the main process even while importing torch
-_PRELOAD = [
-    "modelscout.measure.forkserver_lifetime",
-    "torch",
-    "transformers",
-    "sentence_transformers",
-    "sklearn.svm",
-]
-
-
-def _context() -> Any:
-    import multiprocessing
-
-    context = multiprocessing.get_context("forkserver")
-    os.environ[MAIN_PID_VARIABLE] = str(os.getpid())  # the server inherits it (lifetime.py)
-    context.set_forkserver_preload(_PRELOAD)
-    return context
-
-
-def _isolated_pool() -> Any:
-    """A pool of one process forked from the server, which dies with this process."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(
-        max_workers=1, mp_context=_context(), initializer=die_with, initargs=(os.getpid(),)
-    )
-
-
-def start_server() -> None:
-    """Start the fork server (it imports torch and transformers once) ahead of first use."""
-    from multiprocessing import forkserver
-
-    _context()
-    forkserver.ensure_running()
-    logger.debug("measuring processes' fork server running")
-
-
-NO_GPU_DRIVER = (
-    "no CUDA device (no GPU driver: /dev/nvidiactl, /dev/kfd and /dev/dxg are all absent)"
-)
-
-
-GPU_DRIVER_FILES = ("/dev/nvidiactl", "/dev/kfd", "/dev/dxg")  # NVIDIA, ROCm, WSL2
-
-
-def find_gpu() -> dict[str, Any]:
-    """``cuda_device()``, asked of a process forked from the measuring server (this one does
-    not import torch). On Linux, a machine without any GPU driver's device file answers at
-    once, without waiting for the server to have imported torch."""
-    if sys.platform.startswith("linux") and not any(map(os.path.exists, GPU_DRIVER_FILES)):
-        return {"skipped": NO_GPU_DRIVER}
-    try:
-        with _isolated_pool() as pool:
-            return pool.submit(cuda_device).result()
-    except Exception as error:  # a broken driver costs the GPU figures, not the run
-        return {"skipped": f"no usable CUDA device (looking for one failed: {one_line(error)})"}
 
 
 def run_isolated(job: PassJob) -> PassResult:
@@ -86,7 +23,7 @@ def run_isolated(job: PassJob) -> PassResult:
     from modelscout.errors import CandidateError
 
     logger.debug("model pass of %s in a process of its own", job.candidate.id)
-    with _isolated_pool() as pool:
+    with isolated_pool() as pool:
         try:
             return pool.submit(run_model_pass, job).result()
         except BrokenProcessPool:
