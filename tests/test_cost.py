@@ -6,15 +6,15 @@ from typer.testing import CliRunner
 from modelscout import build_spec
 from modelscout.cli import app
 from modelscout.errors import UserError
+from modelscout.executors.forkserver import find_gpu
 from modelscout.measure.cost import (
+    cost_measurements,
     fine_tune_cost,
     hourly_price,
     instance_presets,
     monthly_cost,
     usd_per_1k,
 )
-from modelscout.measure.hardware import find_gpu
-from modelscout.pipeline import cost_measurements
 from modelscout.records import Measurement
 
 
@@ -133,7 +133,7 @@ def test_rank_reports_cost_when_given_a_price(small_csv, tiny_bert, tmp_path):
 
 
 def gpu_pass(precision, items_per_s, cosine_min):
-    """The measurements a GPU pass records at one precision (pipeline.gpu_measurements)."""
+    """The measurements a GPU pass records at one precision (measure.device.gpu_measurements)."""
     prefix = f"gpu.{precision}."
     facts = {"device": "cuda", "device_name": "NVIDIA L4", "dtype": precision}
     return {

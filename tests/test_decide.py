@@ -3,12 +3,12 @@ import pytest
 
 from modelscout.data import TaskData
 from modelscout.decide import decide, pareto_front
-from modelscout.pipeline import RunResult
 from modelscout.records import Candidate, Measurement, ModelMeta, Outcome
 from modelscout.report import build_results
 from modelscout.report.html import render_html
 from modelscout.report.markdown import render_markdown
 from modelscout.report.md_escape import md_text
+from modelscout.run import RunResult
 from modelscout.spec import build_spec
 
 

@@ -6,7 +6,7 @@ from torch.utils.benchmark import Timer
 
 from modelscout.backends.text import load_text_encoder
 from modelscout.catalog.candidate import describe, resolve_candidate
-from modelscout.measure.hardware import measure_latency
+from modelscout.measure.timing import measure_latency
 
 
 def test_p50_at_batch_1_agrees_with_torch_benchmark_timer_within_10_percent(tiny_bert):

@@ -13,15 +13,15 @@ from modelscout import build_spec, rank
 from modelscout.backends.text import load_text_encoder
 from modelscout.catalog.candidate import describe, resolve_candidate
 from modelscout.cli.profile import show_gpu as _show_gpu
-from modelscout.measure import hardware
-from modelscout.measure.hardware import (
+from modelscout.executors import forkserver
+from modelscout.executors.forkserver import find_gpu
+from modelscout.measure.device import (
     cuda_device,
     feature_agreement,
-    find_gpu,
     measure_on_device,
     measure_precisions,
 )
-from modelscout.pipeline import profile
+from modelscout.profile import profile
 from modelscout.report import build_results
 from modelscout.report.markdown import render_markdown
 
@@ -110,15 +110,15 @@ def test_feature_agreement_flags_rows_that_are_not_finite():
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has a CUDA device")
 def test_without_cuda_torch_says_so_and_no_driver_answers_at_once(monkeypatch):
     assert cuda_device()["skipped"].startswith("no CUDA device (torch.cuda.is_available() is False")
-    monkeypatch.setattr(hardware, "GPU_DRIVER_FILES", ("/nonexistent/nvidiactl",))
-    if hardware.sys.platform.startswith("linux"):
-        assert find_gpu() == {"skipped": hardware.NO_GPU_DRIVER}
+    monkeypatch.setattr(forkserver, "GPU_DRIVER_FILES", ("/nonexistent/nvidiactl",))
+    if forkserver.sys.platform.startswith("linux"):
+        assert find_gpu() == {"skipped": forkserver.NO_GPU_DRIVER}
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has a CUDA device")
 def test_cpu_only_run_carries_why_the_gpu_was_skipped(small_csv, tiny_bert, tmp_path, monkeypatch):
     # A driver file that exists sends the question to torch in a forked process, as on a GPU box.
-    monkeypatch.setattr(hardware, "GPU_DRIVER_FILES", (str(tmp_path),))
+    monkeypatch.setattr(forkserver, "GPU_DRIVER_FILES", (str(tmp_path),))
     spec = spec_for(small_csv, [tiny_bert, f"{tiny_bert}+int8"], tmp_path)
     results = build_results(rank(spec))
     rows = by_id(results)
@@ -140,7 +140,7 @@ def test_cpu_only_run_carries_why_the_gpu_was_skipped(small_csv, tiny_bert, tmp_
 def test_gpu_path_run_on_the_cpu_standing_in_reaches_every_report(
     small_csv, tiny_st, tmp_path, monkeypatch, isolated_store
 ):
-    monkeypatch.setattr("modelscout.pipeline.find_gpu", lambda: dict(CPU_AS_DEVICE))
+    monkeypatch.setattr("modelscout.run.find_gpu", lambda: dict(CPU_AS_DEVICE))
     spec = spec_for(small_csv, [tiny_st], tmp_path, baseline=False)
     decision = rank(spec)
     model = build_results(decision)["candidates"][0]
@@ -209,7 +209,7 @@ def test_a_failed_precision_is_measured_again_on_the_next_run_not_replayed(
     # A device torch cannot use here: every precision fails for real, as an out-of-memory
     # GPU would; the failure must not be served from the store next time.
     cuda = {"device": "cuda", "device_name": "unusable", "runtime": None, "bf16": False}
-    monkeypatch.setattr("modelscout.pipeline.find_gpu", lambda: dict(cuda))
+    monkeypatch.setattr("modelscout.run.find_gpu", lambda: dict(cuda))
     spec = spec_for(small_csv, [tiny_st], tmp_path, baseline=False)
     first = build_results(rank(spec))["candidates"][0]
     assert first["status"] == "ranked"  # the CPU figures stand

@@ -12,14 +12,14 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelscout.executors.forkserver import start_server
 from modelscout.inputs import Prepared, prepare
-from modelscout.measure.hardware import start_server
 from modelscout.spec import Spec
 
 if TYPE_CHECKING:
     from modelscout.decide import Decision
-    from modelscout.pipeline import Step
     from modelscout.records import Outcome
+    from modelscout.run import Step
 
 logger = logging.getLogger(__name__)
 _LATER = {"Decision": "modelscout.decide", "Outcome": "modelscout.records"}
@@ -47,7 +47,7 @@ def rank(
     start_server()  # imports torch in the background while the input is checked
     prepared = prepared or prepare(spec)
     decide = import_module("modelscout.decide").decide
-    run = import_module("modelscout.pipeline").run
+    run = import_module("modelscout.run").run
     return decide(run(spec, prepared=prepared, step=step, on_candidate=on_candidate))
 
 

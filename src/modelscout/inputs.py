@@ -1,6 +1,6 @@
 """What is checked before any model is touched: the data, the sample and the candidates.
 
-Kept apart from the pipeline so that checking them imports no more than pandas and the
+Kept apart from the run (run.py) so that checking them imports no more than pandas and the
 catalog: bad input is told within a second or two, before scikit-learn, SciPy or torch
 have been imported (they take seconds).
 """

@@ -77,16 +77,18 @@ class HubModel:
 @dataclass
 class Candidate:
     id: str  # as the user named it
-    source: str  # folder | package | hub | baseline
+    source: str  # folder | package | hub | python | baseline
     path: Path | None = None  # None for a Hub model not downloaded yet
     revision: str | None = None  # commit sha, or content hash of the folder
     parent: str | None = None  # for variants: the parent's id
     variants: tuple[Variant, ...] = field(default_factory=tuple)
     hub_model: HubModel | None = None  # for Hub ids: repo, revision as named, Hub metadata
+    backend: str = "text"  # the registered backend that loads it (backends/__init__.py)
 
     @property
     def downloaded(self) -> bool:
-        return self.path is not None or self.source == "baseline"
+        """Whether its files are here: only a Hub model not in the cache has none yet."""
+        return self.path is not None or self.hub_model is None
 
     @property
     def key(self) -> str:

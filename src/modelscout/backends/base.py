@@ -14,8 +14,13 @@ test of which backend it is:
   call's inputs (LEEP and NCE use it).
 - ``to(device, dtype)``: the model moves to a torch device (the GPU path).
 - ``torch_module`` and ``example_batch(items)``: the model can be exported to ONNX.
-- ``probe_model(seed)``: a scikit-learn estimator that replaces the linear probe on this
-  encoder's features (the TF-IDF baseline fits its own model on term counts).
+- ``fit(items, labels)``: the encoder is trained on the sample before it predicts (the TF-IDF
+  baseline); the model pass times it as part of loading.
+- ``probe_inputs(items)``, ``probe_model(seed)`` and ``probe_name``: the encoder's own
+  cross-validated probe, a scikit-learn estimator on its own inputs, that replaces the linear
+  probe (the TF-IDF baseline fits its model on term counts counted once for all folds).
+- ``encode_timed(items, batch_size)``: its own timed feature pass (text encoders batch
+  longest first); otherwise ``preprocess`` and ``forward`` run on consecutive batches.
 
 The registry maps a backend name (``Candidate.backend``) to a ``Backend``; adding one is a new
 file in this folder plus one ``register`` call.

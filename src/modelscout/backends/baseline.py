@@ -17,7 +17,8 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, T
 from sklearn.pipeline import make_pipeline, make_union
 from sklearn.svm import LinearSVC
 
-from modelscout.records import ModelMeta
+from modelscout.backends.base import Backend, LoadOptions, register
+from modelscout.records import Candidate, ModelMeta
 
 VERSION = "tfidf-v1"
 
@@ -92,6 +93,44 @@ class TrainVocabulary(TransformerMixin, BaseEstimator):
         return counts[:, self.columns_]
 
 
+class BaselineEncoder:
+    """The baseline as an ``Encoder``: trained on the sample (``fit``) before it predicts.
+
+    Its outputs (the SVM's decision values) are no features for the estimators (the backend's
+    ``dense_features`` is False); they are what serving it computes, hence what is timed. Its
+    cross-validated probe is its own model on term counts (``probe_inputs``, ``probe_model``).
+    """
+
+    modality = "text"
+    probe_name = "tfidf-linear-svm"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.model = tfidf_classifier(seed)
+        self._widths: list[int] = []
+
+    def fit(self, texts: Sequence[str], labels: np.ndarray) -> BaselineEncoder:
+        self.model.fit(list(texts), labels)
+        return self
+
+    def preprocess(self, texts: Sequence[str]) -> list[str]:
+        return list(texts)
+
+    def forward(self, texts: list[str]) -> np.ndarray:
+        """(B,) texts -> (B, K) float32 decision values ((B, 1) for two classes)."""
+        scores = self.model.decision_function(texts)
+        return np.asarray(scores, dtype=np.float32).reshape(len(texts), -1)
+
+    def probe_inputs(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """(N, V) term counts of every text, counted once for all folds (``term_counts``)."""
+        counts, self._widths = term_counts(texts)
+        return counts
+
+    def probe_model(self, seed: int) -> Any:
+        """A fresh ``fold_classifier`` over the columns of the last ``probe_inputs``."""
+        return fold_classifier(self._widths, seed)
+
+
 def baseline_meta() -> ModelMeta:
     """The baseline has no pre-trained weights: nothing to download, license or declare."""
     return ModelMeta(
@@ -102,3 +141,10 @@ def baseline_meta() -> ModelMeta:
         max_input_tokens=None,
         weight_format=None,
     )
+
+
+def _load(candidate: Candidate, meta: ModelMeta, options: LoadOptions) -> BaselineEncoder:
+    return BaselineEncoder(options.seed)
+
+
+BASELINE = register(Backend("baseline", "text", _load, dense_features=False, torch=False))

@@ -46,11 +46,13 @@ class OnnxEncoder(TextEncoder):
     def tokenizer(self) -> Any:
         return self._tokenizer
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        starts = range(0, len(texts), batch_size)
-        return np.concatenate([self._encode_batch(texts[i : i + batch_size]) for i in starts])
+    @property
+    def torch_module(self) -> None:
+        """None: it runs in ONNX Runtime, there is no torch model to export or move."""
+        return None
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+    def preprocess(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """(B,) texts -> int64 ``input_ids`` and ``attention_mask``, cut at ``max_length``."""
         tokens = self.tokenizer(
             list(texts),
             padding=True,
@@ -58,11 +60,19 @@ class OnnxEncoder(TextEncoder):
             max_length=self.max_length,
             return_tensors="np",
         )
-        inputs = {
+        return {
             "input_ids": tokens["input_ids"].astype(np.int64),
             "attention_mask": tokens["attention_mask"].astype(np.int64),
         }
-        return self.model.run(None, inputs)[0]
+
+    def forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return self.model.run(None, batch)[0]
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        starts = range(0, len(texts), batch_size)
+        return np.concatenate(
+            [self.forward(self.preprocess(texts[i : i + batch_size])) for i in starts]
+        )
 
 
 def _noise_filters() -> None:
@@ -181,6 +191,8 @@ def _artifact_folder(keep: Path | None) -> Iterator[Path]:
 
 
 def _sentence_encoder_only(encoder: TextEncoder) -> str | None:
+    if not isinstance(encoder, TextEncoder):
+        return "the ONNX path covers the text backend's encoders only"
     if isinstance(encoder, OnnxEncoder):
         return "the int8 variant already runs in ONNX Runtime"
     if not hasattr(encoder.model, "get_sentence_embedding_dimension"):
@@ -245,7 +257,7 @@ def check_onnx(
 ) -> dict[str, Any]:
     """Export, run, compare. ``reference`` holds the PyTorch features of ``texts``;
     ``latency`` is a function timing a predict function at batch size 1 (returning a
-    ``measure.hardware.Latency``, kept whole in the findings); with ``keep``, the
+    ``measure.timing.Latency``, kept whole in the findings); with ``keep``, the
     exported model stays there and its path is in the findings."""
     try:
         import onnxruntime  # noqa: F401
@@ -274,7 +286,7 @@ def check_onnx(
         "max_abs_diff": difference,
         "export_s": export_s,
         "size_mb": size_mb,
-        "latency": timed,  # a measure.hardware.Latency, with the machine's verdict on it
+        "latency": timed,  # a measure.timing.Latency, with the machine's verdict on it
         "threads": threads,
         **({"path": str(path)} if keep is not None else {}),
     }

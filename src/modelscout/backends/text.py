@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelscout.backends.base import Backend, LoadOptions, register
 from modelscout.backends.variants import keep_first_layers
 from modelscout.errors import CandidateError
 from modelscout.records import Candidate, ModelMeta
@@ -48,7 +49,10 @@ def check_loadable(meta: ModelMeta, *, allow_pickle: bool, trust_remote_code: bo
 
 
 class TextEncoder:
-    """A loaded text model: ``encode`` maps texts to one feature vector each."""
+    """A loaded text model (the ``Encoder`` of backends/base.py): ``preprocess`` tokenizes,
+    ``forward`` runs the model on the tokens; ``encode`` maps texts to one feature vector each."""
+
+    modality = "text"
 
     def __init__(self, model, max_length: int) -> None:
         self.model = model
@@ -57,6 +61,30 @@ class TextEncoder:
     @property
     def tokenizer(self):
         return self.model.tokenizer
+
+    @property
+    def torch_module(self):
+        """The torch model the ONNX check exports (backends/onnx.py)."""
+        return self.model
+
+    def preprocess(self, texts: list[str]) -> dict:
+        """(B,) texts -> the model's token tensors, cut at ``max_length`` tokens."""
+        return self.model.tokenize(list(texts))
+
+    def forward(self, batch: dict) -> np.ndarray:
+        """Token tensors of B texts -> (B, D) float32 sentence embeddings in host memory."""
+        import torch
+
+        device = self.model.device
+        with torch.inference_mode():
+            # tensors to the model's device; other entries (a modality name) as they are
+            moved = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+            out = self.model.forward(moved)
+        return out["sentence_embedding"].float().cpu().numpy()
+
+    def input_lengths(self, texts: list[str]) -> np.ndarray:
+        """(N,) token counts of the untruncated inputs (``token_lengths``)."""
+        return self.token_lengths(texts)
 
     def to(self, device, dtype) -> TextEncoder:
         """Move the model to ``device`` (a torch device) at ``dtype``, in place; ``encode``
@@ -117,26 +145,41 @@ class HeadTextEncoder(TextEncoder):
     def tokenizer(self):
         return self._tokenizer
 
-    def encode_with_probs(self, texts: list[str], batch_size: int = 32):
-        """(N,) texts -> (N, D) features and (N, K) source-label probabilities."""
+    def preprocess(self, texts: list[str]) -> dict:
+        return self._tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+
+    def forward(self, batch: dict) -> np.ndarray:
+        """Token tensors of B texts -> (B, D) mean-pooled features; ``source_probs`` becomes
+        the head's (B, K) softmax over the same texts."""
+        features, self.source_probs = self._pooled_and_probs(batch)
+        return features
+
+    def _pooled_and_probs(self, tokens: dict) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        features, probs = [], []
         with torch.inference_mode():
-            for first in range(0, len(texts), batch_size):
-                tokens = self._tokenizer(
-                    list(texts[first : first + batch_size]),
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                ).to(self.model.device)
-                out = self.model(**tokens, output_hidden_states=True)
-                hidden = out.hidden_states[-1].float()  # fp32: an fp16 sum of many tokens overflows
-                mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-                features.append(pooled.cpu().numpy())
-                probs.append(torch.softmax(out.logits.float(), dim=-1).cpu().numpy())
+            tokens = tokens.to(self.model.device)
+            out = self.model(**tokens, output_hidden_states=True)
+            hidden = out.hidden_states[-1].float()  # fp32: an fp16 sum of many tokens overflows
+            mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+            probs = torch.softmax(out.logits.float(), dim=-1)
+        return pooled.cpu().numpy(), probs.cpu().numpy()
+
+    def encode_with_probs(self, texts: list[str], batch_size: int = 32):
+        """(N,) texts -> (N, D) features and (N, K) source-label probabilities."""
+        features, probs = [], []
+        for first in range(0, len(texts), batch_size):
+            batch = self.preprocess(texts[first : first + batch_size])
+            pooled, batch_probs = self._pooled_and_probs(batch)
+            features.append(pooled)
+            probs.append(batch_probs)
         return np.concatenate(features), np.concatenate(probs)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
@@ -250,3 +293,16 @@ def _loading_reason(error: Exception) -> str:
     if "safetensors" in lowered or "header" in lowered or "deserializ" in lowered:
         return f"weights are corrupt or truncated ({text[:160]})"
     return f"{type(error).__name__}: {text[:200]}"
+
+
+def _load(candidate: Candidate, meta: ModelMeta, options: LoadOptions) -> TextEncoder:
+    """The registry's loader: ``load_text_encoder`` with what the user allowed."""
+    return load_text_encoder(
+        candidate,
+        meta,
+        allow_pickle=options.allow_pickle,
+        trust_remote_code=options.trust_remote_code,
+    )
+
+
+TEXT = register(Backend("text", "text", _load))

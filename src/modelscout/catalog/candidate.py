@@ -1,19 +1,25 @@
 """Candidate: what the user named, and where it resolves.
 
 ``resolve_candidate`` turns an id from the command line or spec into a
-Candidate: ``baseline:tfidf``, a local folder, an installed model package, or
-a Hugging Face Hub id ``org/name[@revision]`` (cache first, else described from the
-Hub's metadata and downloaded by ``download`` once its requirements are met),
-optionally followed by ``+variant`` parts.
+Candidate: ``baseline:tfidf``, a Python entry point ``python:package.module:factory``, a
+local folder, an installed model package, or a Hugging Face Hub id ``org/name[@revision]``
+(cache first, else described from the Hub's metadata and downloaded by ``download`` once its
+requirements are met), optionally followed by ``+variant`` parts. Each names the backend that
+loads it (``Candidate.backend``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import replace
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from modelscout.backends.python import find_factory, meta_of, split_entry_point
 from modelscout.backends.variants import parse_variant
 from modelscout.catalog import hub, local
 from modelscout.catalog.meta import (
@@ -39,7 +45,9 @@ def resolve_candidate(
     if text.startswith("baseline:"):
         if text != BASELINE_TFIDF:
             raise UserError(f"unknown baseline '{text}'; the baseline is {BASELINE_TFIDF}")
-        return Candidate(id=text, source="baseline", revision="tfidf-v1")
+        return Candidate(id=text, source="baseline", revision="tfidf-v1", backend="baseline")
+    if text.startswith("python:"):
+        return python_candidate(text)
     base, *variant_texts = text.split("+")
     variants = tuple(parse_variant(v) for v in variant_texts)
     found = local.find_folder(base) or local.find_package(base)
@@ -66,6 +74,31 @@ def resolve_candidate(
         parent=base if variants else None,
         variants=variants,
         hub_model=hub_model,
+    )
+
+
+def python_candidate(text: str) -> Candidate:
+    """A ``python:package.module:factory`` candidate; its revision is the hash of the module's
+    file and its package's version, so that editing either measures it afresh."""
+    try:
+        module, _ = split_entry_point(text)
+        spec = find_spec(module)
+    except (ValueError, ImportError) as error:
+        raise UserError(f"candidate '{text}': {error}; use python:package.module:factory") from None
+    if spec is None or not spec.origin or not Path(spec.origin).is_file():
+        raise UserError(f"candidate '{text}': no module {module} on the Python path")
+    try:
+        package = version(module.split(".")[0])
+    except PackageNotFoundError:
+        package = None
+    digest = hashlib.sha256(Path(spec.origin).read_bytes())
+    digest.update(str(package).encode())
+    return Candidate(
+        id=text,
+        source="python",
+        path=Path(spec.origin),
+        revision=digest.hexdigest()[:16],
+        backend="python",
     )
 
 
@@ -98,14 +131,23 @@ def check_variants(text: str, config: dict[str, Any], variants: tuple[Variant, .
             )
 
 
+def _baseline_meta(candidate: Candidate) -> ModelMeta:
+    # Imported on use: the module imports scikit-learn (1.5 s), which resolving candidates,
+    # part of checking the user's input (``inputs.prepare``), must not wait for.
+    return import_module("modelscout.backends.baseline").baseline_meta()
+
+
+# Backends whose candidates are described by code rather than by model files.
+WITHOUT_FILES = {
+    "baseline": _baseline_meta,
+    "python": lambda candidate: meta_of(find_factory(candidate.id, candidate.path)),
+}
+
+
 def describe(candidate: Candidate) -> ModelMeta:
     """ModelMeta of a candidate, its variants taken into account (known without loading)."""
-    if candidate.source == "baseline":
-        # Imported here: the module imports scikit-learn (1.5 s), which resolving candidates,
-        # part of checking the user's input (``inputs.prepare``), must not wait for.
-        from modelscout.backends.baseline import baseline_meta
-
-        return baseline_meta()
+    if candidate.backend in WITHOUT_FILES:
+        return WITHOUT_FILES[candidate.backend](candidate)
     author = (
         candidate.id.split("/")[0] if candidate.source == "hub" and "/" in candidate.id else None
     )

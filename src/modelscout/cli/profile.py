@@ -57,7 +57,7 @@ def profile(
     """
     # Imported here: the pipeline's measuring modules take seconds to import, which
     # `modelscout --help` and the other commands must not wait for.
-    from modelscout.pipeline import profile as run_profile
+    from modelscout.profile import profile as run_profile
 
     try:
         built = build_spec(

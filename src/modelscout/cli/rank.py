@@ -182,7 +182,7 @@ def _spec_overrides(flags: dict[str, Any]) -> dict[str, Any]:
 
 def run_and_show(spec: Spec, quiet: bool, as_json: bool = False) -> tuple[int, list[Path]]:
     """Measure, rank, write the reports and print them; the exit code and the written paths."""
-    from modelscout.measure.hardware import start_server
+    from modelscout.executors.forkserver import start_server
 
     require_file(spec.data)  # the commonest mistake, told before any process starts
 

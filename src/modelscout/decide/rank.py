@@ -22,7 +22,7 @@ from modelscout.records import Measurement
 from modelscout.spec import Constraints
 
 if TYPE_CHECKING:
-    from modelscout.pipeline import RunResult
+    from modelscout.run import RunResult
 
 
 def _pick(scores: dict[str, float], rows: list[Row]) -> str | None:

@@ -9,7 +9,7 @@ from modelscout import metrics
 from modelscout.records import Outcome
 
 if TYPE_CHECKING:
-    from modelscout.pipeline import RunResult
+    from modelscout.run import RunResult
 
 
 @dataclass

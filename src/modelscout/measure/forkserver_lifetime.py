@@ -1,7 +1,8 @@
-"""Imported by the fork server only, as its first preload module (``hardware._PRELOAD``):
-the import itself ties the server's life to the main process, its parent, before the server
-spends seconds importing torch. A module rather than a function because a preload entry is
-a module name, and importing it is the only code the server runs before its loop."""
+"""Imported by the fork server only, as its first preload module
+(``executors.forkserver._PRELOAD``): the import itself ties the server's life to the main
+process, its parent, before the server spends seconds importing torch. A module rather than
+a function because a preload entry is a module name, and importing it is the only code the
+server runs before its loop."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ def die_with(main_pid: int) -> None:
 
     Call it first thing in the helper. On Linux the signal fires when the *thread* that
     forked this process exits; the fork server is started from the main thread (``cli``,
-    ``pipeline.run``) and forks its children from its own main thread.
+    ``run.run``) and forks its children from its own main thread.
     """
     if not _kill_on_parent_exit():
         threading.Thread(target=_watch, args=(main_pid,), daemon=True).start()

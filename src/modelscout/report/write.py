@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from modelscout.errors import UserError, require_writable_folder
-from modelscout.pipeline import LOG_FOLDER
 from modelscout.report.csv import render_csv
 from modelscout.report.html import render_html
 from modelscout.report.markdown import render_markdown
+from modelscout.run import LOG_FOLDER
 
 REPORT_NAMES = ("results.json", "results.md", "matrix.csv", "report.html")
 PREVIOUS_FOLDER = "previous"

@@ -4,8 +4,8 @@ import time
 
 import numpy as np
 
-from modelscout.measure.hardware import (
-    MemoryWatch,
+from modelscout.measure.memory import MemoryWatch
+from modelscout.measure.timing import (
     judge,
     measure_latency,
     measure_latency_reliably,
@@ -153,7 +153,7 @@ def test_round_medians_are_compared_only_with_enough_runs_a_round():
 
 
 def test_a_timing_goes_on_from_earlier_runs_and_judges_only_its_own():
-    from modelscout.measure.hardware import measure_latency
+    from modelscout.measure.timing import measure_latency
 
     def predict(batch):
         return sum(len(text) for text in batch)

@@ -23,7 +23,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from modelscout.measure.hardware import usable_cores
+from modelscout.measure.timing import usable_cores
+from modelscout.records import Measurement
 
 
 @dataclass
@@ -94,7 +95,7 @@ def cross_validate_many(
     on_result: Callable[[int, ProbeResult | Exception], None] | None = None,
 ) -> list[ProbeResult | Exception]:
     """Every job's stratified k-fold scores, the folds of all jobs sharing ``n_jobs`` threads
-    (None: one per usable core, ``hardware.usable_cores``).
+    (None: one per usable core, ``timing.usable_cores``).
 
     Pooling the folds keeps every core busy to the end: five folds on two threads alone
     leave one idle for the last fold. Folds are dispatched in job order, so put the
@@ -220,3 +221,50 @@ def cross_validate(
     if isinstance(result, Exception):
         raise result
     return result
+
+
+PROBE_VERSION = "2"  # 2: macro precision and recall, per-class precision and recall
+PROBE_NAMES = [
+    "probe.accuracy",
+    "probe.macro_f1",
+    "probe.macro_precision",
+    "probe.macro_recall",
+    "probe.breakdown",
+]
+
+
+def probe_measurements(result: ProbeResult, settings: dict[str, Any]) -> list[Measurement]:
+    """The ``PROBE_NAMES`` measurements of one cross-validated probe: fold means with their
+    standard deviations, and the worst class's F1 with every per-class and per-slice figure."""
+    seconds = result.fit_seconds
+    out = [
+        Measurement(
+            f"probe.{name}",
+            getattr(result, name),
+            "fraction",
+            getattr(result, f"{name}_std"),
+            settings,
+            seconds,
+            PROBE_VERSION,
+        )
+        for name in ("accuracy", "macro_f1", "macro_precision", "macro_recall")
+    ]
+    worst = min(result.per_class_f1, key=result.per_class_f1.get)
+    detail = {
+        "worst_class": worst,
+        "per_class_f1": result.per_class_f1,
+        "per_class_precision": result.per_class_precision,
+        "per_class_recall": result.per_class_recall,
+        "per_slice_f1": result.per_slice_f1,
+    }
+    breakdown = Measurement(
+        "probe.breakdown",
+        result.per_class_f1[worst],
+        "fraction",
+        None,
+        settings,
+        seconds,
+        PROBE_VERSION,
+        detail=detail,
+    )
+    return [*out, breakdown]

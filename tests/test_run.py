@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 from modelscout import build_spec, rank
 from modelscout.api import rank_and_report
 from modelscout.cli import app
-from modelscout.measure.hardware import usable_cores
-from modelscout.pipeline import measuring_threads, run
+from modelscout.measure.cost import measuring_threads
+from modelscout.measure.timing import usable_cores
 from modelscout.report import build_results
 from modelscout.report.markdown import render_markdown
+from modelscout.run import run
 
 
 def by_id(results):

@@ -1,0 +1,50 @@
+"""The local executor: each model pass in a process of its own, forked from a server process
+that has already imported torch and transformers, so one candidate's memory and threads never
+touch another's and its death fails only that candidate; the probes' folds share the cores.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from modelscout.executors.forkserver import isolated_pool
+from modelscout.measure.model_pass import PassJob, PassResult, run_model_pass
+from modelscout.measure.probe import ProbeJob, ProbeResult, cross_validate_many
+from modelscout.measure.timing import usable_cores
+
+logger = logging.getLogger(__name__)
+
+
+def run_isolated(job: PassJob) -> PassResult:
+    """``run_model_pass`` in a fresh process of its own; its death fails only this candidate."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from modelscout.errors import CandidateError
+
+    logger.debug("model pass of %s in a process of its own", job.candidate.id)
+    with isolated_pool() as pool:
+        try:
+            return pool.submit(run_model_pass, job).result()
+        except BrokenProcessPool:
+            raise CandidateError(
+                "its measuring process died (out of memory, or a crash in native code)"
+            ) from None
+
+
+class LocalExecutor:
+    """The ``Executor`` of this machine: model passes one at a time, each in a process of its
+    own; the probes' folds sharing ``threads`` threads (None: every usable core)."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
+
+    def model_pass(self, job: PassJob) -> PassResult:
+        return run_isolated(job)
+
+    def probes(
+        self,
+        jobs: Sequence[ProbeJob],
+        on_result: Callable[[int, ProbeResult | Exception], None],
+    ) -> None:
+        cross_validate_many(jobs, n_jobs=self.threads or usable_cores(), on_result=on_result)

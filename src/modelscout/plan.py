@@ -1,0 +1,168 @@
+"""Spec + candidates -> jobs: candidate x step, each with the store key that determines it.
+
+A job names what it measures (``names``), under which ``version`` and ``settings``; with the
+candidate's key and the sample's fingerprint that is the store key (store.py). ``Ledger.cached``
+answers whether the store already holds every measurement of a job: what it holds is skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelscout.backends import backend_of
+from modelscout.measure.device import GPU_INT8, GPU_NOTE, gpu_names
+from modelscout.measure.estimates import STABILITY_FRACTIONS, TRANSFERABILITY_VERSION
+from modelscout.measure.onnx import ONNX_NAMES
+from modelscout.measure.probe import PROBE_NAMES, PROBE_VERSION
+from modelscout.measure.timing import timing_names
+from modelscout.records import Candidate, Measurement
+from modelscout.spec import Spec
+from modelscout.store import Store
+
+FEATURES_VERSION = "1"
+MODEL_PASS_VERSION = "1"
+PROBS_VERSION = "probs-1"
+LINEAR_PROBE = "standardize-logreg-C1"  # the probe's name in its settings (measure/probe)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One step of one candidate, and what determines its measurements."""
+
+    candidate: Candidate
+    step: str  # model_pass | gpu | probe | an estimator's name
+    names: tuple[str, ...]
+    version: str
+    settings: dict[str, Any]
+
+
+class Ledger:
+    """The store as the run sees it: a job's stored measurements, and what is saved; counts
+    what was measured and what was reused."""
+
+    def __init__(self, store: Store, data_key: str) -> None:
+        self.store, self.data_key = store, data_key
+        self.measured = self.reused = 0
+
+    def cached(self, job: Job) -> dict[str, Measurement] | None:
+        """Every measurement of ``job`` from the store, or None when one is missing."""
+        key = job.candidate.key
+        found = {
+            n: self.store.get(key, self.data_key, n, job.version, job.settings) for n in job.names
+        }
+        return None if any(m is None for m in found.values()) else found
+
+    def reuse(self, cached: dict[str, Measurement]) -> dict[str, Measurement]:
+        self.reused += len(cached)
+        return cached
+
+    def save(
+        self,
+        candidate: Candidate,
+        measurements: list[Measurement],
+        features: np.ndarray | None = None,
+    ) -> dict[str, Measurement]:
+        """Store ``measurements`` (with the features, in one transaction, when given)."""
+        if features is not None:
+            self.store.put_features(
+                candidate.key, self.data_key, FEATURES_VERSION, features, *measurements
+            )
+        else:
+            self.store.put(candidate.key, self.data_key, *measurements)
+        self.measured += len(measurements)
+        return {m.name: m for m in measurements}
+
+    def features(self, candidate: Candidate, version: str = FEATURES_VERSION) -> Any:
+        return self.store.get_features(candidate.key, self.data_key, version)
+
+    def save_probs(self, candidate: Candidate, probs: np.ndarray) -> None:
+        self.store.put_features(candidate.key, self.data_key, PROBS_VERSION, probs)
+
+
+def pass_settings(
+    spec: Spec, machine: dict[str, Any], threads: int | None, artifacts: Path | None
+) -> dict[str, Any]:
+    """What determines a model pass's measurements besides the candidate and the sample."""
+    settings = {
+        "batch_size": spec.batch_size,
+        "batch_sizes": spec.batch_sizes,
+        "latency_budget_s": spec.latency_budget_s,
+        "machine": machine,
+        # only when set, so that stores written before threads existed stay valid
+        **({"threads": threads} if threads is not None else {}),
+    }
+    if artifacts is not None:  # a pass that kept no files must not stand in for one that does
+        settings["keep_artifacts"] = str(artifacts)
+    return settings
+
+
+def pass_job(spec: Spec, candidate: Candidate, settings: dict[str, Any]) -> Job:
+    """The model pass: load, memory, timings; for dense features the truncation rate, and for
+    a torch model the ONNX check where the spec asks for it."""
+    backend = backend_of(candidate)
+    names = ["load.seconds", "memory.peak_mb", *timing_names("", spec.batch_sizes)]
+    if backend.dense_features:
+        names.append("length.truncated_fraction")
+        if spec.onnx and backend.torch:
+            names += ONNX_NAMES
+    return Job(candidate, "model_pass", tuple(names), MODEL_PASS_VERSION, settings)
+
+
+def gpu_for(candidate: Candidate, find: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """The device ``candidate`` is measured on besides the CPU (``find`` looks for it, only
+    when needed), or ``{"skipped": why}``; None for a backend with no torch model."""
+    if not backend_of(candidate).torch:
+        return None
+    if any(variant.kind == "int8" for variant in candidate.variants):
+        return {"skipped": GPU_INT8}
+    return find()
+
+
+def gpu_jobs(ledger: Ledger, candidate: Candidate, spec: Spec, settings: dict) -> list[Job]:
+    """The GPU note's job, then (once the note is stored and says which precisions were
+    measured) the job of those precisions' measurements. A precision that failed (out of
+    memory, say) is tried again: no job then stands for it."""
+    note = Job(candidate, "gpu", (GPU_NOTE,), MODEL_PASS_VERSION, settings)
+    stored = ledger.cached(note)
+    if stored is None or stored[GPU_NOTE].detail.get("failed"):
+        return [note]
+    names = gpu_names(stored[GPU_NOTE].detail["precisions"], spec.batch_sizes)
+    return [note, Job(candidate, "gpu", tuple(names), MODEL_PASS_VERSION, settings)]
+
+
+def probe_job(spec: Spec, candidate: Candidate, probe_name: str) -> Job:
+    settings = {"folds": spec.folds, "seed": spec.seed, "model": probe_name}
+    return Job(candidate, "probe", tuple(PROBE_NAMES), PROBE_VERSION, settings)
+
+
+def estimator_job(spec: Spec, candidate: Candidate, name: str) -> Job:
+    settings = {"fractions": STABILITY_FRACTIONS, "seed": spec.seed}
+    return Job(candidate, name, (name,), TRANSFERABILITY_VERSION, settings)
+
+
+def artifact_folder(spec: Spec, candidate: Candidate) -> Path | None:
+    """Where this candidate's exported models are kept: a folder named after it under
+    ``keep_artifacts``; None when nothing is kept (or for a backend with no torch model to
+    export)."""
+    if spec.keep_artifacts is None or not backend_of(candidate).torch:
+        return None
+    return spec.keep_artifacts.resolve() / safe_name(candidate.id)
+
+
+def files_still_there(load: Measurement) -> bool:
+    """Whether every model file a stored pass says it kept is still on disk."""
+    kept = (load.detail or {}).get("artifacts") or {}
+    return all(Path(path).is_file() for path in kept.values())
+
+
+def safe_name(candidate_id: str) -> str:
+    """A candidate id as one folder name: path separators, colons and other characters that
+    are not portable in file names become ``_`` (``org/model+layers:3`` ->
+    ``org_model+layers_3``)."""
+    return re.sub(r"[^\w.+-]+", "_", candidate_id).strip("._") or "candidate"

@@ -1,0 +1,473 @@
+"""The run in a page: plan the jobs of every candidate, execute the missing ones, store them.
+
+Per candidate, one at a time: describe it, check the metadata requirements (a Hub model on
+its Hub metadata, downloaded only once it passes), then its model pass, alone on the machine
+(load, features, timings, input lengths, ONNX, the GPU where there is one; stored in one
+transaction). Then the cross-validated probes of all candidates, their folds sharing the
+cores, each stored as it finishes; then per candidate the transferability estimators on its
+features. A candidate that fails becomes a ``failed`` outcome with its reason and a log file;
+the run goes on. ``api.rank`` then decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property, partial
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelscout import __version__
+from modelscout.backends import backend_of
+from modelscout.backends.base import LoadOptions
+from modelscout.backends.text import check_loadable, has_classification_head
+from modelscout.catalog.candidate import describe, download
+from modelscout.catalog.constraints import check_meta
+from modelscout.data import TaskData, nested_subsamples
+from modelscout.errors import CandidateError, one_line
+from modelscout.executors import Executor
+from modelscout.executors.forkserver import find_gpu, start_server
+from modelscout.executors.local import LocalExecutor
+from modelscout.inputs import Prepared, prepare
+from modelscout.measure.cost import check_gpu_pricing, cost_measurements, measuring_threads
+from modelscout.measure.device import GPU_OFF, gpu_measurements, skip_note
+from modelscout.measure.estimates import STABILITY_FRACTIONS, estimate
+from modelscout.measure.model_pass import PassJob, pass_measurements
+from modelscout.measure.probe import ProbeJob, ProbeResult, linear_probe, probe_measurements
+from modelscout.measure.timing import machine, reliable_runs, settled, timed_medians
+from modelscout.measure.transferability import ESTIMATORS, HEAD_ESTIMATORS
+from modelscout.plan import (
+    LINEAR_PROBE,
+    PROBS_VERSION,
+    Ledger,
+    artifact_folder,
+    estimator_job,
+    files_still_there,
+    gpu_for,
+    gpu_jobs,
+    pass_job,
+    pass_settings,
+    probe_job,
+    safe_name,
+)
+from modelscout.records import Candidate, Measurement, ModelMeta, Outcome
+from modelscout.spec import Constraints, Spec
+from modelscout.store import Store, StoreError, default_store_path
+
+logger = logging.getLogger(__name__)
+
+LOG_FOLDER = "logs"  # in the output folder: the traceback of each failed candidate
+PACKAGES = (
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "scikit-learn",
+    "numpy",
+    "scipy",
+    "huggingface-hub",
+)
+
+Step = Callable[[str, str], None]  # (candidate id, what is being done)
+
+
+@dataclass
+class RunResult:
+    spec: Spec
+    data: TaskData
+    sample: TaskData
+    outcomes: list[Outcome]
+    environment: dict[str, Any]
+    measured: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    threads: dict[str, Any] = field(default_factory=dict)  # measuring_threads' answer
+
+
+def environment() -> dict[str, Any]:
+    """Versions of what produced the numbers, and the machine they were measured on."""
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    return {
+        "modelscout": __version__,
+        "python": sys.version.split()[0],
+        "packages": packages,
+        "machine": machine(),
+    }
+
+
+def run(
+    spec: Spec,
+    *,
+    prepared: Prepared | None = None,
+    step: Step | None = None,
+    on_candidate: Callable[[Outcome], None] | None = None,
+    executor: Executor | None = None,
+) -> RunResult:
+    """Measure every candidate of ``spec`` on its data; bad input raises ``UserError``."""
+    started = time.perf_counter()
+    start_server()  # imports torch in the background while the data is read
+    prepared = prepared or prepare(spec)
+    tell = on_candidate or (lambda _: None)
+    with Store(spec.store or default_store_path()) as store:
+        runner = Runner(spec, prepared, store, step or (lambda *_: None), executor)
+        check_gpu_pricing(spec, lambda: runner.gpu)
+        # Model passes one at a time (each alone on the machine, for its timings), then the
+        # probes of all candidates together, then what remains per candidate.
+        states = [runner.start(candidate) for candidate in prepared.candidates]
+        for state in states:
+            if isinstance(state, Outcome):
+                tell(state)
+        pending = [state for state in states if isinstance(state, Pending)]
+        probed = iter(runner.probe_all(pending))  # in the order of ``pending``
+        outcomes = []
+        for state in states:
+            if isinstance(state, Pending):
+                state = runner.finish(state, next(probed))
+                tell(state)
+            outcomes.append(state)
+    return RunResult(
+        spec,
+        prepared.data,
+        prepared.sample,
+        outcomes,
+        environment(),
+        runner.ledger.measured,
+        runner.ledger.reused,
+        time.perf_counter() - started,
+        runner.timings,
+        {"threads": runner.threads, "source": runner.threads_source},
+    )
+
+
+@dataclass
+class Pending:
+    """A candidate between its model pass and its probe."""
+
+    candidate: Candidate
+    meta: ModelMeta
+    measurements: dict[str, Measurement]
+    features: np.ndarray | None
+    probs: np.ndarray | None
+    clock: dict[str, float]
+
+
+class Runner:
+    """The jobs of one run: each candidate's steps, looked up in the store first."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        prepared: Prepared,
+        store: Store,
+        step: Step,
+        executor: Executor | None = None,
+    ) -> None:
+        self.spec, self.sample, self.step = spec, prepared.sample, step
+        self.rows_in_data = len(prepared.data)
+        self.ledger = Ledger(store, prepared.sample.fingerprint)
+        self.machine = machine()
+        self.threads, self.threads_source = measuring_threads(spec)
+        self.executor = executor or LocalExecutor(self.threads)
+        self.timings: dict[str, dict[str, float]] = {}  # candidate -> phase -> wall seconds
+
+    @cached_property
+    def gpu(self) -> dict[str, Any]:
+        """The CUDA device model passes also measure on, or ``{"skipped": why}``; looked for
+        once per run, when the first model candidate needs it."""
+        return {"skipped": GPU_OFF} if self.spec.gpu == "off" else find_gpu()
+
+    # -- the model pass -------------------------------------------------------------------
+    def model_pass(
+        self, candidate: Candidate, meta: ModelMeta
+    ) -> tuple[dict[str, Measurement], np.ndarray | None, np.ndarray | None]:
+        """Features (and a classification head's probabilities) plus everything timed on the
+        same loaded model, in a process of its own; what the store holds is not measured."""
+        artifacts = artifact_folder(self.spec, candidate)
+        settings = pass_settings(self.spec, self.machine, self.threads, artifacts)
+        gpu = gpu_for(candidate, lambda: self.gpu)
+        measures_gpu = gpu is not None and "skipped" not in gpu
+        gpu_settings = {**settings, "gpu": gpu}  # the device found is part of the key
+        cached = self._stored_pass(candidate, settings, gpu_settings if measures_gpu else None)
+        prior: dict[int, list[float]] = {}
+        if cached is not None and not all(map(settled, timed_medians(cached))):
+            # Replayed, it would repeat a figure nobody could trust; timed again, it goes on
+            # from its reliable runs, so a timing its budget cut short settles over reruns.
+            prior, cached = reliable_runs(cached), None
+        features, probs, complete = self._stored_features(candidate, meta)
+        if cached is not None and complete:
+            return {**self.ledger.reuse(cached), **skip_note(gpu)}, features, probs
+        stored = features if complete else None  # the pass then only times
+        self.step(
+            candidate.id,
+            ("loading, timing" if stored is not None else "loading, encoding, timing")
+            + (", on the GPU" if measures_gpu else ""),
+        )
+        job = self._pass_job(candidate, meta, gpu if measures_gpu else None, artifacts, stored)
+        job.prior_ms = prior
+        result = self.executor.model_pass(job)
+        if result.features is not None and not np.isfinite(result.features).all():
+            raise CandidateError("the model produced NaN or infinite features")
+        measurements = pass_measurements(result, settings, len(self.sample))
+        if result.gpu is not None:
+            measurements += gpu_measurements(result.gpu, gpu, gpu_settings)
+        saved = self.ledger.save(
+            candidate, measurements, None if stored is not None else result.features
+        )
+        if result.source_probs is not None:
+            self.ledger.save_probs(candidate, result.source_probs)
+            probs = result.source_probs
+        return {**saved, **skip_note(gpu)}, result.features, probs
+
+    def _stored_pass(
+        self, candidate: Candidate, settings: dict[str, Any], gpu_settings: dict | None
+    ) -> dict[str, Measurement] | None:
+        """The stored measurements of this pass (its GPU ones too, when it measures a GPU),
+        or None when one is missing or a model file it kept was deleted since."""
+        cached = self.ledger.cached(pass_job(self.spec, candidate, settings))
+        if cached is not None and not files_still_there(cached["load.seconds"]):
+            return None  # kept models deleted since: the pass runs again and writes them
+        if cached is None or gpu_settings is None:
+            return cached
+        on_gpu: dict[str, Measurement] = {}
+        for job in gpu_jobs(self.ledger, candidate, self.spec, gpu_settings):
+            found = self.ledger.cached(job)
+            if found is None:
+                return None
+            on_gpu.update(found)
+        if len(on_gpu) == 1:  # only the note: a precision failed and is tried again
+            return None
+        return {**cached, **on_gpu}
+
+    def _stored_features(
+        self, candidate: Candidate, meta: ModelMeta
+    ) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
+        """The stored features and head probabilities, and whether they are all there is to
+        keep (a backend without dense features keeps none)."""
+        if not backend_of(candidate).dense_features:
+            return None, None, True
+        features = self.ledger.features(candidate)
+        probs = self.ledger.features(candidate, PROBS_VERSION)
+        needs_probs = has_classification_head(meta)
+        return features, probs, features is not None and (probs is not None or not needs_probs)
+
+    def _pass_job(
+        self,
+        candidate: Candidate,
+        meta: ModelMeta,
+        gpu: dict[str, Any] | None,
+        artifacts: Path | None,
+        features: np.ndarray | None,
+    ) -> PassJob:
+        spec = self.spec
+        return PassJob(
+            candidate=candidate,
+            meta=meta,
+            texts=self.sample.texts,
+            labels=self.sample.labels,
+            batch_sizes=tuple(spec.batch_sizes),
+            feature_batch=spec.batch_size,
+            seed=spec.seed,
+            allow_pickle=spec.allow_pickle,
+            trust_remote_code=spec.trust_remote_code,
+            latency_budget_s=spec.latency_budget_s,
+            onnx=spec.onnx,
+            gpu=gpu,
+            artifacts=None if artifacts is None else str(artifacts),
+            threads=self.threads,
+            features=features,
+        )
+
+    # -- measurements on features -----------------------------------------------------------
+    def probe_all(self, pending: list[Pending]) -> list[dict[str, Measurement] | Exception]:
+        """Each candidate's cross-validated probe (the stored one where there is one), the
+        folds of all candidates sharing the cores; a candidate whose probe raised gets the
+        exception."""
+        out: list[dict[str, Measurement] | Exception | None] = [None] * len(pending)
+        jobs, todo = [], []  # todo[j]: (the index in ``pending`` of jobs[j], its store job)
+        # A backend's own probe model (the baseline's) is the slowest: first, so that the
+        # last fold to finish is short.
+        order = sorted(
+            range(len(pending)), key=lambda i: backend_of(pending[i].candidate).dense_features
+        )
+        for index in order:
+            item = pending[index]
+            probe, name = self._own_probe(item)
+            job = probe_job(self.spec, item.candidate, name)
+            cached = self.ledger.cached(job)
+            if cached is not None:
+                out[index] = self.ledger.reuse(cached)
+                continue
+            self.step(item.candidate.id, f"{self.spec.folds}-fold probe")
+            try:
+                jobs.append(self._probe_job(item, probe))
+            except Exception as error:  # e.g. no n-gram at all: this candidate fails
+                out[index] = error
+                continue
+            todo.append((index, job))
+
+        def store(position: int, result: ProbeResult | Exception) -> None:
+            # Stored as each candidate's last fold comes in: a run killed in the middle of
+            # the probes keeps the finished ones.
+            index, job = todo[position]
+            if isinstance(result, Exception):
+                out[index] = result
+                return
+            pending[index].clock["probe_s"] = result.fit_seconds
+            measurements = probe_measurements(result, job.settings)
+            out[index] = self.ledger.save(job.candidate, measurements)
+
+        self.executor.probes(jobs, store)
+        return out  # type: ignore[return-value]
+
+    def _own_probe(self, item: Pending) -> tuple[Any, str]:
+        """The encoder whose own probe model replaces the linear probe (a backend without
+        dense features: the baseline's model on term counts), or None; and the probe's name."""
+        backend = backend_of(item.candidate)
+        if backend.dense_features:
+            return None, LINEAR_PROBE
+        encoder = backend.load(item.candidate, item.meta, LoadOptions(seed=self.spec.seed))
+        return encoder, encoder.probe_name
+
+    def _probe_job(self, item: Pending, probe: Any) -> ProbeJob:
+        """The cross-validation of the linear probe on the features, or of ``probe``'s own
+        model on its own inputs (the baseline's texts counted once for all folds)."""
+        seed, sample = self.spec.seed, self.sample
+        if probe is None:
+            inputs, make_model = item.features, partial(linear_probe, seed)
+        else:
+            inputs, make_model = probe.probe_inputs(sample.texts), partial(probe.probe_model, seed)
+        return ProbeJob(
+            make_model, inputs, sample.labels, sample.classes, self.spec.folds, seed, sample.slices
+        )
+
+    def transferability(
+        self, candidate: Candidate, features: np.ndarray, probs: np.ndarray | None
+    ) -> dict[str, Measurement]:
+        """Every configured estimator on the features (or the head's probabilities), on
+        nested subsamples of 25%, 50% and 100% so the report can tell whether it settled."""
+        labels = self.sample.labels
+        subsamples = nested_subsamples(labels, STABILITY_FRACTIONS, self.spec.seed)
+        out = {}
+        for name in self.spec.estimators:
+            head = name in HEAD_ESTIMATORS
+            if head and probs is None:
+                continue
+            job = estimator_job(self.spec, candidate, name)
+            cached = self.ledger.cached(job)
+            if cached is not None:
+                out.update(self.ledger.reuse(cached))
+                continue
+            self.step(candidate.id, name)
+            estimator = HEAD_ESTIMATORS[name] if head else ESTIMATORS[name]
+            inputs = probs if head else features.astype(np.float64)
+            found = estimate(name, estimator, inputs, labels, subsamples, job.settings)
+            out.update(self.ledger.save(candidate, [found]))
+        return out
+
+    # -- one candidate ---------------------------------------------------------------------------
+    def start(self, candidate: Candidate) -> Outcome | Pending:
+        """Metadata, constraints and the model pass: a rejected or failed ``Outcome``, or a
+        candidate waiting for its probe."""
+        try:
+            meta = describe(candidate)
+        except Exception as error:  # unreadable metadata fails this candidate only
+            return self.failed(candidate, ModelMeta(), error, "metadata: ")
+        pretrained = backend_of(candidate).dense_features  # a fitted baseline has no weights
+        reason = check_meta(meta, self._checkable(candidate), is_baseline=not pretrained)
+        if reason is None and not candidate.downloaded:
+            try:
+                candidate, meta, reason = self.download(candidate, meta)
+            except Exception as error:  # refused before downloading, or the download failed
+                return self.failed(candidate, meta, error)
+        if reason:
+            return Outcome(candidate, meta, "rejected", reason)
+        clock = self.timings.setdefault(candidate.id, {})
+        try:
+            start = time.perf_counter()
+            measurements, features, probs = self.model_pass(candidate, meta)
+            clock["model_pass_s"] = time.perf_counter() - start
+            logger.info("%s: model pass done in %.1f s", candidate.id, clock["model_pass_s"])
+            measurements = dict(measurements)
+            measurements.update(cost_measurements(measurements, self.spec, self.rows_in_data))
+        except StoreError:  # the store's fault, not this candidate's: the run stops
+            raise
+        except Exception as error:
+            return self.failed(candidate, meta, error)
+        return Pending(candidate, meta, measurements, features, probs, clock)
+
+    def _checkable(self, candidate: Candidate) -> Constraints:
+        """The requirements the metadata at hand can answer: before a Hub model is downloaded,
+        the size of its layers variant is unknown, so max_params waits for its files."""
+        layers_variant = any(variant.kind == "layers" for variant in candidate.variants)
+        if candidate.downloaded or not layers_variant:
+            return self.spec.constraints
+        return self.spec.constraints.model_copy(update={"max_params": None})
+
+    def download(
+        self, candidate: Candidate, meta: ModelMeta
+    ) -> tuple[Candidate, ModelMeta, str | None]:
+        """A Hub candidate accepted on its Hub metadata, downloaded and described from its files,
+        with the reason it is rejected once those are known (a layers variant's size)."""
+        spec = self.spec
+        check_loadable(
+            meta, allow_pickle=spec.allow_pickle, trust_remote_code=spec.trust_remote_code
+        )
+        candidate = download(
+            candidate, allow_pickle=spec.allow_pickle, trust_remote_code=spec.trust_remote_code
+        )
+        meta = describe(candidate)
+        return candidate, meta, check_meta(meta, spec.constraints)
+
+    def finish(self, item: Pending, probed: dict[str, Measurement] | Exception) -> Outcome:
+        """The probe's measurements, then the transferability estimators."""
+        candidate, measurements = item.candidate, item.measurements
+        try:
+            if isinstance(probed, Exception):
+                raise probed
+            measurements.update(probed)
+            if item.features is not None:
+                start = time.perf_counter()
+                measurements.update(self.transferability(candidate, item.features, item.probs))
+                item.clock["transferability_s"] = time.perf_counter() - start
+        except StoreError:
+            raise
+        except Exception as error:
+            return self.failed(candidate, item.meta, error)
+        return Outcome(candidate, item.meta, "measured", None, measurements)
+
+    def failed(
+        self, candidate: Candidate, meta: ModelMeta, error: BaseException, prefix: str = ""
+    ) -> Outcome:
+        """A failed outcome: the reason in one line, the full traceback in a log file."""
+        log = write_failure_log(self.spec.output, candidate.id, error)
+        where = f"; traceback in {self.spec.output / log}" if log else ""
+        logger.warning("%s failed: %s%s", candidate.id, one_line(error), where)
+        return Outcome(candidate, meta, "failed", prefix + one_line(error), log=log)
+
+
+def write_failure_log(output: Path, candidate_id: str, error: BaseException) -> Path | None:
+    """Write the traceback of ``error`` (with its causes: for an error raised in a measuring
+    process, concurrent.futures chains the remote traceback as the cause) to
+    ``output/logs/<candidate>.log``; the path relative to ``output``, None if it cannot be
+    written (the run goes on: the reason is still in the results)."""
+    log = Path(LOG_FOLDER) / f"{safe_name(candidate_id)}.log"
+    text = f"{candidate_id}\n\n" + "".join(traceback.format_exception(error))
+    try:
+        (output / log).parent.mkdir(parents=True, exist_ok=True)
+        (output / log).write_text(text, encoding="utf-8")
+    except OSError as problem:
+        logger.warning("could not write the traceback of %s: %s", candidate_id, problem)
+        return None
+    return log
