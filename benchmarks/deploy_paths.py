@@ -92,8 +92,10 @@ def main(names: list[str]) -> None:
         largest, cosine = agreement(int8.encode(texts), reference)
         print(f"{name} ({threads} threads)")
         print(f"  export: dynamo {dynamo_s:.1f} s, TorchScript (deprecated) {legacy_s:.1f} s")
-        print(f"  int8: export + quantize + load {int8_s:.1f} s; vs fp32 on {len(texts)} texts: "
-              f"max abs diff {largest:.3g}, min cosine {cosine:.5f}")
+        print(
+            f"  int8: export + quantize + load {int8_s:.1f} s; vs fp32 on {len(texts)} texts: "
+            f"max abs diff {largest:.3g}, min cosine {cosine:.5f}"
+        )
         encoders = {"fp32 torch": fp32, "fp32 onnxruntime": onnx32, "int8 onnxruntime": int8}
         for batch in (1, 32):
             print(f"  median ms at batch {batch}: {median_ms(encoders, texts, batch)}")
