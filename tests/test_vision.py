@@ -48,6 +48,50 @@ def _vit(t):
     )
 
 
+def _deit(t):
+    processor = t.DeiTImageProcessor(
+        size={"height": 40, "width": 40}, crop_size={"height": 32, "width": 32}
+    )
+    return t.DeiTModel(t.DeiTConfig(**SMALL_VIT)), processor
+
+
+def _beit(t):
+    processor = t.BeitImageProcessor(size={"height": 32, "width": 32}, do_center_crop=False)
+    return t.BeitModel(t.BeitConfig(**SMALL_VIT)), processor
+
+
+def _he_initialized(model):
+    """transformers draws convolution and batch-norm weights with std 0.02, under which a deep
+    random MobileNet or EfficientNet turns every image into ~1e-26; He initialization and unit
+    batch-norm scales (as trained ones start) keep the activations alive so that the features
+    differ between images."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight)
+        elif isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.ones_(module.weight)
+    return model
+
+
+def _mobilenet_v2(t):
+    config = t.MobileNetV2Config(depth_multiplier=0.25, image_size=32)
+    processor = t.MobileNetV2ImageProcessor(
+        size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32}
+    )
+    return _he_initialized(t.MobileNetV2Model(config)), processor
+
+
+def _efficientnet(t):
+    config = t.EfficientNetConfig(
+        image_size=32, width_coefficient=0.1, depth_coefficient=0.1, hidden_dim=128
+    )
+    return _he_initialized(t.EfficientNetModel(config)), t.EfficientNetImageProcessor(
+        size={"height": 32, "width": 32}
+    )
+
+
 def _dinov2(t):
     processor = t.BitImageProcessor(
         size={"shortest_edge": 40}, crop_size={"height": 32, "width": 32}, do_center_crop=True
@@ -115,6 +159,10 @@ def _vit_head(t):
 
 BUILDERS = {
     "vit": (_vit, 32),
+    "deit": (_deit, 32),
+    "beit": (_beit, 32),
+    "mobilenet_v2": (_mobilenet_v2, 1280),
+    "efficientnet": (_efficientnet, 128),
     "dinov2": (_dinov2, 32),
     "convnext": (_convnext, 16),
     "resnet": (_resnet, 16),
@@ -203,7 +251,7 @@ def test_head_model_gives_backbone_cls_features_and_source_probs(tiny_folder, di
 
 
 def test_image_size_variant_shrinks_the_pixels_the_model_sees(tiny_folder, digit_files):
-    for name in ("vit", "dinov2", "convnext", "clip"):
+    for name in ("vit", "deit", "dinov2", "convnext", "clip"):
         parent = _load(tiny_folder(name))
         small = _load(tiny_folder(name), Variant("image_size", 16))
         assert parent.image_size == 32
