@@ -294,7 +294,7 @@ def test_folder_without_image_processor_is_a_failed_candidate(tiny_folder, tmp_p
     bare.mkdir()
     for name in ("config.json", "model.safetensors"):
         (bare / name).write_bytes((folder / name).read_bytes())
-    with pytest.raises(CandidateError, match="could not load"):
+    with pytest.raises(CandidateError, match="no preprocessor_config.json"):
         _load(bare)
 
 

@@ -311,6 +311,11 @@ def load_vision_encoder(
     from transformers import AutoImageProcessor
 
     path = str(Path(candidate.path))
+    if not (Path(path) / "preprocessor_config.json").is_file():
+        raise CandidateError(
+            "no preprocessor_config.json in the folder: the image processor (input size, "
+            "normalization) the model was trained with is unknown"
+        )
     model_type = meta.model_type or str(read_config(Path(path)).get("model_type", ""))
     head = has_image_head(meta)
     try:
