@@ -1,7 +1,9 @@
-"""Cheaper candidates derived from a parent: int8, first-K layers, shorter inputs.
+"""Cheaper candidates derived from a parent: int8, first-K layers, shorter inputs, smaller
+images.
 
 A variant is written after the parent id with ``+``: ``my-model+layers:3``,
-``my-model+int8``, ``my-model+max_length:128`` (several may be chained).
+``my-model+int8``, ``my-model+max_length:128``,
+``my-vit+image_size:160`` (several may be chained).
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ from typing import Any
 from modelscout.errors import CandidateError, UserError
 from modelscout.records import Variant
 
-_SYNTAX = re.compile(r"^(int8|layers:(\d+)|max_length:(\d+))$")
+_SYNTAX = re.compile(r"^(int8|layers:(\d+)|max_length:(\d+)|image_size:(\d+))$")
 
 
 def parse_variant(text: str) -> Variant:
     """``"layers:3"`` -> Variant("layers", 3); a malformed variant is a UserError."""
     match = _SYNTAX.match(text.strip())
-    if not match or (match.group(2) or match.group(3) or "1") == "0":
+    if not match or (match.group(2) or match.group(3) or match.group(4) or "1") == "0":
         raise UserError(
-            f"unknown variant '{text}'; use int8, layers:K or max_length:L (K, L positive integers)"
+            f"unknown variant '{text}'; use int8, layers:K, max_length:L or image_size:S "
+            "(K, L, S positive integers)"
         )
     if match.group(1) == "int8":
         require_int8_support()
