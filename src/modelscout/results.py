@@ -3,7 +3,7 @@ report/json.py's ``build_results`` emits, for ``modelscout schema`` and for read
 
 Every part forbids unknown keys, so a field added to ``build_results`` but not here (or
 the other way round) fails tests/test_results_model.py. A field added in a later minor
-version has a default, so older files (1.0 to 1.2) still validate. To add a field: add it to
+version has a default, so older files (1.0 to 1.3) still validate. To add a field: add it to
 its part below, with a default when older files lack it, and to docs/results-schema.md.
 """
 
@@ -51,6 +51,19 @@ class Meta(ModelMeta):
     model_config = ConfigDict(extra="forbid")
 
 
+class Confusion(_Closed):
+    """1.4: one of a candidate's most confused class pairs, as decide wrote it."""
+
+    true: str = Field(description="the true class")
+    predicted: str = Field(description="the class the probe predicted for it")
+    count: int = Field(description="rows of the true class predicted as the other")
+    class_rows: int = Field(description="rows of the true class in the sample")
+    examples: list[str] = Field(
+        description="inputs of such rows: image file paths, or texts cut to 200 characters"
+    )
+    sentence: str
+
+
 class Candidate(_Closed):
     id: str = Field(description="as the user named it, with +variant parts")
     source: str = Field(description="folder, package, hub or baseline")
@@ -76,6 +89,9 @@ class Candidate(_Closed):
     criteria: dict[str, float]
     metrics: dict[str, Metric]
     gpu: GpuPath | None = Field(None, description="1.1: the GPU path; null for the baseline")
+    confusions: list[Confusion] = Field(
+        default_factory=list, description="1.4: the most confused class pairs, most rows first"
+    )
     meta: Meta
 
 
@@ -119,6 +135,7 @@ class ClassCount(_Closed):
 
 class Data(_Closed):
     source: str
+    modality: str | None = Field(None, description="1.4: text or image")
     fingerprint: str
     sample_fingerprint: str
     rows_in_file: int
@@ -182,6 +199,9 @@ class Results(_Closed):
         default_factory=list, description="1.3: the sentences on what would change the pick"
     )
     long_tail: LongTail | None = Field(None, description="1.3: the long-tail classes")
+    confusions: list[Confusion] = Field(
+        default_factory=list, description="1.4: the recommended candidate's confused pairs"
+    )
     variants: list[VariantComparison]
     transferability_stability: list[Stability] = Field(
         default_factory=list, description="1.1: did each estimator's ranking settle"

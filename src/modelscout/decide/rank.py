@@ -13,6 +13,7 @@ import numpy as np
 from modelscout import metrics
 from modelscout.catalog.constraints import check_latency, check_measured
 from modelscout.decide import rationale as words
+from modelscout.decide.confusions import row_confusions
 from modelscout.decide.criteria import QUALITY_METRIC, normalized_criteria, weighted_scores
 from modelscout.decide.pareto import pareto_front
 from modelscout.decide.records import Decision, Row
@@ -112,6 +113,9 @@ def decide(result: RunResult) -> Decision:
     sample = result.sample
     counts = np.bincount(sample.labels, minlength=len(sample.classes))
     sizes = {str(c): int(n) for c, n in zip(sample.classes, counts, strict=True)}
+    items = sample.inputs.items
+    for row in ordered:
+        row.confusions = row_confusions(row, sizes, items, sample.modality)
     return Decision(
         rows=ordered,
         recommendation=order[0].id if order else None,
@@ -127,6 +131,7 @@ def decide(result: RunResult) -> Decision:
         alerts=words.alerts(warnings, {r.id: r.flags for r in ordered if r.flags}),
         what_would_change=words.what_would_change(shifts, len(ranked)),
         long_tail=words.long_tail(sizes),
+        confusions=order[0].confusions if order else [],
     )
 
 

@@ -12,6 +12,18 @@ if TYPE_CHECKING:
     from modelscout.run import RunResult
 
 
+@dataclass(frozen=True)
+class Confusion:
+    """One of a candidate's most confused class pairs, and the sentence that says it."""
+
+    true: str
+    predicted: str
+    count: int  # rows of ``true`` the probe predicted as ``predicted``
+    class_rows: int  # rows of ``true`` in the sample
+    examples: list[str]  # inputs of such rows: image file paths, or texts (cut)
+    sentence: str
+
+
 @dataclass
 class Row:
     """One candidate in the evaluation matrix."""
@@ -24,6 +36,7 @@ class Row:
     pareto: bool = False
     normalized: dict[str, float] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)  # ranked, but not clearly within a budget
+    confusions: list[Confusion] = field(default_factory=list)  # most confused pairs first
 
     @property
     def id(self) -> str:
@@ -53,7 +66,8 @@ class Decision:
     ``sensitivity`` entries: criterion, current_share, pick_holds_from, pick_holds_to,
     flips_to and the sentence saying it; ``what_would_change``: the sentences to show under
     "What would change it" (those of the sensitivity, or why nothing can); ``alerts``: the
-    warnings and flags as the lines the reports put above the matrix.
+    warnings and flags as the lines the reports put above the matrix; ``confusions``: the
+    recommended candidate's most confused class pairs (each row has its own).
     """
 
     rows: list[Row]
@@ -69,3 +83,4 @@ class Decision:
     alerts: list[str] = field(default_factory=list)
     what_would_change: list[str] = field(default_factory=list)
     long_tail: LongTail | None = None
+    confusions: list[Confusion] = field(default_factory=list)  # the recommended candidate's

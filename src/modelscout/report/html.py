@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from functools import cache
 from importlib.resources import files
+from pathlib import PurePath
 from typing import Any
 
 import yaml
@@ -20,6 +21,7 @@ from markupsafe import Markup
 from modelscout import metrics
 from modelscout.report import plots
 from modelscout.report.matrix import COLUMNS, HEADERS, format_params, matrix_rows
+from modelscout.report.thumbnails import thumbnail_uri
 
 SECTIONS = (
     ("recommendation", "Recommendation"),
@@ -66,6 +68,7 @@ def render_html(results: dict[str, Any]) -> str:
             variants=[v["sentence"] for v in results.get("variants", []) if v.get("sentence")],
             classes=_classes(results),
             slices=_slices(results),
+            confusions=_confusions(results),
             cards=[_card(c) for c in results["candidates"]],
             reproduce=_reproduce(results),
         )
@@ -329,6 +332,36 @@ def _slices(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return tables
+
+
+def _example(example: str, images: bool) -> dict[str, Any]:
+    """One example input: an image file's name and thumbnail (None: unreadable now), or a text."""
+    if not images:
+        return {"text": example}
+    name = PurePath(example).name or example
+    return {"path": example, "name": name, "uri": thumbnail_uri(example)}
+
+
+def _confusions(results: dict[str, Any]) -> dict[str, Any]:
+    """The recommended candidate's most confused class pairs with their example inputs
+    (thumbnails for images), and the other candidates' pairs as sentences."""
+    images = (results["data"].get("modality") or "text") == "image"
+    pick = results.get("recommendation")
+    pairs = [
+        {
+            "sentence": pair["sentence"],
+            "true": pair["true"],
+            "predicted": pair["predicted"],
+            "examples": [_example(example, images) for example in pair["examples"]],
+        }
+        for pair in results.get("confusions") or []
+    ]
+    others = [
+        {"id": c["id"], "sentences": [pair["sentence"] for pair in c["confusions"]]}
+        for c in results["candidates"]
+        if c["id"] != pick and c.get("confusions")
+    ]
+    return {"pick": pick, "images": images, "pairs": pairs, "others": others}
 
 
 def _known(value: Any, suffix: str = "") -> str:

@@ -18,7 +18,7 @@ from modelscout.decide import rationale as words
 from modelscout.errors import UserError
 from modelscout.results import Results
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 
 def _candidate(row: Row) -> dict[str, Any]:
@@ -52,6 +52,7 @@ def _candidate(row: Row) -> dict[str, Any]:
             for name, m in sorted(measurements.items())
         },
         "gpu": gpu.detail if gpu else None,
+        "confusions": [asdict(c) for c in row.confusions],
         "artifacts": (load.detail or {}).get("artifacts") if load else None,
         "meta": outcome.meta.model_dump(),
     }
@@ -76,11 +77,13 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "sensitivity": decision.sensitivity,
         "what_would_change": decision.what_would_change,
         "long_tail": asdict(decision.long_tail) if decision.long_tail else None,
+        "confusions": [asdict(c) for c in decision.confusions],
         "variants": decision.variants,
         "transferability_stability": decision.stability,
         "candidates": [_candidate(row) for row in decision.rows],
         "data": {
             "source": data.source,
+            "modality": sample.modality,
             "fingerprint": data.fingerprint,
             "sample_fingerprint": sample.fingerprint,
             "rows_in_file": data.rows_in_file,

@@ -33,7 +33,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "|" + "---|" * len(HEADERS),
     ]
     lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in matrix_rows(results)]
-    lines += _timing(results) + _long_tail(results)
+    lines += _timing(results) + _long_tail(results) + _confusions(results)
     lines += _variants(results) + _cost(results) + _deployment(results) + _gpu(results)
     weights = ", ".join(f"{md_text(k)} {v:g}" for k, v in results["weights"].items())
     lines += [
@@ -65,6 +65,22 @@ def _long_tail(results: dict[str, Any]) -> list[str]:
     """Decide's sentence on the long-tail classes."""
     tail = results.get("long_tail")
     return ["", "## Long tail", "", md_text(tail["sentence"])] if tail else []
+
+
+def _confusions(results: dict[str, Any]) -> list[str]:
+    """Decide's sentences on each ranked candidate's most confused class pairs, each with its
+    example inputs: image file paths as code, texts quoted."""
+    images = (results["data"].get("modality") or "text") == "image"
+    lines = []
+    for candidate in results["candidates"]:
+        if candidate["status"] != "ranked" or not candidate.get("confusions"):
+            continue
+        lines += ["", f"{md_text(candidate['id'])}:", ""]
+        for pair in candidate["confusions"]:
+            shown = [md_code(e) if images else f"“{md_text(e)}”" for e in pair["examples"]]
+            examples = f" Examples: {', '.join(shown)}." if shown else ""
+            lines.append(f"- {md_text(pair['sentence'])}{examples}")
+    return ["", "## Most confused classes", *lines] if lines else []
 
 
 def timing_summary(measured: dict[str, Any], size: int = 1) -> str | None:

@@ -26,6 +26,9 @@ from threadpoolctl import threadpool_limits
 from modelscout.measure.timing import usable_cores
 from modelscout.records import Measurement
 
+CONFUSED_PAIRS = 5  # the most confused (true, predicted) class pairs a breakdown keeps
+CONFUSED_EXAMPLES = 3  # example rows kept per confused pair
+
 
 @dataclass
 class ProbeResult:
@@ -42,6 +45,7 @@ class ProbeResult:
     per_class_precision: dict[str, float] = field(default_factory=dict)
     per_class_recall: dict[str, float] = field(default_factory=dict)
     per_slice_f1: dict[str, dict[str, float]] = field(default_factory=dict)
+    confusions: list[dict[str, Any]] = field(default_factory=list)  # ``confused_pairs``
     fit_seconds: float = 0.0  # the folds' fit-and-predict time, summed over folds
 
 
@@ -189,6 +193,7 @@ def _summarize(job: ProbeJob, folds: list) -> ProbeResult | Exception:
         predictions=predictions,
         per_class_f1=_by_class(job.classes, per_class),
         per_slice_f1=per_slice,
+        confusions=confused_pairs(labels, predictions, job.classes),
         fit_seconds=float(sum(seconds for _, _, seconds in folds)),
         macro_precision=float(np.mean(precisions)),
         macro_precision_std=float(np.std(precisions, ddof=1)),
@@ -197,6 +202,41 @@ def _summarize(job: ProbeJob, folds: list) -> ProbeResult | Exception:
         per_class_precision=_by_class(job.classes, per_precision),
         per_class_recall=_by_class(job.classes, per_recall),
     )
+
+
+def confused_pairs(
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    classes: Sequence[str],
+    top: int = CONFUSED_PAIRS,
+    examples: int = CONFUSED_EXAMPLES,
+) -> list[dict[str, Any]]:
+    """The ``top`` most frequent mistakes: (true class, predicted class) pairs with
+    true != predicted, most rows first (ties by class order), each with its count and the
+    first ``examples`` row indices (in row order) of the true class predicted as the other.
+
+    Shape:
+        labels: (N,) true class ids in 0..C-1.
+        predictions: (N,) predicted class ids in 0..C-1.
+    Returns ``[{"true": name, "predicted": name, "count": n, "rows": [i, ...]}, ...]``.
+    """
+    wrong = np.flatnonzero(labels != predictions)
+    pairs, counts = np.unique(
+        np.stack([labels[wrong], predictions[wrong]], axis=1), axis=0, return_counts=True
+    )
+    order = np.argsort(-counts, kind="stable")[:top]  # np.unique sorted the pairs: ties in order
+    out = []
+    for (true, predicted), count in zip(pairs[order], counts[order], strict=True):
+        rows = wrong[(labels[wrong] == true) & (predictions[wrong] == predicted)][:examples]
+        out.append(
+            {
+                "true": str(classes[true]),
+                "predicted": str(classes[predicted]),
+                "count": int(count),
+                "rows": [int(i) for i in rows],
+            }
+        )
+    return out
 
 
 def _by_class(classes: Sequence[str], values: np.ndarray) -> dict[str, float]:
@@ -223,7 +263,8 @@ def cross_validate(
     return result
 
 
-PROBE_VERSION = "2"  # 2: macro precision and recall, per-class precision and recall
+# 2: macro precision and recall, per-class precision and recall; 3: the confused pairs
+PROBE_VERSION = "3"
 PROBE_NAMES = [
     "probe.accuracy",
     "probe.macro_f1",
@@ -235,7 +276,8 @@ PROBE_NAMES = [
 
 def probe_measurements(result: ProbeResult, settings: dict[str, Any]) -> list[Measurement]:
     """The ``PROBE_NAMES`` measurements of one cross-validated probe: fold means with their
-    standard deviations, and the worst class's F1 with every per-class and per-slice figure."""
+    standard deviations, and the worst class's F1 with every per-class and per-slice figure
+    and the most confused class pairs."""
     seconds = result.fit_seconds
     out = [
         Measurement(
@@ -256,6 +298,7 @@ def probe_measurements(result: ProbeResult, settings: dict[str, Any]) -> list[Me
         "per_class_precision": result.per_class_precision,
         "per_class_recall": result.per_class_recall,
         "per_slice_f1": result.per_slice_f1,
+        "confusions": result.confusions,
     }
     breakdown = Measurement(
         "probe.breakdown",
