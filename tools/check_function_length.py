@@ -30,7 +30,6 @@ ALLOWED: dict[str, str] = {
     "src/modelscout/decide/compare.py:compare_results": TODAY,
     "src/modelscout/report/compare.py:render_comparison_markdown": TODAY,
     "src/modelscout/report/plots.py:_scatter_figure": TODAY,
-    "src/modelscout/measure/device.py:measure_on_device": TODAY,
 }
 
 

@@ -193,6 +193,12 @@ def gpu_name(precision: str, name: str) -> str:
     return f"{GPU_PREFIX}{precision}.{name}"
 
 
+def at_precision(precision: str | None, name: str) -> str:
+    """``name`` as measured on the CPU when ``precision`` is None or "", else on the GPU at
+    ``precision``: ``at_precision("fp16", "load.seconds")`` -> ``gpu.fp16.load.seconds``."""
+    return gpu_name(precision, name) if precision else name
+
+
 def parse(name: str) -> tuple[MetricSpec, int | None, str | None]:
     """``(spec, batch, precision)`` of a metric name; batch and precision None where the name
     has none. ``parse("gpu.fp16.latency.p95_ms@8")`` -> (latency.p95_ms's spec, 8, "fp16").

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelscout import metrics
 from modelscout.catalog.candidate import describe
 from modelscout.executors.forkserver import start_server
 from modelscout.inputs import Prepared, prepare
-from modelscout.measure.device import GPU_NOTE
 from modelscout.records import Measurement
 from modelscout.run import Runner
 from modelscout.spec import Spec
@@ -29,15 +29,15 @@ def profile(spec: Spec, *, prepared: Prepared | None = None) -> dict[str, Any]:
         if not candidate.downloaded:  # checked on its Hub metadata first, as rank does
             candidate, meta, _ = runner.download(candidate, meta)
         measured, _, _ = runner.model_pass(candidate, meta)
-    load = measured["load.seconds"]
-    truncated = measured.get("length.truncated_fraction")
+    load = measured[metrics.LOAD_SECONDS]
+    truncated = measured.get(metrics.TRUNCATED)
     return {
         "candidate": candidate.id,
         "device": load.detail["device"],
         "threads": load.detail["threads"],
         "load_s": load.value,
-        "peak_memory_mb": measured["memory.peak_mb"].value,
-        "process_peak_memory_mb": measured["memory.peak_mb"].detail["process_peak_mb"],
+        "peak_memory_mb": measured[metrics.PEAK_MEMORY].value,
+        "process_peak_memory_mb": measured[metrics.PEAK_MEMORY].detail["process_peak_mb"],
         "disk_size_mb": (meta.disk_size_bytes or 0) / 2**20,
         "truncated_fraction": truncated.value if truncated else None,
         "rows": len(prepared.sample),
@@ -46,18 +46,25 @@ def profile(spec: Spec, *, prepared: Prepared | None = None) -> dict[str, Any]:
     }
 
 
-def _batches(measured: dict[str, Measurement], sizes: list[int], prefix: str = "") -> dict:
+def _batches(
+    measured: dict[str, Measurement], sizes: list[int], precision: str | None = None
+) -> dict:
     """Batch size (a string) -> its latency percentiles, items/s, timed runs, the p95's 95% CI
-    and whether the machine left the timing alone (with the figures why not)."""
+    and whether the machine left the timing alone (with the figures why not); on the GPU at
+    ``precision`` when given, else on the CPU."""
+
+    def at(name: str) -> Measurement:
+        return measured[metrics.at_precision(precision, name)]
+
     out = {}
     for size in sizes:
-        median = measured[f"{prefix}latency.p50_ms@{size}"]
-        p95 = measured[f"{prefix}latency.p95_ms@{size}"]
+        median = at(metrics.latency("p50", size))
+        p95 = at(metrics.latency("p95", size))
         out[str(size)] = {
             "p50_ms": median.value,
             "p95_ms": p95.value,
-            "p99_ms": measured[f"{prefix}latency.p99_ms@{size}"].value,
-            "items_per_s": measured[f"{prefix}throughput.items_per_s@{size}"].value,
+            "p99_ms": at(metrics.latency("p99", size)).value,
+            "items_per_s": at(metrics.throughput(size)).value,
             "runs": median.detail["runs"],
             "p95_ci_ms": p95.detail["ci95_ms"],
             "reliable": median.detail["reliable"],
@@ -69,22 +76,23 @@ def _batches(measured: dict[str, Measurement], sizes: list[int], prefix: str = "
 def _gpu_profile(measured: dict[str, Measurement], sizes: list[int]) -> dict[str, Any] | None:
     """The GPU side of ``profile``: ``{"skipped": why}``, or the device and, per precision, its
     load time, peak memory, feature agreement and batches; None for the baseline."""
-    note = measured.get(GPU_NOTE)
+    note = measured.get(metrics.GPU_DEVICE)
     if note is None:
         return None
     if "skipped" in note.detail:
         return dict(note.detail)
     precisions = {}
     for precision in note.detail["precisions"]:
-        prefix = f"gpu.{precision}."
+        load = measured[metrics.gpu_name(precision, metrics.LOAD_SECONDS)]
+        cosine = measured[metrics.gpu_name(precision, metrics.GPU_COSINE_MIN)]
         precisions[precision] = {
-            "dtype": measured[prefix + "load.seconds"].detail["dtype"],
-            "load_s": measured[prefix + "load.seconds"].value,
-            "peak_memory_mb": measured[prefix + "memory.peak_mb"].value,
-            "max_abs_diff": measured[prefix + "max_abs_diff"].value,
-            "cosine_min": measured[prefix + "cosine_min"].value,
-            "nonfinite_rows": measured[prefix + "cosine_min"].detail["nonfinite_rows"],
-            "batches": _batches(measured, sizes, prefix),
+            "dtype": load.detail["dtype"],
+            "load_s": load.value,
+            "peak_memory_mb": measured[metrics.gpu_name(precision, metrics.PEAK_MEMORY)].value,
+            "max_abs_diff": measured[metrics.gpu_name(precision, metrics.GPU_MAX_ABS_DIFF)].value,
+            "cosine_min": cosine.value,
+            "nonfinite_rows": cosine.detail["nonfinite_rows"],
+            "batches": _batches(measured, sizes, precision),
         }
     return {
         "device": note.detail["device"],

@@ -22,11 +22,12 @@ from pydantic import (
 )
 
 from modelscout.errors import UserError
-from modelscout.measure.transferability.names import check_estimator_names
+from modelscout.estimator_names import DEFAULT_ESTIMATORS, check_estimator_names
+from modelscout.presets import instance_presets
 from modelscout.records import Modality
+from modelscout.variant_syntax import parse_variant
 
 BASELINE_TFIDF = "baseline:tfidf"
-DEFAULT_ESTIMATORS = ["logme", "regularized_h_score", "sfda", "knn", "leep", "nce"]
 
 
 def in_memory_kind(data: Any) -> str | None:
@@ -86,8 +87,6 @@ class Cost(_Strict):
     @field_validator("instance")
     @classmethod
     def _known_instance(cls, value: str | None) -> str | None:
-        from modelscout.measure.cost import instance_presets
-
         if value is not None and value not in instance_presets():
             names = ", ".join(instance_presets())
             raise ValueError(f"unknown instance '{value}'; use one of {names}")
@@ -213,8 +212,6 @@ class Spec(_Strict):
     @field_validator("variants")
     @classmethod
     def _known_variants(cls, value: list[str]) -> list[str]:
-        from modelscout.backends.variants import parse_variant
-
         return [str(parse_variant(v)) for v in value]
 
     def all_candidates(self) -> list[str]:

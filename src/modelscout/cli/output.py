@@ -17,6 +17,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from modelscout import metrics
 from modelscout.controls import strip_controls
 from modelscout.errors import UserError
 
@@ -27,6 +28,7 @@ SHORT_ID_WIDTH = 30
 UNBOUNDED = 10_000
 # Dropped in this order when the table does not fit the console.
 OPTIONAL_COLUMNS = ("Pareto", "params", "peak MB")
+P95, PEAK = metrics.latency_p95(1), metrics.PEAK_MEMORY  # the table's latency and memory
 
 # Progress, tables beside --json, "Wrote ..." and errors: stdout is kept for machine output.
 console = Console(stderr=True)
@@ -99,9 +101,9 @@ def _cells(row: Row) -> dict[str, str]:
         "rank": str(row.rank or "–"),
         "candidate": row_id(row),
         "status": row.status,
-        "macro-F1": format_metric(measured, "probe.macro_f1", "{:.3f}"),
-        "p95 ms": format_metric(measured, "latency.p95_ms@1", "{:.1f}", spread=False),
-        "peak MB": format_metric(measured, "memory.peak_mb", "{:.0f}", spread=False),
+        "macro-F1": format_metric(measured, metrics.MACRO_F1, metrics.fmt(metrics.MACRO_F1)),
+        "p95 ms": format_metric(measured, P95, metrics.fmt(P95), spread=False),
+        "peak MB": format_metric(measured, PEAK, metrics.fmt(PEAK), spread=False),
         "params": format_params(row.outcome.meta.params),
         "score": f"{row.score:.3f}" if row.score is not None else "–",
         "Pareto": "yes" if row.pareto else "",
@@ -156,7 +158,7 @@ def show_decision(decision: Decision, out: Console, output: Any = None) -> None:
     threads = [
         m.detail["threads"]
         for row in decision.rows
-        if (m := row.outcome.measurements.get("latency.p95_ms@1")) and m.detail
+        if (m := row.outcome.measurements.get(P95)) and m.detail
     ]
     if threads:
         source = clean(decision.run.threads.get("source", ""), one_line=True)

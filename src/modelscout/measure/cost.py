@@ -8,27 +8,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
-import yaml
-
+from modelscout import metrics
 from modelscout.errors import UserError
-from modelscout.measure.device import GPU_NOTE
 from modelscout.measure.timing import usable_cores
+from modelscout.presets import instance_presets  # re-exported: the CLI lists the names
 from modelscout.records import Measurement
 from modelscout.spec import Spec
 
 HOURS_PER_MONTH = 730.0  # 365 * 24 / 12
 TRAINING_COST_FACTOR = 3.0  # forward + backward of fine-tuning ~ 3 forward passes
-
-
-@cache
-def instance_presets() -> dict[str, dict[str, Any]]:
-    """The shipped table of instance types: name -> price_per_hour, device, source, read."""
-    text = (files("modelscout.measure") / "instances.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
 
 
 def hourly_price(instance: str | None, price_per_hour: float | None) -> tuple[float, str] | None:
@@ -99,26 +89,26 @@ def cost_measurements(
         "serving_batch_size": spec.cost.batch_size,
         "device": device,
     }
-    prefix = ""
+    precision = None  # the CPU's figures
     if device == "gpu":
         precision = gpu_serving_precision(measured)
         if precision is None:
             missing = _no_gpu_figures(measured)
             why = f"not priced: {spec.cost.instance} is a GPU instance and {missing}"
             unpriced = Measurement(
-                "cost.usd_per_1k", None, "USD", detail={**assumptions, "reason": why}
+                metrics.COST_PER_1K, None, "USD", detail={**assumptions, "reason": why}
             )
             return {unpriced.name: unpriced}
-        prefix = f"gpu.{precision}."
-        timed_on = measured[prefix + "load.seconds"].detail.get("device_name")
-        assumptions |= {"precision": precision, "measured_on": timed_on}
-    serving = measured.get(f"{prefix}throughput.items_per_s@{spec.cost.batch_size}")
+        load = measured[metrics.gpu_name(precision, metrics.LOAD_SECONDS)]
+        assumptions |= {"precision": precision, "measured_on": load.detail.get("device_name")}
+    serving_name = metrics.at_precision(precision, metrics.throughput(spec.cost.batch_size))
+    serving = measured.get(serving_name)
     if serving is None or not serving.value:
         return {}
     out = _serving_costs(
         per_hour, serving.value, spec, {**assumptions, "items_per_s": serving.value}
     )
-    training = measured.get(f"{prefix}throughput.items_per_s@{spec.batch_size}")
+    training = measured.get(metrics.at_precision(precision, metrics.throughput(spec.batch_size)))
     if training is not None and training.value:
         out.append(_fine_tune(per_hour, training.value, rows, spec, assumptions))
     return {m.name: m for m in out}
@@ -130,7 +120,7 @@ def _serving_costs(
     """Dollars per 1k predictions and, given the traffic, per month and year."""
     out = [
         Measurement(
-            "cost.usd_per_1k", usd_per_1k(per_hour, items_per_s), "USD", None, detail=assumptions
+            metrics.COST_PER_1K, usd_per_1k(per_hour, items_per_s), "USD", None, detail=assumptions
         )
     ]
     if spec.cost.requests_per_day is None:
@@ -143,8 +133,8 @@ def _serving_costs(
         "hours_per_month": HOURS_PER_MONTH,
     }
     return out + [
-        Measurement("cost.usd_per_month", month["usd_per_month"], "USD", None, detail=detail),
-        Measurement("cost.usd_per_year", 12 * month["usd_per_month"], "USD", None, detail=detail),
+        Measurement(metrics.COST_PER_MONTH, month["usd_per_month"], "USD", None, detail=detail),
+        Measurement(metrics.COST_PER_YEAR, 12 * month["usd_per_month"], "USD", None, detail=detail),
     ]
 
 
@@ -161,7 +151,7 @@ def _fine_tune(
         "training_cost_factor": TRAINING_COST_FACTOR,
         "items_per_s": items_per_s,
     }
-    return Measurement("cost.fine_tune_usd", tune["usd"], "USD", None, detail=detail)
+    return Measurement(metrics.COST_FINE_TUNE, tune["usd"], "USD", None, detail=detail)
 
 
 GPU_AGREEMENT = 0.999  # lowest row cosine at which fp16 features stand for the fp32 ones
@@ -171,15 +161,15 @@ def gpu_serving_precision(measured: dict[str, Measurement]) -> str | None:
     """The precision a GPU instance is priced at: fp16 where its features agree with the CPU
     fp32 ones (no NaN/inf row, lowest row cosine >= GPU_AGREEMENT), else fp32; None when the
     candidate has neither measured."""
-    fp16 = measured.get("gpu.fp16.cosine_min")
+    fp16 = measured.get(metrics.gpu_name("fp16", metrics.GPU_COSINE_MIN))
     if fp16 is not None and fp16.value is not None and fp16.value >= GPU_AGREEMENT:
         return "fp16"
-    return "fp32" if "gpu.fp32.load.seconds" in measured else None
+    return "fp32" if metrics.gpu_name("fp32", metrics.LOAD_SECONDS) in measured else None
 
 
 def _no_gpu_figures(measured: dict[str, Measurement]) -> str:
     """Why a candidate has no GPU throughput to price: the GPU note's reason, if any."""
-    note = measured.get(GPU_NOTE)
+    note = measured.get(metrics.GPU_DEVICE)
     if note is None:
         return "this candidate has no model to run on a GPU (the TF-IDF baseline)"
     detail = note.detail or {}

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 import psutil
 
+from modelscout import metrics
 from modelscout.backends.base import encode
 from modelscout.errors import one_line
 from modelscout.measure.memory import DeviceMemory
 from modelscout.measure.timing import Latency, time_batches, timing_measurements, timing_names
 from modelscout.records import Measurement
 
-GPU_NOTE = "gpu.device"  # where the GPU path ran (device, precisions) or why it was skipped
+GPU_NOTE = metrics.GPU_DEVICE  # where the GPU path ran (device, precisions) or why it was not
 GPU_OFF = "turned off in the spec (gpu: off)"
 GPU_INT8 = "an int8 variant runs in ONNX Runtime, on the CPU only"
 
@@ -134,21 +135,8 @@ def measure_on_device(
         _synchronize(device)
         load_s = time.perf_counter() - start
         features = encode(moved, list(texts[: len(reference)]))
-
-        def predict(batch: list[Any]) -> object:
-            out = moved.forward(moved.preprocess(batch))
-            _synchronize(device)
-            return out
-
-        threads, cpu_bound = torch.get_num_threads(), device.type == "cpu"
-        latency, throughput = time_batches(
-            predict,
-            texts,
-            batch_sizes,
-            seed=seed,
-            budget_s=budget_s,
-            threads=threads,
-            cpu_bound=cpu_bound,
+        latency, throughput = _time_on_device(
+            moved, device, texts, batch_sizes, seed=seed, budget_s=budget_s
         )
     max_abs_diff, cosine_min, nonfinite = feature_agreement(features, reference)
     return DevicePass(
@@ -162,6 +150,35 @@ def measure_on_device(
         max_abs_diff=max_abs_diff,
         cosine_min=cosine_min,
         nonfinite_rows=nonfinite,
+    )
+
+
+def _time_on_device(
+    moved: Any,
+    device: Any,
+    texts: Sequence[str],
+    batch_sizes: Sequence[int],
+    *,
+    seed: int,
+    budget_s: float,
+) -> tuple[dict[int, Latency], dict[int, float]]:
+    """Latency and throughput per batch size of ``moved`` (an Encoder already on ``device``),
+    each call waiting for the device, so it runs until the features are in host memory."""
+    import torch
+
+    def predict(batch: list[Any]) -> object:
+        out = moved.forward(moved.preprocess(batch))
+        _synchronize(device)
+        return out
+
+    return time_batches(
+        predict,
+        texts,
+        batch_sizes,
+        seed=seed,
+        budget_s=budget_s,
+        threads=torch.get_num_threads(),
+        cpu_bound=device.type == "cpu",
     )
 
 
@@ -249,13 +266,20 @@ def cuda_device() -> dict[str, Any]:
     }
 
 
+_PER_PRECISION = (
+    metrics.LOAD_SECONDS,
+    metrics.PEAK_MEMORY,
+    metrics.GPU_MAX_ABS_DIFF,
+    metrics.GPU_COSINE_MIN,
+)
+
+
 def gpu_names(precisions: list[str], batch_sizes: list[int]) -> list[str]:
     """The measurement names of a GPU pass at ``precisions``, the note aside."""
     names = []
     for precision in precisions:
-        prefix = f"gpu.{precision}."
-        names += [prefix + n for n in ("load.seconds", "memory.peak_mb", "max_abs_diff")]
-        names += [prefix + "cosine_min", *timing_names(prefix, batch_sizes)]
+        names += [metrics.gpu_name(precision, name) for name in _PER_PRECISION]
+        names += timing_names(precision, batch_sizes)
     return names
 
 
@@ -273,22 +297,18 @@ def gpu_measurements(
     }
     out = [Measurement(GPU_NOTE, None, "", None, settings, detail=note)]
     for precision, run in found.passes.items():
-        prefix = f"gpu.{precision}."
         facts = {"device": run.device, "device_name": device["device_name"], "dtype": run.dtype}
         agreement = {**facts, "rows": run.rows, "nonfinite_rows": run.nonfinite_rows}
-        out += [
-            Measurement(
-                prefix + "load.seconds", run.load_s, "s", None, settings, run.load_s, detail=facts
-            ),
-            Measurement(prefix + "memory.peak_mb", run.peak_mb, "MB", None, settings, detail=facts),
-            Measurement(
-                prefix + "max_abs_diff", run.max_abs_diff, "abs", None, settings, detail=agreement
-            ),
-            Measurement(
-                prefix + "cosine_min", run.cosine_min, "cosine", None, settings, detail=agreement
-            ),
-        ]
-        out += timing_measurements(prefix, run.latency, run.throughput, settings, facts)
+        # name, value, unit, detail, seconds (the move to the device is what the load cost)
+        for name, value, unit, detail, seconds in (
+            (metrics.LOAD_SECONDS, run.load_s, "s", facts, run.load_s),
+            (metrics.PEAK_MEMORY, run.peak_mb, "MB", facts, 0.0),
+            (metrics.GPU_MAX_ABS_DIFF, run.max_abs_diff, "abs", agreement, 0.0),
+            (metrics.GPU_COSINE_MIN, run.cosine_min, "cosine", agreement, 0.0),
+        ):
+            name = metrics.gpu_name(precision, name)
+            out.append(Measurement(name, value, unit, None, settings, seconds, detail=detail))
+        out += timing_measurements(precision, run.latency, run.throughput, settings, facts)
     return out
 
 

@@ -11,20 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from modelscout import metrics
 from modelscout.errors import one_line
 from modelscout.measure.validation import InputError
 from modelscout.records import Measurement
 
 TRANSFERABILITY_VERSION = "1"
 STABILITY_FRACTIONS = (0.25, 0.5, 1.0)
-ESTIMATOR_UNITS = {
-    "logme": "evidence/sample",
-    "logme_icml": "evidence/sample",
-    "knn": "accuracy",
-    "leep": "log-likelihood",
-    "nce": "nats",
-    "nleep": "log-likelihood",
-}
 
 
 def estimate(
@@ -58,7 +51,7 @@ def estimate(
     return Measurement(
         name,
         values.get("1.0"),
-        ESTIMATOR_UNITS.get(name, "score"),
+        metrics.ESTIMATOR_UNITS.get(name, "score"),  # an estimator from a plugin: a score
         None,
         settings,
         time.perf_counter() - start,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from modelscout import metrics
 from modelscout.records import Measurement
 
 
@@ -315,52 +316,38 @@ def time_batches(
     return latency, throughput
 
 
-def timing_names(prefix: str, batch_sizes: list[int]) -> list[str]:
+def timing_names(precision: str | None, batch_sizes: list[int]) -> list[str]:
     """The names ``timing_measurements`` gives for ``batch_sizes``."""
-    return [
-        f"{prefix}{name}@{size}"
-        for size in batch_sizes
-        for name in ("latency.p50_ms", "latency.p95_ms", "latency.p99_ms", "throughput.items_per_s")
-    ]
+    names = []
+    for size in batch_sizes:
+        names += [metrics.latency(quantile, size) for quantile in metrics.QUANTILES]
+        names.append(metrics.throughput(size))
+    return [metrics.at_precision(precision, name) for name in names]
 
 
 def timing_measurements(
-    prefix: str,
+    precision: str | None,
     latencies: dict[int, Latency],
     throughput: dict[int, float],
     settings: dict[str, Any],
     facts: dict[str, Any],
 ) -> list[Measurement]:
-    """``{prefix}latency.p50_ms@B`` (p95, p99) and ``{prefix}throughput.items_per_s@B`` for
-    each batch size B; ``facts`` (threads, device, ...) go into every detail."""
+    """The latency percentiles (``latency.p50_ms@B``, p95, p99) and ``throughput.items_per_s@B``
+    for each batch size B, on the CPU (``precision`` None or "") or on the GPU at
+    ``precision`` (``gpu.fp16.latency.p50_ms@B``); ``facts`` (threads, device, ...) go into
+    every detail."""
     out = []
     for size, latency in latencies.items():
         details = latency_details(latency, facts)
-        for name, value in (
+        for quantile, value in (
             ("p50", latency.p50_ms),
             ("p95", latency.p95_ms),
             ("p99", latency.p99_ms),
         ):
-            out.append(
-                Measurement(
-                    f"{prefix}latency.{name}_ms@{size}",
-                    value,
-                    "ms",
-                    None,
-                    settings,
-                    detail=details[name],
-                )
-            )
-        out.append(
-            Measurement(
-                f"{prefix}throughput.items_per_s@{size}",
-                throughput[size],
-                "items/s",
-                None,
-                settings,
-                detail=facts,
-            )
-        )
+            name = metrics.at_precision(precision, metrics.latency(quantile, size))
+            out.append(Measurement(name, value, "ms", None, settings, detail=details[quantile]))
+        name = metrics.at_precision(precision, metrics.throughput(size))
+        out.append(Measurement(name, throughput[size], "items/s", None, settings, detail=facts))
     return out
 
 
@@ -400,9 +387,15 @@ def reliable_runs(measured: dict[str, Measurement]) -> dict[int, list[float]]:
     runs = {}
     for name, timing in measured.items():
         detail = timing.detail or {}
-        if name.startswith("latency.p50_ms@") and detail.get("reliable") is True:
-            runs[int(name.partition("@")[2])] = list(detail.get("samples_ms") or [])
+        if not metrics.is_known(name) or detail.get("reliable") is not True:
+            continue
+        spec, batch, precision = metrics.parse(name)
+        if spec.name == metrics.LATENCY_P50 and precision is None:
+            runs[batch] = list(detail.get("samples_ms") or [])
     return runs
+
+
+_MEDIANS = (metrics.LATENCY_P50, metrics.ONNX_LATENCY_P50)
 
 
 def timed_medians(measured: dict[str, Measurement]) -> list[Measurement]:
@@ -411,5 +404,5 @@ def timed_medians(measured: dict[str, Measurement]) -> list[Measurement]:
     return [
         m
         for name, m in measured.items()
-        if name.partition("@")[0].endswith("latency.p50_ms") and m.value is not None
+        if m.value is not None and metrics.is_known(name) and metrics.spec(name).name in _MEDIANS
     ]
