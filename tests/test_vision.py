@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 from modelscout.backends.base import BACKENDS, LoadOptions, encode
 from modelscout.backends.variants import parse_variant
 from modelscout.backends.vision import POOLING, load_vision_encoder
-from modelscout.data.images import load_image
 from modelscout.catalog.meta import read_folder_meta
+from modelscout.data.images import load_image
 from modelscout.errors import CandidateError
 from modelscout.records import Candidate, Variant
 

@@ -22,7 +22,6 @@ from PIL import Image
 
 from modelscout.backends.base import Backend, LoadOptions, register
 from modelscout.backends.variants import keep_first_layers
-from modelscout.catalog.meta import read_config
 from modelscout.data.images import load_image
 from modelscout.errors import CandidateError
 from modelscout.records import Candidate, ModelMeta
@@ -298,7 +297,7 @@ def load_vision_encoder(
             "no preprocessor_config.json in the folder: the image processor (input size, "
             "normalization) the model was trained with is unknown"
         )
-    model_type = meta.model_type or str(read_config(Path(path)).get("model_type", ""))
+    model_type = meta.model_type or ""  # the catalog read it from config.json
     head = has_image_head(meta)
     try:
         processor = AutoImageProcessor.from_pretrained(
