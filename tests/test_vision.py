@@ -12,8 +12,9 @@ from safetensors.torch import load_file
 
 from modelscout.backends.base import BACKENDS, LoadOptions, encode
 from modelscout.backends.variants import parse_variant
-from modelscout.backends.vision import POOLING, load_rgb, load_vision_encoder
+from modelscout.backends.vision import POOLING, load_vision_encoder
 from modelscout.catalog.meta import read_folder_meta
+from modelscout.data.images import load_image
 from modelscout.errors import CandidateError
 from modelscout.records import Candidate, Variant
 
@@ -327,21 +328,21 @@ def test_image_size_is_a_variant_kind():
     assert parse_variant("image_size:160") == Variant("image_size", 160)
 
 
-def test_load_rgb_composites_transparency_on_white_and_converts_grey(tmp_path):
+def test_load_image_composites_transparency_on_white_and_converts_grey(tmp_path):
     clear = tmp_path / "clear.png"
     Image.new("RGBA", (4, 4), (255, 0, 0, 0)).save(clear)
     grey = tmp_path / "grey.png"
     Image.new("L", (4, 4), 7).save(grey)
     cmyk = tmp_path / "cmyk.jpg"
     Image.new("CMYK", (4, 4), (0, 0, 0, 0)).save(cmyk)
-    assert load_rgb(clear).getpixel((0, 0)) == (255, 255, 255)
-    assert load_rgb(grey).getpixel((0, 0)) == (7, 7, 7)
-    assert load_rgb(cmyk).mode == "RGB"
+    assert load_image(clear).getpixel((0, 0)) == (255, 255, 255)
+    assert load_image(grey).getpixel((0, 0)) == (7, 7, 7)
+    assert load_image(cmyk).mode == "RGB"
 
 
-def test_load_rgb_turns_the_image_upright_by_its_exif_orientation(tmp_path):
+def test_load_image_turns_the_image_upright_by_its_exif_orientation(tmp_path):
     path = tmp_path / "rotated.jpg"
     exif = Image.Exif()
     exif[0x0112] = 6  # stored rotated: the viewer turns it 90 degrees clockwise
     Image.new("RGB", (40, 20)).save(path, exif=exif)
-    assert load_rgb(path).size == (20, 40)
+    assert load_image(path).size == (20, 40)

@@ -40,7 +40,7 @@ def prepare(spec: Spec) -> Prepared:
         resolve_candidate(
             c, allow_pickle=spec.allow_pickle, trust_remote_code=spec.trust_remote_code
         )
-        for c in spec.all_candidates()
+        for c in spec.all_candidates(data.modality)
     ]
     if not candidates:
         raise UserError("no candidates: pass --candidate, or keep the TF-IDF baseline")

@@ -52,6 +52,8 @@ LATENCY_P50 = "latency.p50_ms"
 LATENCY_P95 = "latency.p95_ms"
 LATENCY_P99 = "latency.p99_ms"
 THROUGHPUT = "throughput.items_per_s"
+PREPROCESS_MS = "preprocess.ms_per_batch"
+FORWARD_MS = "forward.ms_per_batch"
 LOAD_SECONDS = "load.seconds"
 PEAK_MEMORY = "memory.peak_mb"
 TRUNCATED = "length.truncated_fraction"
@@ -93,6 +95,11 @@ _SPECS = [
                f"99th percentile latency of one call {_TIMING}", batched=True),
     MetricSpec(THROUGHPUT, "items/s", "higher", "items/s", "{:.0f}", TASKS,
                f"items per second {_TIMING}", batched=True),
+    MetricSpec(PREPROCESS_MS, "ms", "lower", "preprocess", "{:.1f}", TASKS,
+               "median time to make one batch model-ready (tokenize; decode, resize, normalize "
+               "images), apart from the forward pass", batched=True),
+    MetricSpec(FORWARD_MS, "ms", "lower", "forward", "{:.1f}", TASKS,
+               "median time of the forward pass on one preprocessed batch", batched=True),
     MetricSpec(LOAD_SECONDS, "s", "lower", "load s", "{:.2f}", TASKS,
                "time to load the model in a fresh process"),
     MetricSpec(PEAK_MEMORY, "MB", "lower", "peak MB", "{:.0f}", TASKS,
@@ -179,6 +186,16 @@ def latency_p95(batch: int = 1) -> str:
 
 def throughput(batch: int) -> str:
     return with_batch(THROUGHPUT, batch)
+
+
+def preprocess_ms(batch: int) -> str:
+    """``preprocess_ms(8)`` -> ``preprocess.ms_per_batch@8``."""
+    return with_batch(PREPROCESS_MS, batch)
+
+
+def forward_ms(batch: int) -> str:
+    """``forward_ms(8)`` -> ``forward.ms_per_batch@8``."""
+    return with_batch(FORWARD_MS, batch)
 
 
 def onnx_latency(quantile: str, batch: int = 1) -> str:

@@ -20,7 +20,7 @@ from modelscout.measure.device import GPU_INT8, GPU_NOTE, gpu_names
 from modelscout.measure.estimates import STABILITY_FRACTIONS, TRANSFERABILITY_VERSION
 from modelscout.measure.onnx import ONNX_NAMES
 from modelscout.measure.probe import PROBE_NAMES, PROBE_VERSION
-from modelscout.measure.timing import timing_names
+from modelscout.measure.timing import stage_names, timing_names
 from modelscout.records import Candidate, Measurement
 from modelscout.spec import Spec
 from modelscout.store import Store
@@ -103,10 +103,16 @@ def pass_settings(
 
 
 def pass_job(spec: Spec, candidate: Candidate, settings: dict[str, Any]) -> Job:
-    """The model pass: load, memory, timings; for dense features the truncation rate, and for
+    """The model pass: load, memory, timings (end to end, and preprocessing and forward pass
+    apart); for dense features the truncation rate, and for
     a torch model the ONNX check where the spec asks for it."""
     backend = backend_of(candidate)
-    names = ["load.seconds", "memory.peak_mb", *timing_names("", spec.batch_sizes)]
+    names = [
+        "load.seconds",
+        "memory.peak_mb",
+        *timing_names("", spec.batch_sizes),
+        *stage_names(spec.batch_sizes),
+    ]
     if backend.dense_features:
         names.append("length.truncated_fraction")
         if spec.onnx and backend.torch:

@@ -28,6 +28,7 @@ from modelscout import __version__
 from modelscout.backends import backend_of
 from modelscout.backends.base import LoadOptions
 from modelscout.backends.text import check_loadable, has_classification_head
+from modelscout.backends.vision import has_image_head
 from modelscout.catalog.candidate import describe, download
 from modelscout.catalog.constraints import check_meta
 from modelscout.data import TaskData, nested_subsamples
@@ -259,7 +260,7 @@ class Runner:
             return None, None, True
         features = self.ledger.features(candidate)
         probs = self.ledger.features(candidate, PROBS_VERSION)
-        needs_probs = has_classification_head(meta)
+        needs_probs = has_classification_head(meta) or has_image_head(meta)
         return features, probs, features is not None and (probs is not None or not needs_probs)
 
     def _pass_job(
@@ -274,7 +275,7 @@ class Runner:
         return PassJob(
             candidate=candidate,
             meta=meta,
-            texts=self.sample.texts,
+            items=self.sample.inputs.items,
             labels=self.sample.labels,
             batch_sizes=tuple(spec.batch_sizes),
             feature_batch=spec.batch_size,
@@ -347,7 +348,8 @@ class Runner:
         if probe is None:
             inputs, make_model = item.features, partial(linear_probe, seed)
         else:
-            inputs, make_model = probe.probe_inputs(sample.texts), partial(probe.probe_model, seed)
+            inputs = probe.probe_inputs(sample.inputs.items)
+            make_model = partial(probe.probe_model, seed)
         return ProbeJob(
             make_model, inputs, sample.labels, sample.classes, self.spec.folds, seed, sample.slices
         )
@@ -384,8 +386,12 @@ class Runner:
             meta = describe(candidate)
         except Exception as error:  # unreadable metadata fails this candidate only
             return self.failed(candidate, ModelMeta(), error, "metadata: ")
-        pretrained = backend_of(candidate).dense_features  # a fitted baseline has no weights
-        reason = check_meta(meta, self._checkable(candidate), is_baseline=not pretrained)
+        reason = check_meta(
+            meta,
+            self._checkable(candidate),
+            is_baseline=candidate.source == "baseline",  # no weights: nothing to license
+            modality=self.sample.modality,
+        )
         if reason is None and not candidate.downloaded:
             try:
                 candidate, meta, reason = self.download(candidate, meta)
@@ -428,7 +434,7 @@ class Runner:
             candidate, allow_pickle=spec.allow_pickle, trust_remote_code=spec.trust_remote_code
         )
         meta = describe(candidate)
-        return candidate, meta, check_meta(meta, spec.constraints)
+        return candidate, meta, check_meta(meta, spec.constraints, modality=self.sample.modality)
 
     def finish(self, item: Pending, probed: dict[str, Measurement] | Exception) -> Outcome:
         """The probe's measurements, then the transferability estimators."""

@@ -28,6 +28,9 @@ from modelscout.records import Modality
 from modelscout.variant_syntax import parse_variant
 
 BASELINE_TFIDF = "baseline:tfidf"
+BASELINE_PIXELS = "baseline:pixels"
+# The baseline ``baseline: true`` adds, by the data's modality.
+BASELINES = {"text": BASELINE_TFIDF, "image": BASELINE_PIXELS}
 
 
 def in_memory_kind(data: Any) -> str | None:
@@ -116,13 +119,18 @@ class Spec(_Strict):
     )
     candidates: list[str] = Field(
         default_factory=list,
-        description="model folders, installed model packages, Hub ids or baseline:tfidf",
+        description="model folders, installed model packages, Hub ids, python:module:factory, "
+        "baseline:tfidf (text) or baseline:pixels (images)",
     )
     variants: list[str] = Field(
         default_factory=list,
-        description="derive from every model candidate: int8, layers:K, max_length:L",
+        description="derive from every model candidate: int8, layers:K, max_length:L, image_size:S",
     )
-    baseline: bool = Field(True, description="also rank the TF-IDF + linear SVM baseline")
+    baseline: bool = Field(
+        True,
+        description="also rank the baseline of the data's modality (TF-IDF + linear SVM for "
+        "text, raw pixels for images)",
+    )
     slice_columns: list[str] | None = Field(
         None, description="columns to break scores down by [language, if present]"
     )
@@ -214,14 +222,17 @@ class Spec(_Strict):
     def _known_variants(cls, value: list[str]) -> list[str]:
         return [str(parse_variant(v)) for v in value]
 
-    def all_candidates(self) -> list[str]:
-        """Candidate ids to measure: the named ones, their variants, then the baseline."""
-        named = [c for c in self.candidates if c != BASELINE_TFIDF]
+    def all_candidates(self, modality: Modality = "text") -> list[str]:
+        """Candidate ids to measure: the named ones, their variants, then the baselines (the
+        one of the data's ``modality`` when ``baseline`` is on, and any named)."""
+        baselines = set(BASELINES.values())
+        named = [c for c in self.candidates if c not in baselines]
         derived = [f"{c}+{v}" for c in named if "+" not in c for v in self.variants]
         ids = list(dict.fromkeys(named + derived))
-        if self.baseline or BASELINE_TFIDF in self.candidates:
-            ids.append(BASELINE_TFIDF)
-        return ids
+        wanted = [c for c in self.candidates if c in baselines]
+        if self.baseline and modality in BASELINES:
+            wanted.append(BASELINES[modality])
+        return ids + list(dict.fromkeys(wanted))
 
 
 def _describe(error: ValidationError) -> str:

@@ -17,6 +17,8 @@ MODULES = {
     "text": "modelscout.backends.text",
     "baseline": "modelscout.backends.baseline",
     "python": "modelscout.backends.python",
+    "transformers-image": "modelscout.backends.vision",
+    "pixels": "modelscout.backends.pixels",
 }
 
 

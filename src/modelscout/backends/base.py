@@ -77,7 +77,7 @@ class Backend:
     """One library x modality: how its candidates are loaded, and what their features are."""
 
     name: str
-    modality: Modality
+    modality: Modality | None  # None: it varies by candidate (python: entry points)
     load: Loader
     dense_features: bool = True  # False: no features for the estimators (a fitted baseline)
     torch: bool = True  # a torch model: the GPU path and ONNX export apply

@@ -134,6 +134,7 @@ class BaselineEncoder:
 def baseline_meta() -> ModelMeta:
     """The baseline has no pre-trained weights: nothing to download, license or declare."""
     return ModelMeta(
+        modality="text",
         library="scikit-learn",
         architecture="TF-IDF + linear SVM",
         params=None,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from modelscout.backends.vision import load_rgb
+from modelscout.data.images import load_image
 from modelscout.errors import CandidateError
 
 # name -> (input resolution, weight package, its class that knows the weight file's path)
@@ -113,31 +113,17 @@ class EfficientNetLiteEncoder:
         self.meta = self._meta()
 
     def _meta(self) -> dict[str, Any]:
-        """What is known without running it, under ModelMeta's field names (plus
-        ``image_size``, its input resolution)."""
-        weights = weight_file(self.name)
+        """``static_meta`` and what loading tells besides: the parameter count."""
         return {
-            "modality": "image",
-            "tasks": ["classification", "multilabel", "regression"],
-            "library": "efficientnet-lite-pytorch",
-            "model_type": f"efficientnet-{self.name}",
-            "architecture": "EfficientNet",
+            **static_meta(self.name),
             "params": sum(p.numel() for p in self.network.parameters()),
-            "disk_size_bytes": weights.stat().st_size,
-            "embedding_dim": int(self.network._fc.in_features),
-            "image_size": self.image_size,
-            "license": LICENSE,
-            "datasets": ["imagenet-1k"],
-            "weight_format": "pickle",  # read with torch.load(weights_only=True): tensors only
-            "weight_files": [weights.name],
-            "version": _package_version(MODELS[self.name][1]),
         }
 
     def preprocess(self, items: Sequence[str | Path | Image.Image]) -> Any:
         """(B,) image paths (or PIL images) -> (B, 3, S, S) float32 normalized pixels."""
         import torch
 
-        images = [item if isinstance(item, Image.Image) else load_rgb(item) for item in items]
+        images = [item if isinstance(item, Image.Image) else load_image(item) for item in items]
         pixels = np.stack([center_square(image, self.image_size) for image in images])
         normalized = (pixels.astype(np.float32) / 255.0 - MEAN) / STD
         return torch.from_numpy(np.ascontiguousarray(normalized.transpose(0, 3, 1, 2)))
@@ -170,6 +156,32 @@ class EfficientNetLiteEncoder:
         return self
 
 
+def static_meta(name: str) -> dict[str, Any]:
+    """What is known of EfficientNet-``name`` without loading it, under ModelMeta's field names
+    (plus ``image_size``, its input resolution): the catalog reads it from the factory's
+    ``meta`` before the run decides whether to load it. The parameter count needs the weights
+    (unknown here); the weight file's size is known once its package is installed."""
+    try:
+        weights: Path | None = weight_file(name)
+    except CandidateError:
+        weights = None
+    return {
+        "modality": "image",
+        "tasks": ["classification", "multilabel", "regression"],
+        "library": "efficientnet-lite-pytorch",
+        "model_type": f"efficientnet-{name}",
+        "architecture": "EfficientNet",
+        "disk_size_bytes": None if weights is None else weights.stat().st_size,
+        "embedding_dim": 1280,  # the width of the last convolution, the classifier's input
+        "image_size": MODELS[name][0],
+        "license": LICENSE,
+        "datasets": ["imagenet-1k"],
+        "weight_format": "pickle",  # read with torch.load(weights_only=True): tensors only
+        "weight_files": [] if weights is None else [weights.name],
+        "version": _package_version(MODELS[name][1]),
+    }
+
+
 def _package_version(package: str) -> str | None:
     try:
         return version(package.replace("_", "-"))
@@ -190,3 +202,8 @@ def lite1() -> EfficientNetLiteEncoder:
 def lite2() -> EfficientNetLiteEncoder:
     """EfficientNet-Lite2 (6.1M parameters, 260 x 260 inputs) with its ImageNet weights."""
     return EfficientNetLiteEncoder("lite2")
+
+
+# What the catalog knows of each before loading it (backends/python.py reads ``meta``).
+for _factory in (lite0, lite1, lite2):
+    _factory.meta = static_meta(_factory.__name__)  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from modelscout.backends.base import Backend, LoadOptions, register
-from modelscout.backends.vision import load_rgb
+from modelscout.data.images import load_image
 from modelscout.records import Candidate, ModelMeta
 
 VERSION = "pixels-v1"
@@ -85,7 +85,7 @@ class PixelEncoder:
     def preprocess(self, items: Sequence[str | Path | Image.Image]) -> np.ndarray:
         """(B,) image paths (or PIL images) -> (B, SIDE, SIDE, 3) uint8, the whole image
         squeezed to a square (nothing cropped away)."""
-        images = [item if isinstance(item, Image.Image) else load_rgb(item) for item in items]
+        images = [item if isinstance(item, Image.Image) else load_image(item) for item in items]
         # reducing_gap: Pillow shrinks by whole factors first, so a photo costs little more
         # than a thumbnail, at a negligible difference in the 32 x 32 result.
         return np.stack(
@@ -95,6 +95,18 @@ class PixelEncoder:
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """(B, SIDE, SIDE, 3) uint8 -> (B, 336) float32 features."""
         return np.concatenate([thumbnail(batch), orientation_histograms(batch)], axis=1)
+
+
+def baseline_meta() -> ModelMeta:
+    """No pre-trained weights: nothing to download, license or declare; it reads images."""
+    return ModelMeta(
+        modality="image",
+        library="numpy",
+        architecture="pixels + gradient orientations",
+        disk_size_bytes=0,
+        embedding_dim=THUMB * THUMB * 3 + (SIDE // CELL) ** 2 * BINS,
+        image_size=SIDE,
+    )
 
 
 def load_pixel_encoder(candidate: Candidate, meta: ModelMeta, options: LoadOptions) -> PixelEncoder:

@@ -91,4 +91,6 @@ def _load(candidate: Candidate, meta: ModelMeta, options: LoadOptions) -> Encode
     return check_encoder(encoder, candidate.id)
 
 
-PYTHON = register(Backend("python", "text", _load))
+# No modality of its own: each factory's ``meta`` says what it reads (``meta_of``), and the
+# catalog checks that against the data's.
+PYTHON = register(Backend("python", None, _load))

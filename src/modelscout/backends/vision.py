@@ -1,10 +1,11 @@
 """Image encoders from transformers folders: ViT, DeiT, BEiT, Swin, ConvNeXt, ResNet,
 EfficientNet, MobileNet, DINOv2, the vision towers of CLIP and SigLIP, SAM's image encoder.
 
-``preprocess`` decodes the image files (``load_rgb``) and runs the folder's image processor
-(resize, crop, normalize) into one pixel tensor; ``forward`` runs the model and pools its output
-into one vector per image, the pooling chosen per architecture in ``POOLING`` and reported as the
-encoder's ``pooling``. A folder with an image-classification head also gives ``source_probs``.
+``preprocess`` decodes the image files (``data.images.load_image``) and runs the folder's
+image processor (resize, crop, normalize) into one pixel tensor; ``forward`` runs the model
+and pools its output into one vector per image, the pooling chosen per architecture in
+``POOLING`` and reported as the encoder's ``pooling``. A folder with an image-classification
+head also gives ``source_probs``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from modelscout.backends.base import Backend, LoadOptions, register
 from modelscout.backends.variants import keep_first_layers
+from modelscout.data.images import load_image
 from modelscout.errors import CandidateError
 from modelscout.records import Candidate, ModelMeta
 
@@ -62,26 +64,6 @@ TOWERS: dict[str, str] = {
 # models (Swin, ConvNeXt, ResNet) change width between stages, so a cut breaks their pooler.
 LAYER_CUT = {"vit", "deit", "beit", "dinov2", "clip", "clip_vision_model", "siglip"}
 LAYER_CUT |= {"siglip_vision_model"}
-
-
-def load_rgb(path: str | Path) -> Image.Image:
-    """An image file as an RGB PIL image, upright as the camera's EXIF orientation says.
-
-    Grayscale, palette and CMYK images are converted; a transparent image (RGBA, LA, P with
-    transparency) is composited on white, not on the black that a plain convert would give.
-    """
-    with Image.open(path) as opened:
-        image = ImageOps.exif_transpose(opened)
-        image.load()
-    if image.mode == "RGB":
-        return image
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
 
 
 def pool(output: Any, pooling: str) -> Any:
@@ -133,7 +115,7 @@ class VisionEncoder:
 
     def preprocess(self, items: Sequence[str | Path | Image.Image]) -> Any:
         """(B,) image paths (or PIL images) -> (B, 3, S, S) float32 pixel tensor."""
-        images = [item if isinstance(item, Image.Image) else load_rgb(item) for item in items]
+        images = [item if isinstance(item, Image.Image) else load_image(item) for item in items]
         return self.processor(images=images, return_tensors="pt", **self.overrides)["pixel_values"]
 
     def example_batch(self, items: Sequence[str | Path]) -> Any:

@@ -1,11 +1,12 @@
 """Candidate: what the user named, and where it resolves.
 
 ``resolve_candidate`` turns an id from the command line or spec into a
-Candidate: ``baseline:tfidf``, a Python entry point ``python:package.module:factory``, a
-local folder, an installed model package, or a Hugging Face Hub id ``org/name[@revision]``
-(cache first, else described from the Hub's metadata and downloaded by ``download`` once its
-requirements are met), optionally followed by ``+variant`` parts. Each names the backend that
-loads it (``Candidate.backend``).
+Candidate: ``baseline:tfidf`` or ``baseline:pixels``, a Python entry point
+``python:package.module:factory``, a local folder, an installed model package, or a Hugging
+Face Hub id ``org/name[@revision]`` (cache first, else described from the Hub's metadata and
+downloaded by ``download`` once its requirements are met), optionally followed by
+``+variant`` parts. Each names the backend that loads it (``Candidate.backend``): a model
+folder that reads images the ``transformers-image`` backend, any other the ``text`` one.
 """
 
 from __future__ import annotations
@@ -28,9 +29,18 @@ from modelscout.catalog.meta import (
     read_config,
     read_folder_meta,
 )
+from modelscout.catalog.modality import folder_modality
 from modelscout.errors import UserError
-from modelscout.records import Candidate, ModelMeta, Variant
-from modelscout.spec import BASELINE_TFIDF
+from modelscout.records import Candidate, HubModel, ModelMeta, Variant
+from modelscout.spec import BASELINE_PIXELS, BASELINE_TFIDF
+
+# baseline id -> (revision, backend, module whose ``baseline_meta`` describes it)
+BASELINES = {
+    BASELINE_TFIDF: ("tfidf-v1", "baseline", "modelscout.backends.baseline"),
+    BASELINE_PIXELS: ("pixels-v1", "pixels", "modelscout.backends.pixels"),
+}
+# what a model folder reads -> the backend that loads it (text: the default)
+FOLDER_BACKENDS = {"image": "transformers-image"}
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +53,11 @@ def resolve_candidate(
     if not text:
         raise UserError("an empty --candidate was given; name a folder, package or Hub id")
     if text.startswith("baseline:"):
-        if text != BASELINE_TFIDF:
-            raise UserError(f"unknown baseline '{text}'; the baseline is {BASELINE_TFIDF}")
-        return Candidate(id=text, source="baseline", revision="tfidf-v1", backend="baseline")
+        if text not in BASELINES:
+            known = " (text) or ".join(BASELINES) + " (images)"
+            raise UserError(f"unknown baseline '{text}'; the baselines are {known}")
+        revision, backend, _ = BASELINES[text]
+        return Candidate(id=text, source="baseline", revision=revision, backend=backend)
     if text.startswith("python:"):
         return python_candidate(text)
     base, *variant_texts = text.split("+")
@@ -74,12 +86,24 @@ def resolve_candidate(
         parent=base if variants else None,
         variants=variants,
         hub_model=hub_model,
+        backend=folder_backend(path, hub_model),
     )
+
+
+def folder_backend(path: Path | None, hub_model: HubModel | None) -> str:
+    """The backend of a model folder (or of a Hub model known so far by its metadata), by what
+    its files say it reads."""
+    if path is not None:
+        modality = folder_modality(Path(path), read_config(Path(path)), has_tokenizer=False)
+    else:
+        modality = hub_model.meta.modality if hub_model and hub_model.meta else None
+    return FOLDER_BACKENDS.get(modality or "text", "text")
 
 
 def python_candidate(text: str) -> Candidate:
     """A ``python:package.module:factory`` candidate; its revision is the hash of the module's
-    file and its package's version, so that editing either measures it afresh."""
+    file, its package's version and the factory's name (one module may hold several models),
+    so that editing either measures it afresh."""
     try:
         module, _ = split_entry_point(text)
         spec = find_spec(module)
@@ -93,6 +117,7 @@ def python_candidate(text: str) -> Candidate:
         package = None
     digest = hashlib.sha256(Path(spec.origin).read_bytes())
     digest.update(str(package).encode())
+    digest.update(text.encode())
     return Candidate(
         id=text,
         source="python",
@@ -108,7 +133,8 @@ def download(candidate: Candidate, *, allow_pickle: bool, trust_remote_code: boo
         return candidate
     folder = hub.download(candidate.hub_model, allow_pickle, trust_remote_code)
     check_variants(candidate.id, read_config(folder), candidate.variants)
-    return replace(candidate, path=folder, revision=folder.name)
+    backend = folder_backend(folder, None)
+    return replace(candidate, path=folder, revision=folder.name, backend=backend)
 
 
 def check_variants(text: str, config: dict[str, Any], variants: tuple[Variant, ...]) -> None:
@@ -132,14 +158,15 @@ def check_variants(text: str, config: dict[str, Any], variants: tuple[Variant, .
 
 
 def _baseline_meta(candidate: Candidate) -> ModelMeta:
-    # Imported on use: the module imports scikit-learn (1.5 s), which resolving candidates,
-    # part of checking the user's input (``inputs.prepare``), must not wait for.
-    return import_module("modelscout.backends.baseline").baseline_meta()
+    # Imported on use: the TF-IDF module imports scikit-learn (1.5 s), which resolving
+    # candidates, part of checking the user's input (``inputs.prepare``), must not wait for.
+    return import_module(BASELINES[candidate.id][2]).baseline_meta()
 
 
 # Backends whose candidates are described by code rather than by model files.
 WITHOUT_FILES = {
     "baseline": _baseline_meta,
+    "pixels": _baseline_meta,
     "python": lambda candidate: meta_of(find_factory(candidate.id, candidate.path)),
 }
 

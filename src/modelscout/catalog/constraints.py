@@ -8,16 +8,26 @@ weights, so licence, language and size requirements do not apply to it.
 from __future__ import annotations
 
 from modelscout import metrics
-from modelscout.records import ModelMeta
+from modelscout.records import Modality, ModelMeta
 from modelscout.spec import Constraints
 
 MULTILINGUAL = {"multilingual", "mul"}
+AS_DATA = {"text": "text", "image": "images", "audio": "audio"}  # "the data is images"
 
 
 def check_meta(
-    meta: ModelMeta, constraints: Constraints, *, is_baseline: bool = False
+    meta: ModelMeta,
+    constraints: Constraints,
+    *,
+    is_baseline: bool = False,
+    modality: Modality | None = None,
 ) -> str | None:
-    """The reason the candidate is rejected, or None when it meets every known requirement."""
+    """The reason the candidate is rejected, or None when it meets every known requirement.
+
+    ``modality``: the data's; a candidate that reads another is rejected (one whose modality
+    is unknown is tried: its load or features will tell)."""
+    if modality is not None and meta.modality is not None and meta.modality != modality:
+        return f"reads {AS_DATA[meta.modality]}; the data is {AS_DATA[modality]}"
     if is_baseline:
         return None
     if constraints.max_params is not None:

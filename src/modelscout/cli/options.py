@@ -9,11 +9,19 @@ from typing import Annotated, get_args
 import typer
 
 from modelscout.measure.cost import instance_presets
+from modelscout.records import Modality as ModalityName
 from modelscout.spec import Spec
 
 # Choices named in --help, read from where they are defined so they never drift.
 Task = Enum("Task", {name: name for name in get_args(Spec.model_fields["task"].annotation)})
 Instance = Enum("Instance", {name: name for name in instance_presets()})
+Modality = Enum("Modality", {name: name for name in get_args(ModalityName)})
+
+
+def spec_help(field: str) -> str:
+    """A Spec field's description as a flag's help, capitalized, its default in brackets."""
+    text = Spec.model_fields[field].description or ""
+    return text[:1].upper() + text[1:] + "."
 
 
 def spec_default(field: str) -> str:

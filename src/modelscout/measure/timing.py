@@ -316,6 +316,81 @@ def time_batches(
     return latency, throughput
 
 
+STAGE_RUNS = (5, 30)  # fewest and most runs of each stage per batch size
+STAGE_SHARE = 0.25  # of the latency budget, per batch size, for timing the stages apart
+
+
+@dataclass
+class Stages:
+    """Preprocessing and forward pass of one batch size, timed apart (ms per batch)."""
+
+    preprocess_ms: list[float]
+    forward_ms: list[float]
+
+    @property
+    def medians(self) -> tuple[float, float]:
+        return float(np.median(self.preprocess_ms)), float(np.median(self.forward_ms))
+
+
+def time_stages(
+    encoder: Any, items: Sequence[Any], batch_sizes: Sequence[int], *, seed: int, budget_s: float
+) -> dict[int, Stages]:
+    """Batch size -> ``encoder.preprocess`` and ``encoder.forward`` timed apart, on batches
+    drawn at random from ``items`` (a different batch each run), for ``STAGE_SHARE`` of
+    ``budget_s`` and within ``STAGE_RUNS`` runs. The end-to-end latency (``measure_latency``
+    of both in a row) stays the figure decisions use; this says where its time goes."""
+    rng = np.random.default_rng([seed, 1])
+    # A classification head's forward keeps its batch's source probabilities: dropped each run.
+    forget = getattr(encoder, "reset_source_probs", lambda: None)
+    out = {}
+    for size in batch_sizes:
+        stages = Stages([], [])
+        encoder.forward(encoder.preprocess(list(items[:size])))  # warm-up, not timed
+        deadline = time.perf_counter() + budget_s * STAGE_SHARE
+        while len(stages.forward_ms) < STAGE_RUNS[1]:
+            batch = [items[i] for i in rng.integers(0, len(items), size=size)]
+            forget()
+            start = time.perf_counter()
+            ready = encoder.preprocess(batch)
+            middle = time.perf_counter()
+            encoder.forward(ready)
+            stages.preprocess_ms.append((middle - start) * 1000)
+            stages.forward_ms.append((time.perf_counter() - middle) * 1000)
+            if len(stages.forward_ms) >= STAGE_RUNS[0] and time.perf_counter() > deadline:
+                break
+        out[size] = stages
+    return out
+
+
+def stage_names(batch_sizes: Sequence[int]) -> list[str]:
+    """The names ``stage_measurements`` gives for ``batch_sizes``."""
+    names = (metrics.preprocess_ms, metrics.forward_ms)
+    return [name(size) for size in batch_sizes for name in names]
+
+
+def stage_measurements(
+    stages: dict[int, Stages], settings: dict[str, Any], facts: dict[str, Any]
+) -> list[Measurement]:
+    """``preprocess.ms_per_batch@B`` and ``forward.ms_per_batch@B``: the medians, with every
+    run and the preprocessing's share of the two in the detail."""
+    out = []
+    for size, found in stages.items():
+        preprocess, forward = found.medians
+        share = preprocess / (preprocess + forward) if preprocess + forward > 0 else None
+        detail = {**facts, "runs": len(found.forward_ms), "preprocess_share": share}
+        out += [
+            Measurement(
+                metrics.preprocess_ms(size), preprocess, "ms", None, settings,
+                detail={**detail, "samples_ms": found.preprocess_ms},
+            ),
+            Measurement(
+                metrics.forward_ms(size), forward, "ms", None, settings,
+                detail={**detail, "samples_ms": found.forward_ms},
+            ),
+        ]  # fmt: skip
+    return out
+
+
 def timing_names(precision: str | None, batch_sizes: list[int]) -> list[str]:
     """The names ``timing_measurements`` gives for ``batch_sizes``."""
     names = []

@@ -186,9 +186,16 @@ def _latency_table(results: dict[str, Any]) -> list[dict[str, str]]:
                     "throughput": _number(
                         (measured.get(metrics.throughput(size)) or {}).get("value")
                     ),
+                    "preprocess": _number(_value(measured, metrics.preprocess_ms(size))),
+                    "forward": _number(_value(measured, metrics.forward_ms(size))),
                 }
             )
     return rows
+
+
+def _value(measured: dict[str, Any], name: str) -> Any:
+    """The value of a measurement among ``measured``, None when absent or not measured."""
+    return (measured.get(name) or {}).get("value")
 
 
 def _interval(interval: list[float | None] | None) -> str:

@@ -83,6 +83,9 @@ def _confusions(results: dict[str, Any]) -> list[str]:
     return ["", "## Most confused classes", *lines] if lines else []
 
 
+STAGE_NAMES = (metrics.preprocess_ms, metrics.forward_ms)
+
+
 def timing_summary(measured: dict[str, Any], size: int = 1) -> str | None:
     """'p95 12.3 ms @1 (95% CI 11.0–14.2 ms), 2 threads, 140 runs', or None if not timed."""
     p95 = measured.get(metrics.latency_p95(size))
@@ -103,10 +106,22 @@ def timing_summary(measured: dict[str, Any], size: int = 1) -> str | None:
     return text
 
 
+def stage_summary(measured: dict[str, Any], size: int = 1) -> str:
+    """'; of which preprocessing 1.2 ms and forward pass 10.4 ms (medians) @1', or ''."""
+    found = [(measured.get(name(size)) or {}).get("value") for name in STAGE_NAMES]
+    if None in found:
+        return ""
+    preprocess, forward = found
+    return (
+        f"; of which preprocessing {preprocess:.1f} ms and forward pass {forward:.1f} ms "
+        f"(medians) @{size}"
+    )
+
+
 def _timing(results: dict[str, Any]) -> list[str]:
     """Each candidate's p95 at batch 1 with its interval, threads and reliability."""
     lines = [
-        f"- {md_text(c['id'])}: {md_text(text)}"
+        f"- {md_text(c['id'])}: {md_text(text)}{stage_summary(c.get('metrics', {}))}"
         for c in results["candidates"]
         if (text := timing_summary(c.get("metrics", {})))
     ]
