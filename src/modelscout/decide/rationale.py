@@ -232,10 +232,16 @@ def long_tail(sizes: dict[str, int], share: float = LONG_TAIL_SHARE) -> LongTail
     """The long tail of a sample (class -> rows) and the sentence that says how it is defined."""
     classes = long_tail_classes(sizes, share)
     rows, total = sum(sizes[name] for name in classes), sum(sizes.values())
+    if not classes:
+        sentence = (
+            f"No long tail: no group of the smallest classes (taken smallest first, classes of "
+            f"equal size together) holds at most {share:.0%} of the {total} sampled rows."
+        )
+        return LongTail(share, classes, rows, total, sentence)
     sentence = (
         f"Long tail ({len(classes)} classes, {rows} of {total} rows): the smallest classes that "
         f"together hold at most {share:.0%} of the sampled rows, taken smallest first with "
         "classes of equal size counted together (so balanced classes have no long tail)"
-        + (f": {', '.join(classes)}." if classes else ".")
+        + f": {', '.join(classes)}."
     )
     return LongTail(share, classes, rows, total, sentence)
