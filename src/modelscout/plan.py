@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from modelscout import metrics
 from modelscout.backends import backend_of
 from modelscout.measure.device import GPU_INT8, GPU_NOTE, gpu_names
 from modelscout.measure.estimates import STABILITY_FRACTIONS, TRANSFERABILITY_VERSION
@@ -108,13 +109,13 @@ def pass_job(spec: Spec, candidate: Candidate, settings: dict[str, Any]) -> Job:
     a torch model the ONNX check where the spec asks for it."""
     backend = backend_of(candidate)
     names = [
-        "load.seconds",
-        "memory.peak_mb",
+        metrics.LOAD_SECONDS,
+        metrics.PEAK_MEMORY,
         *timing_names("", spec.batch_sizes),
         *stage_names(spec.batch_sizes),
     ]
     if backend.dense_features:
-        names.append("length.truncated_fraction")
+        names.append(metrics.TRUNCATED)
         if spec.onnx and backend.torch:
             names += ONNX_NAMES
     return Job(candidate, "model_pass", tuple(names), MODEL_PASS_VERSION, settings)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from modelscout import __version__
+from modelscout import __version__, metrics
 from modelscout.backends import backend_of
 from modelscout.backends.base import LoadOptions
 from modelscout.backends.text import check_loadable, has_classification_head
@@ -237,7 +237,7 @@ class Runner:
         """The stored measurements of this pass (its GPU ones too, when it measures a GPU),
         or None when one is missing or a model file it kept was deleted since."""
         cached = self.ledger.cached(pass_job(self.spec, candidate, settings))
-        if cached is not None and not files_still_there(cached["load.seconds"]):
+        if cached is not None and not files_still_there(cached[metrics.LOAD_SECONDS]):
             return None  # kept models deleted since: the pass runs again and writes them
         if cached is None or gpu_settings is None:
             return cached

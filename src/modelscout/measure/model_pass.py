@@ -277,7 +277,7 @@ def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -
     kept = {"artifacts": result.artifacts} if result.artifacts else {}
     out = [
         Measurement(
-            "load.seconds",
+            metrics.LOAD_SECONDS,
             result.load_s,
             "s",
             None,
@@ -286,7 +286,7 @@ def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -
             detail={**process, **kept},
         ),
         Measurement(
-            "memory.peak_mb",
+            metrics.PEAK_MEMORY,
             result.peak_mb,
             "MB",
             None,

@@ -9,15 +9,16 @@ from typing import Any
 
 import numpy as np
 
+from modelscout import metrics
 from modelscout.backends.onnx import check_onnx
 from modelscout.measure.timing import Latency, latency_details, measure_latency_reliably
 from modelscout.records import Measurement
 
 ONNX_NAMES = [
-    "deploy.onnx_ok",
-    "deploy.onnx_max_abs_diff",
-    "deploy.onnx_latency.p50_ms@1",
-    "deploy.onnx_latency.p95_ms@1",
+    metrics.ONNX_OK,
+    metrics.ONNX_MAX_ABS_DIFF,
+    metrics.onnx_latency("p50"),
+    metrics.onnx_latency("p95"),
 ]
 
 
@@ -30,19 +31,17 @@ def onnx_measurements(found: dict[str, Any], settings: dict[str, Any]) -> list[M
     facts = {k: found.get(k) for k in ("reason", "export_s", "size_mb")}
     facts["runs"] = None if latency is None else latency.runs
     out = [
-        Measurement("deploy.onnx_ok", ok, "pass", None, settings, detail=facts),
-        Measurement("deploy.onnx_max_abs_diff", found.get("max_abs_diff"), "abs", None, settings),
+        Measurement(metrics.ONNX_OK, ok, "pass", None, settings, detail=facts),
+        Measurement(metrics.ONNX_MAX_ABS_DIFF, found.get("max_abs_diff"), "abs", None, settings),
     ]
     if latency is None:
         return out + [
-            Measurement(f"deploy.onnx_latency.{name}_ms@1", None, "ms", None, settings)
+            Measurement(metrics.onnx_latency(name), None, "ms", None, settings)
             for name in ("p50", "p95")
         ]
     details = latency_details(latency, {"threads": found["threads"], "device": "cpu"})
     return out + [
-        Measurement(
-            f"deploy.onnx_latency.{name}_ms@1", value, "ms", None, settings, detail=details[name]
-        )
+        Measurement(metrics.onnx_latency(name), value, "ms", None, settings, detail=details[name])
         for name, value in (("p50", latency.p50_ms), ("p95", latency.p95_ms))
     ]
 

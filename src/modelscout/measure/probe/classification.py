@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from modelscout import metrics
 from modelscout.measure.timing import usable_cores
 from modelscout.records import Measurement
 
@@ -266,12 +267,19 @@ def cross_validate(
 # 2: macro precision and recall, per-class precision and recall; 3: the confused pairs
 PROBE_VERSION = "3"
 PROBE_NAMES = [
-    "probe.accuracy",
-    "probe.macro_f1",
-    "probe.macro_precision",
-    "probe.macro_recall",
-    "probe.breakdown",
+    metrics.ACCURACY,
+    metrics.MACRO_F1,
+    metrics.MACRO_PRECISION,
+    metrics.MACRO_RECALL,
+    metrics.BREAKDOWN,
 ]
+# ProbeResult's attribute (and its ``_std``) behind each figure the probe reports with a spread
+_FIGURES = {
+    metrics.ACCURACY: "accuracy",
+    metrics.MACRO_F1: "macro_f1",
+    metrics.MACRO_PRECISION: "macro_precision",
+    metrics.MACRO_RECALL: "macro_recall",
+}
 
 
 def probe_measurements(result: ProbeResult, settings: dict[str, Any]) -> list[Measurement]:
@@ -281,7 +289,7 @@ def probe_measurements(result: ProbeResult, settings: dict[str, Any]) -> list[Me
     seconds = result.fit_seconds
     out = [
         Measurement(
-            f"probe.{name}",
+            metric,
             getattr(result, name),
             "fraction",
             getattr(result, f"{name}_std"),
@@ -289,7 +297,7 @@ def probe_measurements(result: ProbeResult, settings: dict[str, Any]) -> list[Me
             seconds,
             PROBE_VERSION,
         )
-        for name in ("accuracy", "macro_f1", "macro_precision", "macro_recall")
+        for metric, name in _FIGURES.items()
     ]
     worst = min(result.per_class_f1, key=result.per_class_f1.get)
     detail = {
@@ -301,7 +309,7 @@ def probe_measurements(result: ProbeResult, settings: dict[str, Any]) -> list[Me
         "confusions": result.confusions,
     }
     breakdown = Measurement(
-        "probe.breakdown",
+        metrics.BREAKDOWN,
         result.per_class_f1[worst],
         "fraction",
         None,
