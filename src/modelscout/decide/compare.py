@@ -98,7 +98,6 @@ def compare_results(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """
     before = {c["id"]: c for c in old["candidates"]}
     after = {c["id"]: c for c in new["candidates"]}
-    common = [cid for cid in after if cid in before]
     return {
         "old": _summary(old),
         "new": _summary(new),
@@ -107,6 +106,24 @@ def compare_results(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             "new": new.get("recommendation"),
             "changed": old.get("recommendation") != new.get("recommendation"),
         },
+        **_candidate_changes(before, after),
+        **_metric_changes(before, after),
+        "data_changed": old["data"].get("fingerprint") != new["data"].get("fingerprint"),
+        "settings_changes": _changes(old.get("settings", {}), new.get("settings", {})),
+        "environment_changes": _changes(old.get("environment", {}), new.get("environment", {})),
+    }
+
+
+def _common(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Candidate ids in both runs, in the new run's order."""
+    return [cid for cid in after if cid in before]
+
+
+def _candidate_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """``added``, ``dropped``, ``status_changes`` and ``rank_changes`` of
+    :func:`compare_results`, from each run's candidates by id."""
+    common = _common(before, after)
+    return {
         "added": [cid for cid in after if cid not in before],
         "dropped": [cid for cid in before if cid not in after],
         "status_changes": [
@@ -125,6 +142,14 @@ def compare_results(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             for cid in common
             if before[cid].get("rank") != after[cid].get("rank")
         ],
+    }
+
+
+def _metric_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """``moved_metrics``, ``metrics_added`` and ``metrics_dropped`` of :func:`compare_results`,
+    for the candidates in both runs (each run's candidates by id)."""
+    common = _common(before, after)
+    return {
         "moved_metrics": [m for cid in common for m in _moved_metrics(before[cid], after[cid])],
         "metrics_added": [
             {"id": cid, "metric": name}
@@ -136,9 +161,6 @@ def compare_results(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             for cid in common
             for name in sorted(set(before[cid]["metrics"]) - set(after[cid]["metrics"]))
         ],
-        "data_changed": old["data"].get("fingerprint") != new["data"].get("fingerprint"),
-        "settings_changes": _changes(old.get("settings", {}), new.get("settings", {})),
-        "environment_changes": _changes(old.get("environment", {}), new.get("environment", {})),
     }
 
 

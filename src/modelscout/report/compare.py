@@ -63,6 +63,16 @@ def _moved_table(moved: list[dict[str, Any]]) -> list[str]:
 def render_comparison_markdown(diff: dict[str, Any]) -> str:
     """The diff from :func:`compare_results` as Markdown: the pick first, then candidates,
     ranks, moved metrics, and what differed in data, settings and environment."""
+    lines = _heading_lines(diff)
+    lines += _candidate_lines(diff)
+    lines += _rank_lines(diff)
+    lines += _metric_lines(diff)
+    lines += _difference_tables(diff)
+    return "\n".join(lines)
+
+
+def _heading_lines(diff: dict[str, Any]) -> list[str]:
+    """The title, both runs' dates and versions, the pick, and a warning if the data changed."""
     old, new = diff["old"], diff["new"]
     pick = diff["recommendation"]
     lines = [
@@ -83,8 +93,12 @@ def render_comparison_markdown(diff: dict[str, Any]) -> str:
             f"{md_code(str(new['data_fingerprint'])[:12])}): scores are not directly comparable.",
             "",
         ]
+    return lines
 
-    lines += ["## Candidates", ""]
+
+def _candidate_lines(diff: dict[str, Any]) -> list[str]:
+    """The Candidates section: added, dropped, and status changes with their reasons."""
+    lines = ["## Candidates", ""]
     if not (diff["added"] or diff["dropped"] or diff["status_changes"]):
         lines.append("Same candidates, same statuses.")
     for cid in diff["added"]:
@@ -100,8 +114,12 @@ def render_comparison_markdown(diff: dict[str, Any]) -> str:
             f"- {_text(change['id'])}: {_text(change['old'])} → {_text(change['new'])}{why}"
         )
     lines.append("")
+    return lines
 
-    lines += ["## Ranks", ""]
+
+def _rank_lines(diff: dict[str, Any]) -> list[str]:
+    """The Ranks section: a table of the ranks that changed, or a line saying none did."""
+    lines = ["## Ranks", ""]
     if diff["rank_changes"]:
         lines += ["| candidate | old rank | new rank |", "|---|---:|---:|"]
         lines += [
@@ -111,8 +129,13 @@ def render_comparison_markdown(diff: dict[str, Any]) -> str:
     else:
         lines.append("No rank changed.")
     lines.append("")
+    return lines
 
-    lines += ["## Metrics that moved beyond their spread", ""]
+
+def _metric_lines(diff: dict[str, Any]) -> list[str]:
+    """The moved-metrics section: the table and its rule, then metrics measured in one run
+    only, per candidate."""
+    lines = ["## Metrics that moved beyond their spread", ""]
     if diff["moved_metrics"]:
         lines += _moved_table(diff["moved_metrics"])
         lines += [
@@ -139,7 +162,12 @@ def render_comparison_markdown(diff: dict[str, Any]) -> str:
             f"- {label} for {_text(cid)}: {', '.join(names)}" for cid, names in by_candidate.items()
         ]
     lines.append("")
+    return lines
 
+
+def _difference_tables(diff: dict[str, Any]) -> list[str]:
+    """A table each for the settings and the environment fields that differ (none if equal)."""
+    lines: list[str] = []
     for key, title in (("settings_changes", "Settings"), ("environment_changes", "Environment")):
         if diff[key]:
             lines += [f"## {title} that differ", "", "| key | old | new |", "|---|---|---|"]
@@ -147,4 +175,4 @@ def render_comparison_markdown(diff: dict[str, Any]) -> str:
                 f"| {_cell(c['key'])} | {_text(c['old'])} | {_text(c['new'])} |" for c in diff[key]
             ]
             lines.append("")
-    return "\n".join(lines)
+    return lines

@@ -171,80 +171,101 @@ def _scatter_figure(
     ]
     if not points:
         return None
-    colors = candidate_colors(results)
-    memories = [max(_value(c, MEMORY) or 0.0, 0.0) for c in points]
-    largest = max(memories) or 1.0
     with _style():
         figure = Figure(figsize=(7.5, 4.2))
         axes = figure.add_subplot()
-        labels = []
-        for candidate, memory in zip(points, memories, strict=True):
-            x, y = _value(candidate, x_name), _value(candidate, QUALITY)
-            ranked = candidate["status"] == "ranked"
-            color = colors[candidate["id"]]
-            axes.errorbar(
-                x, y, yerr=_spread(candidate, QUALITY), color=REJECTED, capsize=3, zorder=2
-            )
-            area = 30 + 570 * memory / largest  # points², the marker's bounding square
-            axes.scatter(
-                x,
-                y,
-                s=area,
-                facecolor=color if ranked else "white",
-                edgecolor="black" if pareto and candidate["id"] in results["pareto"] else color,
-                linewidth=1.6,
-                alpha=0.85,
-                zorder=3,
-            )
-            memory_text = (
-                f"  {memory:.3g} {metrics.unit(MEMORY)}"
-                if _value(candidate, MEMORY) is not None
-                else ""
-            )
-            label = axes.annotate(
-                _label(candidate) + memory_text,
-                (x, y),
-                xytext=(0, 0),  # _place_labels moves it beside the marker
-                textcoords="offset points",
-                fontsize=8,
-                color="#333333",
-            )
-            labels.append((label, math.sqrt(area) / 2))
-        handles = []
-        front = sorted(
-            (c for c in points if c["id"] in results["pareto"]), key=lambda c: _value(c, x_name)
-        )
-        if pareto and front:
-            axes.plot(
-                [_value(c, x_name) for c in front],
-                [_value(c, QUALITY) for c in front],
-                linestyle="--",
-                color="black",
-                linewidth=1,
-                zorder=1,
-            )
-            handles.append(
-                Line2D([], [], linestyle="--", color="black", label="Pareto set (ranked only)")
-            )
-        budget = _latency_budget(results)
-        if x_name == LATENCY_P95 and budget is not None:
-            axes.axvline(budget, color="#c0392b", linestyle=":", linewidth=1.2)
-            handles.append(Line2D([], [], linestyle=":", color="#c0392b", label="latency budget"))
-        if any(c["status"] != "ranked" for c in points):
-            hollow = {"marker": "o", "linestyle": "", "markerfacecolor": "white"}
-            handles.append(Line2D([], [], color="#555555", label="not ranked", **hollow))
-        xs = [_value(c, x_name) for c in points]
-        if min(xs) > 0 and max(xs) / min(xs) > 10:
-            _log_x(axes)
-            x_label += ", log scale"
-        axes.set_xlabel(x_label)
-        axes.set_ylabel("macro-F1 (fraction), ± std over folds")
-        axes.margins(x=0.25, y=0.15)
-        _no_negative_limits(axes)
+        labels = _scatter_points(axes, results, points, x_name, pareto)
+        handles = _scatter_guides(axes, results, points, x_name, pareto)
+        _scatter_axes(axes, points, x_name, x_label)
         if handles:
             axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
         _place_labels(figure, axes, labels)
         return figure
+
+
+def _scatter_points(
+    axes: Any, results: dict[str, Any], points: list[dict[str, Any]], x_name: str, pareto: bool
+) -> list[tuple[Any, float]]:
+    """Draw each candidate's error bar, marker and label; each label with its marker's radius
+    in points, for :func:`_place_labels`."""
+    colors = candidate_colors(results)
+    memories = [max(_value(c, MEMORY) or 0.0, 0.0) for c in points]
+    largest = max(memories) or 1.0
+    labels = []
+    for candidate, memory in zip(points, memories, strict=True):
+        x, y = _value(candidate, x_name), _value(candidate, QUALITY)
+        ranked = candidate["status"] == "ranked"
+        color = colors[candidate["id"]]
+        axes.errorbar(x, y, yerr=_spread(candidate, QUALITY), color=REJECTED, capsize=3, zorder=2)
+        area = 30 + 570 * memory / largest  # points², the marker's bounding square
+        axes.scatter(
+            x,
+            y,
+            s=area,
+            facecolor=color if ranked else "white",
+            edgecolor="black" if pareto and candidate["id"] in results["pareto"] else color,
+            linewidth=1.6,
+            alpha=0.85,
+            zorder=3,
+        )
+        memory_text = (
+            f"  {memory:.3g} {metrics.unit(MEMORY)}"
+            if _value(candidate, MEMORY) is not None
+            else ""
+        )
+        label = axes.annotate(
+            _label(candidate) + memory_text,
+            (x, y),
+            xytext=(0, 0),  # _place_labels moves it beside the marker
+            textcoords="offset points",
+            fontsize=8,
+            color="#333333",
+        )
+        labels.append((label, math.sqrt(area) / 2))
+    return labels
+
+
+def _scatter_guides(
+    axes: Any, results: dict[str, Any], points: list[dict[str, Any]], x_name: str, pareto: bool
+) -> list[Line2D]:
+    """Draw the Pareto line and the latency budget where they apply; the legend's handles for
+    them, and for hollow (not ranked) markers when there are any."""
+    handles = []
+    front = sorted(
+        (c for c in points if c["id"] in results["pareto"]), key=lambda c: _value(c, x_name)
+    )
+    if pareto and front:
+        axes.plot(
+            [_value(c, x_name) for c in front],
+            [_value(c, QUALITY) for c in front],
+            linestyle="--",
+            color="black",
+            linewidth=1,
+            zorder=1,
+        )
+        handles.append(
+            Line2D([], [], linestyle="--", color="black", label="Pareto set (ranked only)")
+        )
+    budget = _latency_budget(results)
+    if x_name == LATENCY_P95 and budget is not None:
+        axes.axvline(budget, color="#c0392b", linestyle=":", linewidth=1.2)
+        handles.append(Line2D([], [], linestyle=":", color="#c0392b", label="latency budget"))
+    if any(c["status"] != "ranked" for c in points):
+        hollow = {"marker": "o", "linestyle": "", "markerfacecolor": "white"}
+        handles.append(Line2D([], [], color="#555555", label="not ranked", **hollow))
+    return handles
+
+
+def _scatter_axes(axes: Any, points: list[dict[str, Any]], x_name: str, x_label: str) -> None:
+    """The scatter's axis labels and limits: a log x axis when the points span over 10x."""
+    xs = [_value(c, x_name) for c in points]
+    if min(xs) > 0 and max(xs) / min(xs) > 10:
+        _log_x(axes)
+        x_label += ", log scale"
+    axes.set_xlabel(x_label)
+    axes.set_ylabel("macro-F1 (fraction), ± std over folds")
+    axes.margins(x=0.25, y=0.15)
+    _no_negative_limits(axes)
 
 
 def _no_negative_limits(axes: Any) -> None:
