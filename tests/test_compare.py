@@ -182,3 +182,12 @@ def test_pipes_and_backticks_in_candidate_ids_cannot_break_markdown_tables(demo)
     new["candidates"][1]["rank"] = 3
     markdown = render_comparison_markdown(compare_results(old, new))
     assert "| ./models/a\\|b\\`c | 2 | 3 |" in markdown
+
+
+def test_a_metric_moving_away_from_zero_is_said_as_such_not_divided_by_zero(demo):
+    old, new = copy.deepcopy(demo), copy.deepcopy(demo)
+    _metric(old, "baseline:tfidf", "latency.p95_ms@1")["value"] = 0.0
+    _metric(new, "baseline:tfidf", "latency.p95_ms@1")["value"] = 2.0
+    (moved,) = compare_results(old, new)["moved_metrics"]
+    assert moved["old"] == 0.0
+    assert "| from 0 |" in render_comparison_markdown(compare_results(old, new))

@@ -2,10 +2,8 @@
 
 A function's length runs from its ``def`` line to its last line (decorators left out, its
 docstring and any nested function counted in). Numeric kernels may be longer: they are named
-in ``ALLOWED`` below with the reason. ``ALLOWED`` also holds, marked "today", the functions
-that were longer when this check came in (issue #11); each is removed from the list as its
-function is shortened, and an entry that no longer names a long function fails the check, so
-the list only shrinks. Run from the repository root (``make lint`` and ``.ci/run`` do):
+in ``ALLOWED`` below with the reason; an entry that no longer names a long function fails the
+check, so the list cannot go stale. Run from the repository root (``make lint`` and ``.ci/run`` do):
 
     python tools/check_function_length.py [FOLDER ...]   # default: src/modelscout
 
@@ -22,7 +20,6 @@ from pathlib import Path
 LIMIT = 60
 REPOSITORY = Path(__file__).resolve().parents[1]
 DEFAULT_ROOTS = (REPOSITORY / "src" / "modelscout",)
-TODAY = "today: longer when the check came in (#11); shorten it and remove this entry"
 # "path from the repository root:qualified name" -> why it may be longer than LIMIT.
 # Numeric kernels (one formula, arrays in and numbers out, that reads best whole) go here
 # with their reason; none is over the limit yet.

@@ -49,8 +49,12 @@ def _moved_table(moved: list[dict[str, Any]]) -> list[str]:
         if m["rule"] == "spread":
             beyond = f"spread {_number(m['threshold'], unit)}"
         else:
-            over = f"{m['change'] / m['old']:+.0%} (over {RELATIVE_CHANGE:.0%})"
-            beyond = over if m["old"] else "from 0"
+            # a move away from 0 has no relative size: it is said as such, never divided by 0
+            beyond = (
+                f"{m['change'] / m['old']:+.0%} (over {RELATIVE_CHANGE:.0%})"
+                if m["old"]
+                else "from 0"
+            )
         metric = f"{m['metric']} ({unit})" if unit else m["metric"]
         old = _with_spread(m["old"], m["old_spread"], unit)
         new = _with_spread(m["new"], m["new_spread"], unit)
