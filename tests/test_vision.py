@@ -346,3 +346,25 @@ def test_load_image_turns_the_image_upright_by_its_exif_orientation(tmp_path):
     exif[0x0112] = 6  # stored rotated: the viewer turns it 90 degrees clockwise
     Image.new("RGB", (40, 20)).save(path, exif=exif)
     assert load_image(path).size == (20, 40)
+
+
+@pytest.mark.parametrize("name", ["vit", "convnext"])
+def test_onnx_check_exports_an_image_encoder_and_agrees_with_pytorch(
+    name, tiny_folder, digit_files
+):
+    pytest.importorskip("onnxruntime")
+    from modelscout.backends.onnx import check_onnx
+
+    encoder = _load(tiny_folder(name))
+    items = [str(p) for p in digit_files]
+    reference = encode(encoder, items, batch_size=4)
+    timed = []
+
+    def latency(predict):
+        timed.append(predict(items[:1]))  # the exported model runs on the user's inputs
+        return "timed"
+
+    found = check_onnx(encoder, items, reference, threads=1, latency=latency)
+    assert found["ok"] is True, found["reason"]
+    assert found["max_abs_diff"] < 1e-4 and found["latency"] == "timed"
+    assert timed[0].shape == (1, BUILDERS[name][1])

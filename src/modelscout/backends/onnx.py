@@ -1,5 +1,6 @@
-"""ONNX: export a text encoder, run it with onnxruntime, compare with PyTorch; int8 by
-ONNX Runtime's dynamic quantizer (the ``+int8`` variant runs in onnxruntime).
+"""ONNX: export an encoder, run it with onnxruntime, compare with PyTorch: a text encoder with
+its tokenizer inputs, any other (images) through its one-input ``torch_module``; int8 by
+ONNX Runtime's dynamic quantizer (the ``+int8`` variant of a text encoder runs in onnxruntime).
 
 Needs the optional extra ``modelscout[onnx]`` (onnx, onnxscript, onnxruntime); without it the
 check reports itself as not run, with the install command, rather than failing the candidate,
@@ -25,6 +26,7 @@ from modelscout.errors import CandidateError
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
+MODULE_INPUT = "inputs"  # the one input of an exported module (image pixels)
 
 
 class OnnxEncoder(TextEncoder):
@@ -73,6 +75,67 @@ class OnnxEncoder(TextEncoder):
         return np.concatenate(
             [self.forward(self.preprocess(texts[i : i + batch_size])) for i in starts]
         )
+
+
+class ModuleOnnxEncoder:
+    """An exported one-input module (an image encoder's pixels -> pooled features) in an
+    onnxruntime session; its inputs are preprocessed by the original encoder, so the two are
+    compared on the same pixels."""
+
+    torch_module = None  # it runs in ONNX Runtime: nothing to export again or move
+
+    def __init__(self, path: Path, encoder: Any, threads: int) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+        self.modality = encoder.modality
+        self._source = encoder
+
+    def preprocess(self, items: list[Any]) -> np.ndarray:
+        """(B,) inputs -> the original encoder's batch as a float32 array."""
+        return np.asarray(self._source.preprocess(items), dtype=np.float32)
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {MODULE_INPUT: batch})[0]
+
+    def encode(self, items: list[Any], batch_size: int = 32) -> np.ndarray:
+        starts = range(0, len(items), batch_size)
+        return np.concatenate(
+            [self.forward(self.preprocess(items[i : i + batch_size])) for i in starts]
+        )
+
+
+def export_module(encoder: Any, items: list[Any], folder: Path) -> Path:
+    """Export an encoder's ``torch_module`` (one input batch -> features) to
+    ``folder/model.onnx`` with a dynamic batch axis, traced on ``example_batch`` of two of
+    ``items``; the same dynamo exporter as ``export``."""
+    import torch
+
+    sample = encoder.example_batch(list(items[:2]))
+    path = folder / ONNX_FILE
+    with (
+        torch.inference_mode(False),
+        torch.no_grad(),
+        warnings.catch_warnings(),
+        _dropping(_REGISTRATION_LOG, "torchvision is not installed"),
+    ):
+        _noise_filters()
+        torch.onnx.export(
+            encoder.torch_module.eval(),
+            (sample,),
+            str(path),
+            input_names=[MODULE_INPUT],
+            output_names=["features"],
+            dynamic_shapes=({0: torch.export.Dim.DYNAMIC},),
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+    return path
 
 
 def _noise_filters() -> None:
@@ -264,14 +327,19 @@ def check_onnx(
         import onnxscript  # noqa: F401
     except ImportError:
         return {"ok": None, "reason": "not run: pip install 'modelscout[onnx]'"}
-    unsupported = _sentence_encoder_only(encoder)
+    generic = not isinstance(encoder, TextEncoder) and hasattr(encoder, "example_batch")
+    unsupported = None if generic else _sentence_encoder_only(encoder)
     if unsupported:
         return {"ok": None, "reason": f"not run: {unsupported}"}
     with _artifact_folder(keep) as folder:
         start = time.perf_counter()
         try:
-            path = export(encoder, folder)
-            session = OnnxEncoder(path, encoder, threads)
+            if generic:
+                path = export_module(encoder, texts, folder)
+                session: Any = ModuleOnnxEncoder(path, encoder, threads)
+            else:
+                path = export(encoder, folder)
+                session = OnnxEncoder(path, encoder, threads)
         except Exception as error:  # an export failure is a finding, not a crash
             return {"ok": False, "reason": f"export failed: {_first_line(error)}"}
         export_s = time.perf_counter() - start
