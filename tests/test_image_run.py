@@ -93,6 +93,8 @@ def test_ranks_a_vit_and_the_pixel_baseline_on_a_folder_of_digit_images(ranked):
         assert found[metrics.BREAKDOWN]["detail"]["per_class_f1"]
     # The pixels separate real digits well: a linear model on them is far above chance (0.1).
     assert rows["baseline:pixels"]["metrics"][metrics.MACRO_F1]["value"] > 0.5
+    # How the ViT's outputs became one vector is said in the results (its CLS token).
+    assert rows["tiny-vit"]["metrics"][metrics.LOAD_SECONDS]["detail"]["pooling"] == "cls"
 
 
 def test_times_preprocessing_apart_from_the_forward_pass(ranked):

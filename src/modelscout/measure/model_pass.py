@@ -81,6 +81,7 @@ class PassResult:
     source_probs: np.ndarray | None = None  # (N, K) softmax of a classification head
     gpu: Precisions | None = None  # the same model on the CUDA device, when job.gpu names one
     artifacts: dict[str, str] | None = None  # kind ("onnx", "int8") -> path of a kept model file
+    pooling: str | None = None  # how the encoder pools its outputs into one vector, if it says
 
 
 def run_model_pass(job: PassJob) -> PassResult:
@@ -138,6 +139,7 @@ def _model_pass(job: PassJob) -> PassResult:
         stages=stages,
         threads=threads,
         source_probs=loaded.source_probs,
+        pooling=getattr(loaded.encoder, "pooling", None),
     )
     _checks(job, loaded, result, keep, kept)
     return result
@@ -275,6 +277,8 @@ def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -
     """The measurements of one model pass, named by batch size."""
     process = {"threads": result.threads, "device": result.device}
     kept = {"artifacts": result.artifacts} if result.artifacts else {}
+    if result.pooling is not None:  # said with the load: part of what was loaded
+        kept["pooling"] = result.pooling
     out = [
         Measurement(
             metrics.LOAD_SECONDS,
