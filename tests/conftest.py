@@ -154,3 +154,15 @@ def rewrite_timings(store: Path, like: str = "%latency.p%", **changes) -> int:
         db.executemany("UPDATE measurements SET detail = ? WHERE key = ?", updates)
     db.close()
     return len(updates)
+
+
+# A ViT small enough to build and run in a test: the image tests share it (tests/test_vision.py,
+# tests/test_image_run.py).
+SMALL_VIT = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "image_size": 32,
+    "patch_size": 8,
+}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import rewrite_timings
+from conftest import SMALL_VIT, rewrite_timings
 from typer.testing import CliRunner
 
 import modelscout
@@ -20,14 +20,6 @@ from modelscout.cli.demo import write_digits
 from modelscout.spec import build_spec
 
 PER_CLASS = 6  # 60 images: 3 folds keep 2 per class
-SMALL_VIT = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "image_size": 32,
-    "patch_size": 8,
-}
 
 
 @pytest.fixture(scope="module")

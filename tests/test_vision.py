@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SMALL_VIT
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -17,15 +18,6 @@ from modelscout.catalog.meta import read_folder_meta
 from modelscout.data.images import load_image
 from modelscout.errors import CandidateError
 from modelscout.records import Candidate, Variant
-
-SMALL_VIT = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "image_size": 32,
-    "patch_size": 8,
-}
 
 
 @pytest.fixture(scope="module")

@@ -109,14 +109,13 @@ class ModuleOnnxEncoder:
         )
 
 
-def export_module(encoder: Any, items: list[Any], folder: Path) -> Path:
-    """Export an encoder's ``torch_module`` (one input batch -> features) to
-    ``folder/model.onnx`` with a dynamic batch axis, traced on ``example_batch`` of two of
-    ``items``; the same dynamo exporter as ``export``."""
+def _dynamo_export(
+    module: Any, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: Any
+) -> None:
+    """torch's dynamo exporter on ``module(*args)`` into one ONNX file at ``path``, with the
+    exporter's noise (see ``_noise_filters``) kept out of the user's output."""
     import torch
 
-    sample = encoder.example_batch(list(items[:2]))
-    path = folder / ONNX_FILE
     with (
         torch.inference_mode(False),
         torch.no_grad(),
@@ -125,16 +124,30 @@ def export_module(encoder: Any, items: list[Any], folder: Path) -> Path:
     ):
         _noise_filters()
         torch.onnx.export(
-            encoder.torch_module.eval(),
-            (sample,),
+            module,
+            args,
             str(path),
-            input_names=[MODULE_INPUT],
-            output_names=["features"],
-            dynamic_shapes=({0: torch.export.Dim.DYNAMIC},),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_shapes=dynamic,
             dynamo=True,
             external_data=False,
             verbose=False,
         )
+
+
+def export_module(encoder: Any, items: list[Any], folder: Path) -> Path:
+    """Export an encoder's ``torch_module`` (one input batch -> features) to
+    ``folder/model.onnx`` with a dynamic batch axis, traced on ``example_batch`` of two of
+    ``items``; the same dynamo exporter as ``export``."""
+    import torch
+
+    sample = encoder.example_batch(list(items[:2]))
+    path = folder / ONNX_FILE
+    dynamic = ({0: torch.export.Dim.DYNAMIC},)
+    _dynamo_export(
+        encoder.torch_module.eval(), (sample,), path, [MODULE_INPUT], ["features"], dynamic
+    )
     return path
 
 
@@ -179,25 +192,15 @@ def export(encoder: TextEncoder, folder: Path) -> Path:
     )
     path = folder / ONNX_FILE
     axes = {0: "batch", 1: "sequence"}
-    with (
-        torch.inference_mode(False),
-        torch.no_grad(),
-        warnings.catch_warnings(),
-        _dropping(_REGISTRATION_LOG, "torchvision is not installed"),
-    ):
-        _noise_filters()
-        torch.onnx.export(
-            wrapped,
-            (sample["input_ids"], sample["attention_mask"]),
-            str(path),
-            input_names=["input_ids", "attention_mask"],
-            # not "embedding": the exporter already names a value so, and ONNX wants unique names
-            output_names=["sentence_embedding"],
-            dynamic_shapes={"input_ids": axes, "attention_mask": axes},
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
+    _dynamo_export(
+        wrapped,
+        (sample["input_ids"], sample["attention_mask"]),
+        path,
+        ["input_ids", "attention_mask"],
+        # not "embedding": the exporter already names a value so, and ONNX wants unique names
+        ["sentence_embedding"],
+        {"input_ids": axes, "attention_mask": axes},
+    )
     return path
 
 

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from modelscout.catalog.files import read_json
 from modelscout.catalog.modality import folder_modality, image_size, tasks_for, vision_embedding_dim
 from modelscout.records import ModelMeta
 
@@ -39,15 +40,7 @@ def config_layers(config: dict[str, Any]) -> tuple[int, str] | None:
 
 def read_config(folder: Path) -> dict[str, Any]:
     """The folder's config.json as a dict; {} when it is missing or unreadable."""
-    return _read_json(folder / "config.json")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+    return read_json(folder / "config.json")
 
 
 # Config and card fields are read by type: a value of another type (a card's `language: 5`, a
@@ -138,10 +131,10 @@ def count_params(files: list[Path], keep_layers: int | None = None) -> int | Non
 
 def _max_input_tokens(folder: Path, config: dict[str, Any]) -> int | None:
     limits = []
-    st_config = _read_json(folder / "sentence_bert_config.json")
+    st_config = read_json(folder / "sentence_bert_config.json")
     if isinstance(st_config.get("max_seq_length"), int):
         limits.append(st_config["max_seq_length"])
-    tokenizer = _read_json(folder / "tokenizer_config.json")
+    tokenizer = read_json(folder / "tokenizer_config.json")
     if isinstance(tokenizer.get("model_max_length"), int) and tokenizer["model_max_length"] < 10**6:
         limits.append(tokenizer["model_max_length"])
     if isinstance(config.get("max_position_embeddings"), int):
@@ -157,7 +150,7 @@ def _embedding_dim(folder: Path, config: dict[str, Any]) -> int | None:
     )
     dim = None
     for module in modules:
-        module_config = _read_json(folder / module.get("path", "") / "config.json")
+        module_config = read_json(folder / module.get("path", "") / "config.json")
         if "Pooling" in module.get("type", ""):
             width = module_config.get("word_embedding_dimension") or module_config.get(
                 "embedding_dimension"
@@ -175,7 +168,7 @@ def _embedding_dim(folder: Path, config: dict[str, Any]) -> int | None:
 
 def read_folder_meta(folder: Path, author: str | None = None) -> ModelMeta:
     """Everything the files in a Hugging Face format folder say about the model."""
-    config = _read_json(folder / "config.json")
+    config = read_json(folder / "config.json")
     front, sections = read_card(folder)
     front = as_dict(front)
     weight_files, weight_format = _weights(folder)

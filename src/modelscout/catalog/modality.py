@@ -9,10 +9,10 @@ so it reads images. Unknown stays unknown (None), never guessed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from modelscout.catalog.files import read_json
 from modelscout.records import TASKS, Modality, Task
 
 # config.json model types whose inputs are images (the vision towers of CLIP and SigLIP, and SAM's
@@ -49,17 +49,9 @@ VISION_MODEL_TYPES = frozenset(
 SPEECH_HINTS = ("feature_extractor_type",)  # with a sampling_rate: an audio model's processor
 
 
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def processor_config(folder: Path) -> dict[str, Any]:
     """The folder's image processor settings (``preprocessor_config.json``), or {}."""
-    return _json(folder / "preprocessor_config.json")
+    return read_json(folder / "preprocessor_config.json")
 
 
 def _is_image_processor(processor: dict[str, Any]) -> bool:
