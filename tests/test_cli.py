@@ -46,7 +46,7 @@ GOOD = {"text": [f"text number {i}" for i in range(20)], "label": ["a", "b"] * 1
         ({"text": ["x"] * 6, "label": [None] * 6}, [], "every row's 'label' is empty"),
         (GOOD, ["--candidate", "nobody/nothing-here"], "unknown candidate 'nobody/nothing-here'"),
         (GOOD, ["--candidate", "baseline:bm25"], "unknown baseline"),
-        (GOOD, ["--task", "regression"], "'regression' is not one of 'classification'"),
+        (GOOD, ["--task", "ranking"], "'ranking' is not one of 'classification'"),
         (GOOD, ["--variant", "layers:zero"], "unknown variant"),
     ],
 )

@@ -103,7 +103,9 @@ def test_a_probe_without_mistakes_has_no_confused_pairs():
 def test_the_breakdown_carries_the_confusions_under_a_new_store_version():
     features, labels, classes = mixed_features()
     result = cross_validate(linear_probe, features, labels, classes=classes, folds=5)
-    breakdown = {m.name: m for m in probe_measurements(result, {})}["probe.breakdown"]
+    breakdown = {m.name: m for m in probe_measurements(result, "classification", {})}[
+        "probe.breakdown"
+    ]
     assert breakdown.detail["confusions"] == result.confusions
     assert breakdown.version == PROBE_VERSION == "3"  # probes stored before lack confusions
     json.dumps(breakdown.detail)  # plain JSON types, as the store and results.json need
@@ -132,7 +134,7 @@ def _outcome(cid: str, sample: TaskData, features: np.ndarray, p95: float) -> Ou
     result = cross_validate(
         linear_probe, features, sample.labels, classes=sample.classes, slices=sample.slices
     )
-    measured = {m.name: m for m in probe_measurements(result, {})}
+    measured = {m.name: m for m in probe_measurements(result, "classification", {})}
     measured["latency.p95_ms@1"] = Measurement("latency.p95_ms@1", p95, "ms")
     measured["memory.peak_mb"] = Measurement("memory.peak_mb", 50.0, "MB")
     return Outcome(

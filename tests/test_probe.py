@@ -8,6 +8,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_info
 
+from modelscout.data.inputs import ClassTargets
 from modelscout.measure.probe import ProbeJob, cross_validate, cross_validate_many, linear_probe
 
 
@@ -28,15 +29,21 @@ def _clusters(seed: int, classes: int = 3) -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal((240, 8)) + labels[:, None], labels
 
 
+def _job_data(seed: int) -> tuple[np.ndarray, ClassTargets]:
+    features, labels = _clusters(seed)
+    return features, ClassTargets(labels, ["a", "b", "c"])
+
+
 def test_pooled_folds_give_each_job_what_it_gets_alone() -> None:
-    jobs = [
-        ProbeJob(linear_probe, *_clusters(seed), classes=["a", "b", "c"], seed=seed)
-        for seed in (0, 1, 2)
-    ]
+    jobs = [ProbeJob(linear_probe, *_job_data(seed), seed=seed) for seed in (0, 1, 2)]
     pooled = cross_validate_many(jobs)
     for job, result in zip(jobs, pooled, strict=True):
         alone = cross_validate(
-            job.make_model, job.inputs, job.labels, classes=job.classes, seed=job.seed
+            job.make_model,
+            job.inputs,
+            job.targets.labels,
+            classes=job.targets.classes,
+            seed=job.seed,
         )
         np.testing.assert_array_equal(result.predictions, alone.predictions)
         assert result.macro_f1 == alone.macro_f1
@@ -48,8 +55,8 @@ def test_a_job_whose_fit_raises_gets_the_error_and_the_others_their_scores() -> 
         return LogisticRegression(C=-1.0)
 
     features, labels = _clusters(0)
-    good = ProbeJob(linear_probe, features, labels, classes=["a", "b", "c"])
-    bad = ProbeJob(broken, features, labels, classes=["a", "b", "c"])
+    good = ProbeJob(linear_probe, features, ClassTargets(labels, ["a", "b", "c"]))
+    bad = ProbeJob(broken, features, ClassTargets(labels, ["a", "b", "c"]))
     first, second, third = cross_validate_many([good, bad, good])
     assert isinstance(second, ValueError) and "C" in str(second)
     assert first.accuracy == third.accuracy > 0.8
@@ -70,8 +77,8 @@ def test_each_job_is_handed_over_when_its_last_fold_is_in_so_an_interrupt_keeps_
 
     handed = {}
     jobs = [
-        ProbeJob(linear_probe, features, labels, classes=["a", "b", "c"]),
-        ProbeJob(interrupted_on_third_fit, features, labels, classes=["a", "b", "c"]),
+        ProbeJob(linear_probe, features, ClassTargets(labels, ["a", "b", "c"])),
+        ProbeJob(interrupted_on_third_fit, features, ClassTargets(labels, ["a", "b", "c"])),
     ]
     with pytest.raises(KeyboardInterrupt):
         cross_validate_many(jobs, n_jobs=1, on_result=handed.__setitem__)

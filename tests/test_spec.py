@@ -30,9 +30,24 @@ def test_malformed_yaml_names_the_line(tmp_path):
         load_spec(write(tmp_path, "data: d.csv\nseed: [1, 2\n"))
 
 
-def test_regression_task_says_it_is_not_supported_yet(tmp_path):
-    with pytest.raises(UserError, match="regression is not supported yet"):
-        build_spec(data="d.csv", task="regression")
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"task": "classification", "target_transform": "log"}, "target_transform is for regr"),
+        ({"task": "regression", "label_delimiter": ";"}, "label_delimiter is for multilabel"),
+        ({"task": "classification", "quality_metric": "r2"}, "'r2' is not a classification"),
+        ({"quality_metric": "f2"}, "unknown quality metric 'f2'; use one of accuracy"),
+        ({"task": "ranking"}, "task: Input should be 'classification', 'multilabel' or"),
+    ],
+)
+def test_task_settings_that_do_not_fit_the_task_are_one_line(settings, message):
+    with pytest.raises(UserError, match=message):
+        build_spec(data="d.csv", **settings)
+
+
+def test_quality_metric_takes_short_and_full_names():
+    assert build_spec(data="d.csv", task="regression", quality_metric="mae").quality_metric
+    assert build_spec(data="d.csv", quality_metric="probe.micro_f1").task is None
 
 
 def test_all_zero_weights_are_refused():

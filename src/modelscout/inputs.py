@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modelscout import metrics
 from modelscout.catalog.candidate import Candidate, resolve_candidate
 from modelscout.data import TaskData, load_task_data, stratified_sample
 from modelscout.errors import UserError, require_writable_folder
@@ -34,7 +35,17 @@ def prepare(spec: Spec) -> Prepared:
         min_rows_per_class=spec.folds,
         modality=spec.modality,
         image_column=spec.image_column,
+        task=spec.task,
+        label_delimiter=spec.label_delimiter,
+        target_transform=spec.target_transform,
+        baseline_columns=spec.baseline_columns,
     )
+    try:
+        metrics.quality_metric(data.task, spec.quality_metric)
+    except ValueError as error:
+        raise UserError(
+            f"{error} (the data's task is {data.task}; set task: to change it)"
+        ) from None
     sample = stratified_sample(data, spec.max_samples, spec.seed, min_per_class=spec.folds)
     candidates = [
         resolve_candidate(

@@ -41,6 +41,9 @@ class MetricSpec:
 
 
 CLASSIFICATION: tuple[Task, ...] = ("classification",)
+MULTILABEL: tuple[Task, ...] = ("multilabel",)
+REGRESSION: tuple[Task, ...] = ("regression",)
+LABELS: tuple[Task, ...] = ("classification", "multilabel")  # tasks whose targets are labels
 
 # Base names. A family member is built from its base by the helpers below.
 ACCURACY = "probe.accuracy"
@@ -48,6 +51,15 @@ MACRO_F1 = "probe.macro_f1"
 MACRO_PRECISION = "probe.macro_precision"
 MACRO_RECALL = "probe.macro_recall"
 BREAKDOWN = "probe.breakdown"
+MICRO_F1 = "probe.micro_f1"
+SAMPLES_F1 = "probe.samples_f1"
+SUBSET_ACCURACY = "probe.subset_accuracy"
+R2 = "probe.r2"
+MAE = "probe.mae"
+RMSE = "probe.rmse"
+SPEARMAN = "probe.spearman"
+RESIDUALS = "probe.residuals"
+TARGET_UNITS = "target units"  # the unit of MAE and RMSE: the target's own (USD for a price)
 LATENCY_P50 = "latency.p50_ms"
 LATENCY_P95 = "latency.p95_ms"
 LATENCY_P99 = "latency.p99_ms"
@@ -79,14 +91,32 @@ _SPECS = [
     # name, unit, direction, label, format, tasks, description
     MetricSpec(ACCURACY, "fraction", "higher", "accuracy", "{:.3f}", CLASSIFICATION,
                "accuracy of the cross-validated linear probe"),
-    MetricSpec(MACRO_F1, "fraction", "higher", "macro-F1", "{:.3f}", CLASSIFICATION,
-               "macro-F1 of the cross-validated linear probe"),
+    MetricSpec(MACRO_F1, "fraction", "higher", "macro-F1", "{:.3f}", LABELS,
+               "macro-F1 of the cross-validated linear probe (multi-label: over the labels)"),
     MetricSpec(MACRO_PRECISION, "fraction", "higher", "macro-P", "{:.3f}", CLASSIFICATION,
                "macro precision of the probe"),
     MetricSpec(MACRO_RECALL, "fraction", "higher", "macro-R", "{:.3f}", CLASSIFICATION,
                "macro recall of the probe"),
-    MetricSpec(BREAKDOWN, "fraction", None, "worst-class F1", "{:.3f}", CLASSIFICATION,
-               "F1 of the worst class; per class and per slice in its detail"),
+    MetricSpec(BREAKDOWN, "fraction", None, "worst-class F1", "{:.3f}", LABELS,
+               "F1 of the worst class (multi-label: label); per class and per slice in its "
+               "detail"),
+    MetricSpec(MICRO_F1, "fraction", "higher", "micro-F1", "{:.3f}", MULTILABEL,
+               "micro-F1 of the cross-validated one-vs-rest probe, over every (row, label)"),
+    MetricSpec(SAMPLES_F1, "fraction", "higher", "samples-F1", "{:.3f}", MULTILABEL,
+               "F1 of each row's predicted label set, averaged over rows"),
+    MetricSpec(SUBSET_ACCURACY, "fraction", "higher", "subset acc.", "{:.3f}", MULTILABEL,
+               "share of rows whose whole label set is predicted exactly"),
+    MetricSpec(R2, "R²", "higher", "R²", "{:.3f}", REGRESSION,
+               "R² of the cross-validated ridge probe, in the target's original units"),
+    MetricSpec(MAE, TARGET_UNITS, "lower", "MAE", "{:,.4g}", REGRESSION,
+               "mean absolute error of the ridge probe, in the target's original units"),
+    MetricSpec(RMSE, TARGET_UNITS, "lower", "RMSE", "{:,.4g}", REGRESSION,
+               "root mean squared error of the ridge probe, in the target's original units"),
+    MetricSpec(SPEARMAN, "rho", "higher", "Spearman", "{:.3f}", REGRESSION,
+               "Spearman rank correlation of the probe's predictions with the targets"),
+    MetricSpec(RESIDUALS, TARGET_UNITS, None, "worst-slice MAE", "{:,.4g}", REGRESSION,
+               "MAE of the worst slice (overall without slices); residuals by slice, the mean "
+               "predictor's figures and predicted-vs-true points in its detail"),
     MetricSpec(LATENCY_P50, "ms", "lower", "p50", "{:.1f}", TASKS,
                f"median latency of one call {_TIMING}", batched=True),
     MetricSpec(LATENCY_P95, "ms", "lower", "p95", "{:.1f}", TASKS,
@@ -144,7 +174,7 @@ ESTIMATOR_UNITS = {
     "sfda": "score",
     "parc": "score",
     "nleep": "log-likelihood",
-    "knn": "accuracy",
+    "knn": "score",  # accuracy (classification), R² (regression), micro-F1 (multi-label)
     "leep": "log-likelihood",
     "nce": "nats",
 }
@@ -152,13 +182,50 @@ ESTIMATOR_LABELS = {"logme": "LogME", "logme_icml": "LogME (ICML)", "h_score": "
                     "regularized_h_score": "regularized H-score", "transrate": "TransRate",
                     "gbc": "GBC", "sfda": "SFDA", "parc": "PARC", "nleep": "NLEEP",
                     "knn": "kNN", "leep": "LEEP", "nce": "NCE"}  # fmt: skip
+# The tasks each built-in estimator has a published form for (measure/transferability/registry.py
+# holds the forms; tests check the two agree). The others serve classification only.
+ESTIMATOR_TASKS: dict[str, tuple[Task, ...]] = {LOGME: TASKS, "knn": TASKS}
 _SPECS += [
-    MetricSpec(name, unit, "higher", ESTIMATOR_LABELS[name], "{:.3f}", CLASSIFICATION,
+    MetricSpec(name, unit, "higher", ESTIMATOR_LABELS[name], "{:.3f}",
+               ESTIMATOR_TASKS.get(name, CLASSIFICATION),
                f"transferability estimator {ESTIMATOR_LABELS[name]}")
     for name, unit in ESTIMATOR_UNITS.items()
 ]  # fmt: skip
 REGISTRY: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
 ESTIMATORS = tuple(ESTIMATOR_UNITS)
+
+# The probe metric each task ranks as "quality" unless the spec names another
+# (``quality_metric``); constraints (``min_quality``), weights, the Pareto set and every
+# sentence about quality then read that one.
+DEFAULT_QUALITY: dict[Task, str] = {
+    "classification": MACRO_F1,
+    "multilabel": MACRO_F1,
+    "regression": R2,
+}
+PROBE_PREFIX = "probe."
+
+
+def quality_choices(task: Task) -> list[str]:
+    """The probe metrics of ``task`` that can be ranked as its quality (they have a direction)."""
+    return [
+        s.name
+        for s in _SPECS
+        if s.name.startswith(PROBE_PREFIX) and task in s.tasks and s.direction is not None
+    ]
+
+
+def quality_metric(task: Task, chosen: str | None = None) -> str:
+    """The quality metric of a run: ``chosen`` (a full name, ``probe.r2``, or a short one,
+    ``r2``) or the task's default; ``ValueError`` (one line) when ``chosen`` is no quality
+    metric of ``task``."""
+    if chosen is None:
+        return DEFAULT_QUALITY[task]
+    name = chosen if chosen.startswith(PROBE_PREFIX) else PROBE_PREFIX + chosen
+    choices = quality_choices(task)
+    if name not in choices:
+        short = ", ".join(c.removeprefix(PROBE_PREFIX) for c in choices)
+        raise ValueError(f"quality_metric {chosen!r} is not a {task} metric; use one of {short}")
+    return name
 
 
 def spec(name: str) -> MetricSpec:

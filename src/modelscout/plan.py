@@ -17,10 +17,11 @@ import numpy as np
 
 from modelscout import metrics
 from modelscout.backends import backend_of
+from modelscout.data.inputs import Targets
 from modelscout.measure.device import GPU_INT8, GPU_NOTE, gpu_names
 from modelscout.measure.estimates import STABILITY_FRACTIONS, TRANSFERABILITY_VERSION
 from modelscout.measure.onnx import ONNX_NAMES
-from modelscout.measure.probe import PROBE_NAMES, PROBE_VERSION
+from modelscout.measure.probe import PROBES
 from modelscout.measure.timing import stage_names, timing_names
 from modelscout.records import Candidate, Measurement
 from modelscout.spec import Spec
@@ -29,7 +30,12 @@ from modelscout.store import Store
 FEATURES_VERSION = "1"
 MODEL_PASS_VERSION = "1"
 PROBS_VERSION = "probs-1"
-LINEAR_PROBE = "standardize-logreg-C1"  # the probe's name in its settings (measure/probe)
+# the linear probe's name in its settings, by task (measure/probe)
+LINEAR_PROBES = {
+    "classification": "standardize-logreg-C1",
+    "regression": "standardize-ridgecv",
+    "multilabel": "standardize-ovr-logreg-C1-fold-thresholds",
+}
 
 
 @dataclass(frozen=True)
@@ -143,13 +149,27 @@ def gpu_jobs(ledger: Ledger, candidate: Candidate, spec: Spec, settings: dict) -
     return [note, Job(candidate, "gpu", tuple(names), MODEL_PASS_VERSION, settings)]
 
 
-def probe_job(spec: Spec, candidate: Candidate, probe_name: str) -> Job:
+def task_settings(targets: Targets) -> dict[str, Any]:
+    """What the task adds to a probe's or an estimator's store key: nothing for
+    classification (so that stores written before other tasks existed stay valid), the task
+    and the target transform for the others. (The targets themselves are in the sample's
+    fingerprint.)"""
+    if targets.task == "classification":
+        return {}
+    transform = getattr(targets, "transform", None)
+    return {"task": targets.task, **({"target_transform": transform} if transform else {})}
+
+
+def probe_job(spec: Spec, candidate: Candidate, probe_name: str, targets: Targets) -> Job:
+    """The cross-validated probe of ``targets``' task (``measure/probe``)."""
+    probe = PROBES[targets.task]
     settings = {"folds": spec.folds, "seed": spec.seed, "model": probe_name}
-    return Job(candidate, "probe", tuple(PROBE_NAMES), PROBE_VERSION, settings)
+    settings.update(task_settings(targets))
+    return Job(candidate, "probe", tuple(probe.names), probe.version, settings)
 
 
-def estimator_job(spec: Spec, candidate: Candidate, name: str) -> Job:
-    settings = {"fractions": STABILITY_FRACTIONS, "seed": spec.seed}
+def estimator_job(spec: Spec, candidate: Candidate, name: str, targets: Targets) -> Job:
+    settings = {"fractions": STABILITY_FRACTIONS, "seed": spec.seed, **task_settings(targets)}
     return Job(candidate, name, (name,), TRANSFERABILITY_VERSION, settings)
 
 

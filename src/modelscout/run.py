@@ -41,11 +41,11 @@ from modelscout.measure.cost import check_gpu_pricing, cost_measurements, measur
 from modelscout.measure.device import GPU_OFF, gpu_measurements, skip_note
 from modelscout.measure.estimates import STABILITY_FRACTIONS, estimate
 from modelscout.measure.model_pass import PassJob, pass_measurements
-from modelscout.measure.probe import ProbeJob, ProbeResult, linear_probe, probe_measurements
+from modelscout.measure.probe import PROBES, ProbeJob, probe_measurements
 from modelscout.measure.timing import machine, reliable_runs, settled, timed_medians
-from modelscout.measure.transferability import ESTIMATORS, HEAD_ESTIMATORS
+from modelscout.measure.transferability import ESTIMATORS
 from modelscout.plan import (
-    LINEAR_PROBE,
+    LINEAR_PROBES,
     PROBS_VERSION,
     Ledger,
     artifact_folder,
@@ -90,6 +90,8 @@ class RunResult:
     seconds: float = 0.0
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
     threads: dict[str, Any] = field(default_factory=dict)  # measuring_threads' answer
+    # estimator -> why it was not run (it has no form for the task): said, never faked
+    estimators_skipped: dict[str, str] = field(default_factory=dict)
 
 
 def environment() -> dict[str, Any]:
@@ -149,6 +151,7 @@ def run(
         time.perf_counter() - started,
         runner.timings,
         {"threads": runner.threads, "source": runner.threads_source},
+        runner.estimators_skipped,
     )
 
 
@@ -182,6 +185,7 @@ class Runner:
         self.threads, self.threads_source = measuring_threads(spec)
         self.executor = executor or LocalExecutor(self.threads)
         self.timings: dict[str, dict[str, float]] = {}  # candidate -> phase -> wall seconds
+        self.estimators_skipped = skipped_estimators(spec.estimators, self.sample.task)
 
     @cached_property
     def gpu(self) -> dict[str, Any]:
@@ -275,8 +279,9 @@ class Runner:
         return PassJob(
             candidate=candidate,
             meta=meta,
-            items=self.sample.inputs.items,
-            labels=self.sample.labels,
+            items=self._items(candidate),
+            labels=self.sample.targets.fit_targets(),
+            task=self.sample.task,
             batch_sizes=tuple(spec.batch_sizes),
             feature_batch=spec.batch_size,
             seed=spec.seed,
@@ -305,7 +310,7 @@ class Runner:
         for index in order:
             item = pending[index]
             probe, name = self._own_probe(item)
-            job = probe_job(self.spec, item.candidate, name)
+            job = probe_job(self.spec, item.candidate, name, self.sample.targets)
             cached = self.ledger.cached(job)
             if cached is not None:
                 out[index] = self.ledger.reuse(cached)
@@ -318,7 +323,7 @@ class Runner:
                 continue
             todo.append((index, job))
 
-        def store(position: int, result: ProbeResult | Exception) -> None:
+        def store(position: int, result: Any) -> None:
             # Stored as each candidate's last fold comes in: a run killed in the middle of
             # the probes keeps the finished ones.
             index, job = todo[position]
@@ -326,7 +331,7 @@ class Runner:
                 out[index] = result
                 return
             pending[index].clock["probe_s"] = result.fit_seconds
-            measurements = probe_measurements(result, job.settings)
+            measurements = probe_measurements(result, self.sample.task, job.settings)
             out[index] = self.ledger.save(job.candidate, measurements)
 
         self.executor.probes(jobs, store)
@@ -336,45 +341,55 @@ class Runner:
         """The encoder whose own probe model replaces the linear probe (a backend without
         dense features: the baseline's model on term counts), or None; and the probe's name."""
         backend = backend_of(item.candidate)
+        task = self.sample.task
         if backend.dense_features:
-            return None, LINEAR_PROBE
-        encoder = backend.load(item.candidate, item.meta, LoadOptions(seed=self.spec.seed))
+            return None, LINEAR_PROBES[task]
+        options = LoadOptions(seed=self.spec.seed, task=task)
+        encoder = backend.load(item.candidate, item.meta, options)
         return encoder, encoder.probe_name
 
+    def _items(self, candidate: Candidate) -> list[Any]:
+        """What ``candidate``'s encoder reads: the sample's inputs, or what its backend takes
+        from the sample instead (``Backend.items``: the columns baseline's columns)."""
+        read = backend_of(candidate).items
+        return self.sample.inputs.items if read is None else read(self.sample)
+
     def _probe_job(self, item: Pending, probe: Any) -> ProbeJob:
-        """The cross-validation of the linear probe on the features, or of ``probe``'s own
-        model on its own inputs (the baseline's texts counted once for all folds)."""
+        """The cross-validation of the task's linear probe on the features, or of ``probe``'s
+        own model on its own inputs (the baseline's texts counted once for all folds)."""
         seed, sample = self.spec.seed, self.sample
         if probe is None:
-            inputs, make_model = item.features, partial(linear_probe, seed)
+            inputs, make_model = item.features, partial(PROBES[sample.task].linear_probe, seed)
         else:
-            inputs = probe.probe_inputs(sample.inputs.items)
+            inputs = probe.probe_inputs(self._items(item.candidate))
             make_model = partial(probe.probe_model, seed)
-        return ProbeJob(
-            make_model, inputs, sample.labels, sample.classes, self.spec.folds, seed, sample.slices
-        )
+        return ProbeJob(make_model, inputs, sample.targets, self.spec.folds, seed, sample.slices)
 
     def transferability(
         self, candidate: Candidate, features: np.ndarray, probs: np.ndarray | None
     ) -> dict[str, Measurement]:
         """Every configured estimator on the features (or the head's probabilities), on
         nested subsamples of 25%, 50% and 100% so the report can tell whether it settled."""
-        labels = self.sample.labels
-        subsamples = nested_subsamples(labels, STABILITY_FRACTIONS, self.spec.seed)
+        targets = self.sample.targets
+        fitted = targets.fit_targets()
+        subsamples = nested_subsamples(targets.stratify_key(), STABILITY_FRACTIONS, self.spec.seed)
         out = {}
         for name in self.spec.estimators:
-            head = name in HEAD_ESTIMATORS
+            if name in self.estimators_skipped:
+                continue
+            estimator = ESTIMATORS[name]
+            head = estimator.needs == "source_probs"
             if head and probs is None:
                 continue
-            job = estimator_job(self.spec, candidate, name)
+            job = estimator_job(self.spec, candidate, name, targets)
             cached = self.ledger.cached(job)
             if cached is not None:
                 out.update(self.ledger.reuse(cached))
                 continue
             self.step(candidate.id, name)
-            estimator = HEAD_ESTIMATORS[name] if head else ESTIMATORS[name]
+            form = estimator.form(targets.task)
             inputs = probs if head else features.astype(np.float64)
-            found = estimate(name, estimator, inputs, labels, subsamples, job.settings)
+            found = estimate(name, form, inputs, fitted, subsamples, job.settings)
             out.update(self.ledger.save(candidate, [found]))
         return out
 
@@ -461,6 +476,17 @@ class Runner:
         where = f"; traceback in {self.spec.output / log}" if log else ""
         logger.warning("%s failed: %s%s", candidate.id, one_line(error), where)
         return Outcome(candidate, meta, "failed", prefix + one_line(error), log=log)
+
+
+def skipped_estimators(names: list[str], task: str) -> dict[str, str]:
+    """The estimators among ``names`` that have no form for ``task``, each with why."""
+    skipped = {}
+    for name in names:
+        estimator = ESTIMATORS[name]
+        if estimator.form(task) is None:
+            served = ", ".join(estimator.tasks)
+            skipped[name] = f"{estimator.label} has no {task} form (it serves {served})"
+    return skipped
 
 
 def write_failure_log(output: Path, candidate_id: str, error: BaseException) -> Path | None:

@@ -23,8 +23,9 @@ from pydantic import (
 
 from modelscout.errors import UserError
 from modelscout.estimator_names import DEFAULT_ESTIMATORS, check_estimator_names
+from modelscout.metrics import PROBE_PREFIX, quality_choices, quality_metric
 from modelscout.presets import instance_presets
-from modelscout.records import Modality
+from modelscout.records import TASKS, Modality, Task
 from modelscout.variant_syntax import parse_variant
 
 BASELINE_TFIDF = "baseline:tfidf"
@@ -59,12 +60,19 @@ class Constraints(_Strict):
     max_memory_mb: float | None = Field(None, gt=0, description="peak memory while serving, MB")
     licenses: list[str] | None = Field(None, description="allowed licence ids, e.g. apache-2.0")
     languages: list[str] | None = Field(None, description="languages the model must declare")
+    min_quality: float | None = Field(
+        None,
+        description="the quality metric must reach this (for a lower-is-better one, such as "
+        "MAE: must not exceed it)",
+    )
 
 
 class Weights(_Strict):
     """How much each criterion counts in the ranking (they need not sum to 1)."""
 
-    quality: float = Field(0.6, ge=0, description="probe macro-F1")
+    quality: float = Field(
+        0.6, ge=0, description="the quality metric (quality_metric: macro-F1, R² by default)"
+    )
     latency: float = Field(0.2, ge=0, description="p95 latency at batch 1")
     memory: float = Field(0.1, ge=0, description="peak memory")
     size: float = Field(0.1, ge=0, description="parameter count")
@@ -113,9 +121,35 @@ class Spec(_Strict):
     image_column: str = Field(
         "image", description="column holding image file paths (relative to the table's folder)"
     )
-    label_column: str = Field("label", description="column holding the labels")
-    task: Literal["classification"] = Field(
-        "classification", description="classification (regression: not yet)"
+    label_column: str = Field(
+        "label",
+        description="column holding the labels (classification, multilabel) or the numbers "
+        "(regression)",
+    )
+    task: Task | None = Field(
+        None,
+        description="classification, multilabel or regression [detected from the label "
+        "column: lists -> multilabel, numbers with many distinct values -> regression]",
+    )
+    label_delimiter: str | None = Field(
+        None,
+        description="multilabel: the text between a row's labels, e.g. ';' (JSON lists are "
+        "read without it)",
+    )
+    target_transform: Literal["log"] | None = Field(
+        None,
+        description="regression: fit on log(target) (skewed targets such as prices); every "
+        "figure is still in the original units",
+    )
+    quality_metric: str | None = Field(
+        None,
+        description="the probe metric ranked and constrained as quality, e.g. macro_f1, "
+        "micro_f1, r2, mae [macro_f1; r2 for regression]",
+    )
+    baseline_columns: list[str] | None = Field(
+        None,
+        description="also rank a baseline fitted on these other columns of the table "
+        "(categories one-hot, numbers as they are), e.g. [room_type]",
     )
     candidates: list[str] = Field(
         default_factory=list,
@@ -191,12 +225,27 @@ class Spec(_Strict):
         kind = in_memory_kind(value)
         return str(value) if kind is None else f"<{kind} of {len(value)} rows>"
 
-    @field_validator("task", mode="before")
+    @field_validator("quality_metric")
     @classmethod
-    def _known_task(cls, value: Any) -> Any:
-        if value == "regression":
-            raise ValueError("regression is not supported yet; use task: classification")
+    def _known_quality(cls, value: str | None) -> str | None:
+        # The task may still be detected from the data: prepare() checks the pair.
+        if value is not None:
+            name = value if value.startswith(PROBE_PREFIX) else PROBE_PREFIX + value
+            known = {c for task in TASKS for c in quality_choices(task)}
+            if name not in known:
+                short = ", ".join(sorted(c.removeprefix(PROBE_PREFIX) for c in known))
+                raise ValueError(f"unknown quality metric {value!r}; use one of {short}")
         return value
+
+    @model_validator(mode="after")
+    def _task_settings_fit(self) -> Spec:
+        if self.target_transform is not None and self.task not in (None, "regression"):
+            raise ValueError(f"target_transform is for regression; the task is {self.task}")
+        if self.label_delimiter is not None and self.task not in (None, "multilabel"):
+            raise ValueError(f"label_delimiter is for multilabel; the task is {self.task}")
+        if self.quality_metric is not None and self.task is not None:
+            quality_metric(self.task, self.quality_metric)
+        return self
 
     @field_validator("gpu", mode="before")
     @classmethod

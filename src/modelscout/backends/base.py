@@ -14,8 +14,9 @@ test of which backend it is:
   call's inputs (LEEP and NCE use it).
 - ``to(device, dtype)``: the model moves to a torch device (the GPU path).
 - ``torch_module`` and ``example_batch(items)``: the model can be exported to ONNX.
-- ``fit(items, labels)``: the encoder is trained on the sample before it predicts (the TF-IDF
-  baseline); the model pass times it as part of loading.
+- ``fit(items, targets)``: the encoder is trained on the sample before it predicts (the TF-IDF
+  baseline); ``targets`` is ``Targets.fit_targets()`` of ``LoadOptions.task``; the model pass
+  times it as part of loading.
 - ``probe_inputs(items)``, ``probe_model(seed)`` and ``probe_name``: the encoder's own
   cross-validated probe, a scikit-learn estimator on its own inputs, that replaces the linear
   probe (the TF-IDF baseline fits its model on term counts counted once for all folds).
@@ -34,7 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from modelscout.records import Candidate, Modality, ModelMeta
+from modelscout.records import Candidate, Modality, ModelMeta, Task
 
 
 @runtime_checkable
@@ -67,6 +68,7 @@ class LoadOptions:
     trust_remote_code: bool = False
     seed: int = 0
     threads: int | None = None
+    task: Task = "classification"  # what an encoder that is fitted (``fit``) learns to predict
 
 
 Loader = Callable[[Candidate, ModelMeta, LoadOptions], Encoder]
@@ -81,6 +83,9 @@ class Backend:
     load: Loader
     dense_features: bool = True  # False: no features for the estimators (a fitted baseline)
     torch: bool = True  # a torch model: the GPU path and ONNX export apply
+    # What its encoder reads from a TaskData (``items(data) -> list[str]``); None: the data's
+    # inputs (``data.inputs.items``). The columns baseline reads other columns of the table.
+    items: Callable[[Any], list[str]] | None = None
 
 
 BACKENDS: dict[str, Backend] = {}

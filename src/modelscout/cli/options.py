@@ -9,11 +9,12 @@ from typing import Annotated, get_args
 import typer
 
 from modelscout.measure.cost import instance_presets
+from modelscout.records import TASKS
 from modelscout.records import Modality as ModalityName
 from modelscout.spec import Spec
 
 # Choices named in --help, read from where they are defined so they never drift.
-Task = Enum("Task", {name: name for name in get_args(Spec.model_fields["task"].annotation)})
+Task = Enum("Task", {name: name for name in TASKS})
 Instance = Enum("Instance", {name: name for name in instance_presets()})
 Modality = Enum("Modality", {name: name for name in get_args(ModalityName)})
 

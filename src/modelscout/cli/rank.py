@@ -77,7 +77,7 @@ SliceColumns = Annotated[
 ]
 TaskChoice = Annotated[
     Task | None,
-    typer.Option(help=f"The task (regression: not yet) {spec_default('task')}."),
+    typer.Option(help="The task [default: detected from the label column]."),
 ]
 Variants = Annotated[
     list[str] | None,

@@ -1,8 +1,17 @@
-"""What the user gives: tables, Inputs (texts, image files), Targets (classes), the
-fingerprint, the stratified and nested samples, slices (../../shared/DESIGN.md, "data/")."""
+"""What the user gives: tables, Inputs (texts, image files), Targets (classes, label sets,
+numbers), the fingerprint, the stratified and nested samples, slices
+(../../shared/DESIGN.md, "data/")."""
 
 from modelscout.data.images import MAX_UNREADABLE_SHARE, load_image
-from modelscout.data.inputs import ClassTargets, ImageInputs, Inputs, Targets, TextInputs
+from modelscout.data.inputs import (
+    ClassTargets,
+    ImageInputs,
+    Inputs,
+    LabelSetTargets,
+    NumberTargets,
+    Targets,
+    TextInputs,
+)
 from modelscout.data.sample import nested_subsamples, stratified_sample
 from modelscout.data.tables import READERS
 from modelscout.data.task import TaskData, detect_modality, load_task_data
@@ -15,6 +24,8 @@ __all__ = [
     "ClassTargets",
     "ImageInputs",
     "Inputs",
+    "LabelSetTargets",
+    "NumberTargets",
     "Targets",
     "TaskData",
     "TextInputs",

@@ -15,7 +15,12 @@ from typing import Protocol
 
 import numpy as np
 
-from modelscout.records import Modality
+from modelscout.records import Modality, Task
+
+# Regression rows are sampled and split within quantile bins of the target: at most this many
+# bins, and at least ROWS_PER_BIN rows per bin, so that every fold sees every bin.
+QUANTILE_BINS = 10
+ROWS_PER_BIN = 10
 
 
 class Inputs(Protocol):
@@ -42,6 +47,8 @@ class Inputs(Protocol):
 class Targets(Protocol):
     """N targets of one task."""
 
+    task: Task
+
     def __len__(self) -> int: ...
 
     def take(self, rows: np.ndarray) -> Targets:
@@ -54,6 +61,15 @@ class Targets(Protocol):
 
     def stratify_key(self) -> np.ndarray:
         """(N,) int: the group each row is sampled within (its class, for classification)."""
+        ...
+
+    def fit_targets(self) -> np.ndarray:
+        """What a model is fitted on: (N,) int class ids, (N,) float numbers (on the scale
+        of the transform, if any), or (N, L) 0/1 label indicators."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Rows per class or label, in name order ({} for numbers)."""
         ...
 
 
@@ -111,6 +127,7 @@ class ClassTargets:
 
     labels: np.ndarray
     classes: list[str]
+    task: Task = field(default="classification", init=False)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -124,3 +141,88 @@ class ClassTargets:
 
     def stratify_key(self) -> np.ndarray:
         return self.labels
+
+    def fit_targets(self) -> np.ndarray:
+        return self.labels
+
+    def counts(self) -> dict[str, int]:
+        found = np.bincount(self.labels, minlength=len(self.classes))
+        return {name: int(n) for name, n in zip(self.classes, found, strict=True)}
+
+
+@dataclass
+class NumberTargets:
+    """One number per row: ``values`` (N,) float64 in the target's original units.
+
+    ``transform`` "log": models are fitted on log(values) (``fit_targets``) and their
+    predictions mapped back (``invert``), so that every figure is in the original units.
+    """
+
+    values: np.ndarray
+    transform: str | None = None  # None | "log"
+    task: Task = field(default="regression", init=False)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def take(self, rows: np.ndarray) -> NumberTargets:
+        return NumberTargets(self.values[rows], self.transform)
+
+    def fingerprint_parts(self) -> list[bytes]:
+        # repr round-trips a float exactly; the transform changes what is fitted
+        prefix = b"log " if self.transform == "log" else b""
+        return [prefix + repr(float(v)).encode("ascii") for v in self.values]
+
+    def fit_targets(self) -> np.ndarray:
+        return np.log(self.values) if self.transform == "log" else self.values
+
+    def invert(self, fitted: np.ndarray) -> np.ndarray:
+        """Predictions on the ``fit_targets`` scale -> the original units."""
+        return np.exp(fitted) if self.transform == "log" else fitted
+
+    def stratify_key(self) -> np.ndarray:
+        """(N,) int quantile bin of each row's target (of ``fit_targets``): at most
+        QUANTILE_BINS bins of at least ROWS_PER_BIN rows each (ties may merge bins)."""
+        fitted = self.fit_targets()
+        bins = max(1, min(QUANTILE_BINS, len(fitted) // ROWS_PER_BIN))
+        edges = np.quantile(fitted, np.linspace(0, 1, bins + 1)[1:-1])
+        _, key = np.unique(np.searchsorted(edges, fitted, side="right"), return_inverse=True)
+        return key.astype(np.int64)
+
+    def counts(self) -> dict[str, int]:
+        return {}
+
+
+@dataclass
+class LabelSetTargets:
+    """Any number of labels per row (none allowed): ``indicators`` (N, L) uint8, column j
+    is 1 where the row has label ``names[j]``."""
+
+    indicators: np.ndarray
+    names: list[str]
+    task: Task = field(default="multilabel", init=False)
+
+    def __len__(self) -> int:
+        return len(self.indicators)
+
+    def take(self, rows: np.ndarray) -> LabelSetTargets:
+        return LabelSetTargets(self.indicators[rows], self.names)
+
+    def fingerprint_parts(self) -> list[bytes]:
+        names = [name.encode("utf-8") for name in self.names]
+        return [b"\x1d".join(names[j] for j in np.flatnonzero(row)) for row in self.indicators]
+
+    def fit_targets(self) -> np.ndarray:
+        return self.indicators
+
+    def stratify_key(self) -> np.ndarray:
+        """(N,) int: each row's rarest label (L for rows without a label), so that a sample
+        keeps the rare labels."""
+        support = self.indicators.sum(axis=0)
+        rarity = np.where(self.indicators > 0, support[None, :], np.iinfo(np.int64).max)
+        key = np.argmin(rarity, axis=1)
+        return np.where(self.indicators.any(axis=1), key, len(self.names)).astype(np.int64)
+
+    def counts(self) -> dict[str, int]:
+        support = self.indicators.sum(axis=0)
+        return {name: int(n) for name, n in zip(self.names, support, strict=True)}

@@ -39,7 +39,7 @@ from modelscout.data.tables import (
 )
 from modelscout.data.text import text_inputs
 from modelscout.errors import UserError
-from modelscout.records import Modality
+from modelscout.records import Modality, Task
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ class TaskData:
     rows_cut: int = 0  # texts cut to MAX_TEXT_CHARS characters
     notes: list[str] = field(default_factory=list)  # what the report must say about the data
     unreadable: dict[str, str] = field(default_factory=dict)  # image file -> why left out
+    # spec.baseline_columns -> (N,) values (object: str for categories, float for numbers):
+    # what the columns baseline (backends/columns.py) is fitted on; not in the fingerprint
+    # (only that baseline reads them, and its candidate key names the columns)
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def of_texts(
@@ -68,6 +72,11 @@ class TaskData:
     @property
     def modality(self) -> Modality:
         return self.inputs.modality
+
+    @property
+    def task(self) -> Task:
+        """classification, multilabel or regression: what the targets are."""
+        return self.targets.task
 
     @property
     def texts(self) -> list[str]:
@@ -117,6 +126,7 @@ class TaskData:
             rows_cut=self.rows_cut,
             notes=list(self.notes),
             unreadable=dict(self.unreadable),
+            columns={k: v[rows] for k, v in self.columns.items()},
         )
 
 
@@ -180,6 +190,10 @@ def load_task_data(
     *,
     modality: Modality | None = None,
     image_column: str = "image",
+    task: Task | None = None,
+    label_delimiter: str | None = None,
+    target_transform: str | None = None,
+    baseline_columns: list[str] | None = None,
 ) -> TaskData:
     """Read and check a labelled dataset: a table (a file, a ``pandas.DataFrame`` or a
     ``datasets.Dataset``) or a folder of images with one sub-folder per class.
@@ -191,6 +205,10 @@ def load_task_data(
     file, folder or column, empty or non-string inputs, fewer than two classes, a class
     with fewer than ``min_rows_per_class`` rows.
     """
+    if task not in (None, "classification") or label_delimiter or target_transform:
+        raise UserError(f"{task} data is not supported yet; use classification data")
+    if baseline_columns:
+        raise UserError("baseline_columns is not supported yet")
     if modality is not None and modality not in INPUT_COLUMNS:
         raise UserError(f"{modality} data is not supported yet; use text or image data")
     if _is_folder(path):

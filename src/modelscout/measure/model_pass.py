@@ -32,7 +32,7 @@ from modelscout.measure.timing import (
     time_stages,
     timing_measurements,
 )
-from modelscout.records import Candidate, Measurement, ModelMeta
+from modelscout.records import Candidate, Measurement, ModelMeta, Task
 
 CHECK_ROWS = 64  # rows on which an exported or converted model's features are compared
 MIN_PASS_BATCHES = 20
@@ -45,7 +45,9 @@ class PassJob:
     candidate: Candidate
     meta: ModelMeta
     items: list[Any]  # the sample's inputs: texts, or image file paths
-    labels: np.ndarray  # an encoder that is trained (``fit``) fits on them; others ignore them
+    # an encoder that is trained (``fit``) fits on them (Targets.fit_targets()); others ignore
+    # them
+    labels: np.ndarray
     batch_sizes: tuple[int, ...]
     feature_batch: int
     seed: int = 0
@@ -60,6 +62,7 @@ class PassJob:
     retries: int = RETRIES  # re-measurements of a timing the machine disturbed
     # batch size -> reliable runs (ms) of a stored timing that did not settle: continued
     prior_ms: dict[int, list[float]] = field(default_factory=dict)
+    task: Task = "classification"  # what ``labels`` are: class ids, numbers, label indicators
 
 
 @dataclass
@@ -192,7 +195,7 @@ class _Loaded:
 
 
 def _options(job: PassJob) -> LoadOptions:
-    return LoadOptions(job.allow_pickle, job.trust_remote_code, job.seed, job.threads)
+    return LoadOptions(job.allow_pickle, job.trust_remote_code, job.seed, job.threads, job.task)
 
 
 def _load_and_encode(job: PassJob, backend: Backend, int8: Any, threads: int) -> _Loaded:

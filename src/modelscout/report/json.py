@@ -67,7 +67,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "modelscout", "version": __version__},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "task": run.spec.task,
+        "task": run.sample.task,
         "recommendation": decision.recommendation,
         "rationale": decision.rationale,
         "warnings": decision.warnings,

@@ -1,4 +1,4 @@
-"""Cross-validated probes: how well a simple classifier does on frozen features.
+"""The classification probe: how well a simple classifier does on frozen features.
 
 The linear probe is scikit-learn's LogisticRegression on standardized features,
 fitted once per stratified fold; the out-of-fold predictions then give every
@@ -7,10 +7,7 @@ breakdown (per class, per slice) without another fit.
 
 from __future__ import annotations
 
-import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +18,18 @@ from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_su
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from modelscout import metrics
-from modelscout.measure.timing import usable_cores
-from modelscout.records import Measurement
+from modelscout.data.inputs import ClassTargets
+from modelscout.measure.probe.base import (
+    Fold,
+    ProbeJob,
+    Split,
+    cross_validate_many,
+    register_probe,
+    take,
+)
+from modelscout.records import Measurement, Task
 
 CONFUSED_PAIRS = 5  # the most confused (true, predicted) class pairs a breakdown keeps
 CONFUSED_EXAMPLES = 3  # example rows kept per confused pair
@@ -57,107 +61,43 @@ def linear_probe(seed: int = 0) -> Any:
     )
 
 
-def _fit_fold(
-    make_model: Callable[[], Any], inputs: Any, labels: np.ndarray, train, test
-) -> tuple[np.ndarray, np.ndarray | Exception, float]:
-    start = time.perf_counter()
-    try:
-        model = make_model().fit(_take(inputs, train), labels[train])
-        predicted: np.ndarray | Exception = model.predict(_take(inputs, test))
-    except Exception as error:  # fails this job only; the others' folds go on
-        predicted = error
-    return test, predicted, time.perf_counter() - start
+class ClassificationProbe:
+    """One class per row: stratified k-fold, the linear probe's predicted class ids."""
+
+    task: Task = "classification"
+    # 2: macro precision and recall, per-class precision and recall; 3: the confused pairs
+    version = "3"
+    names = (
+        metrics.ACCURACY,
+        metrics.MACRO_F1,
+        metrics.MACRO_PRECISION,
+        metrics.MACRO_RECALL,
+        metrics.BREAKDOWN,
+    )
+
+    def linear_probe(self, seed: int) -> Any:
+        return linear_probe(seed)
+
+    def splits(self, job: ProbeJob) -> list[Split]:
+        labels = job.targets.fit_targets()
+        folds = StratifiedKFold(n_splits=job.folds, shuffle=True, random_state=job.seed)
+        return list(folds.split(np.zeros(len(labels)), labels))
+
+    def fit_fold(self, job: ProbeJob, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        labels = job.targets.fit_targets()
+        model = job.make_model().fit(take(job.inputs, train), labels[train])
+        return model.predict(take(job.inputs, test))
+
+    def summarize(self, job: ProbeJob, folds: list[Fold]) -> ProbeResult:
+        return _summarize(job, folds)
+
+    def measurements(self, result: ProbeResult, settings: dict[str, Any]) -> list[Measurement]:
+        return probe_measurements(result, settings)
 
 
-def _take(inputs: Any, rows: np.ndarray) -> Any:
-    if isinstance(inputs, np.ndarray) or sparse.issparse(inputs):
-        return inputs[rows]
-    return [inputs[i] for i in rows]
-
-
-@dataclass
-class ProbeJob:
-    """One cross-validation: ``make_model()`` fitted on ``inputs`` in stratified folds.
-
-    Shape:
-        inputs: (N, D) features (dense or sparse), or N texts for models that featurize
-            themselves.
-        labels: (N,) class ids in 0..C-1.
-    """
-
-    make_model: Callable[[], Any]
-    inputs: np.ndarray | sparse.spmatrix | Sequence[str]
-    labels: np.ndarray
-    classes: Sequence[str]
-    folds: int = 5
-    seed: int = 0
-    slices: dict[str, np.ndarray] | None = None
-
-
-def cross_validate_many(
-    jobs: Sequence[ProbeJob],
-    n_jobs: int | None = None,
-    on_result: Callable[[int, ProbeResult | Exception], None] | None = None,
-) -> list[ProbeResult | Exception]:
-    """Every job's stratified k-fold scores, the folds of all jobs sharing ``n_jobs`` threads
-    (None: one per usable core, ``timing.usable_cores``).
-
-    Pooling the folds keeps every core busy to the end: five folds on two threads alone
-    leave one idle for the last fold. Folds are dispatched in job order, so put the
-    slowest jobs first. A job whose fold raises gets that exception as its result.
-    ``on_result(index, result)`` is called, in this thread, as soon as a job's last fold is
-    in, so that a caller can store it before the other jobs finish.
-    Accuracy, macro precision, macro recall and macro-F1 are the mean and standard deviation
-    over folds; per-class precision, recall and F1 and per-slice F1 come from the pooled
-    out-of-fold predictions.
-    """
-    tasks = [
-        (index, fold, train, test)
-        for index, job in enumerate(jobs)
-        for fold, (train, test) in enumerate(
-            StratifiedKFold(n_splits=job.folds, shuffle=True, random_state=job.seed).split(
-                np.zeros(len(job.labels)), job.labels
-            )
-        )
-    ]
-    expected = Counter(index for index, *_ in tasks)
-    by_job: list[dict[int, tuple]] = [{} for _ in jobs]
-    results: list[ProbeResult | Exception | None] = [None] * len(jobs)
-    # Threads, not processes: feature probes spend their time in BLAS and liblinear, which
-    # release the GIL; worker processes cost more to start (2 s) than they saved.
-    # One BLAS thread per fold: folds run side by side, and on small matrices multithreaded
-    # BLAS costs more in synchronisation than it gains (measured 2.4 s with 2 threads vs
-    # 0.9 s with 1 on 4,000 x 384 features, 77 classes). The limit is process-wide, so it
-    # is set once here: set and restored by each fold's thread, restores could interleave
-    # and leave BLAS on one thread for everything after the probe.
-    workers = n_jobs or usable_cores()
-    with threadpool_limits(1), ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = {
-            pool.submit(
-                _fit_fold, jobs[index].make_model, jobs[index].inputs, jobs[index].labels, *fold
-            ): (index, number)
-            for index, number, *fold in tasks
-        }
-        try:
-            for future in as_completed(pending):
-                index, number = pending[future]
-                by_job[index][number] = future.result()
-                if len(by_job[index]) == expected[index]:
-                    folds = [by_job[index][n] for n in sorted(by_job[index])]
-                    results[index] = _summarize(jobs[index], folds)
-                    if on_result:
-                        on_result(index, results[index])
-        except BaseException:  # an interrupt: drop the folds not started, keep what is stored
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    return results  # type: ignore[return-value]
-
-
-def _summarize(job: ProbeJob, folds: list) -> ProbeResult | Exception:
-    for _, predicted, _ in folds:
-        if isinstance(predicted, Exception):
-            return predicted
-    labels = job.labels
+def _summarize(job: ProbeJob, folds: list[Fold]) -> ProbeResult:
+    targets = job.targets
+    labels, classes = targets.labels, targets.classes
     predictions = np.empty_like(labels)
     accuracies, macro = [], []  # macro: per fold, (precision, recall, F1)
     for test, predicted, _ in folds:
@@ -168,7 +108,7 @@ def _summarize(job: ProbeJob, folds: list) -> ProbeResult | Exception:
         )
         macro.append(scores[:3])
     precisions, recalls, f1s = np.array(macro, dtype=float).T
-    class_ids = np.arange(len(job.classes))
+    class_ids = np.arange(len(classes))
     per_precision, per_recall, per_class, _ = precision_recall_fscore_support(
         labels, predictions, labels=class_ids, average=None, zero_division=0
     )
@@ -192,16 +132,16 @@ def _summarize(job: ProbeJob, folds: list) -> ProbeResult | Exception:
         macro_f1=float(np.mean(f1s)),
         macro_f1_std=float(np.std(f1s, ddof=1)),
         predictions=predictions,
-        per_class_f1=_by_class(job.classes, per_class),
+        per_class_f1=_by_class(classes, per_class),
         per_slice_f1=per_slice,
-        confusions=confused_pairs(labels, predictions, job.classes),
+        confusions=confused_pairs(labels, predictions, classes),
         fit_seconds=float(sum(seconds for _, _, seconds in folds)),
         macro_precision=float(np.mean(precisions)),
         macro_precision_std=float(np.std(precisions, ddof=1)),
         macro_recall=float(np.mean(recalls)),
         macro_recall_std=float(np.std(recalls, ddof=1)),
-        per_class_precision=_by_class(job.classes, per_precision),
-        per_class_recall=_by_class(job.classes, per_recall),
+        per_class_precision=_by_class(classes, per_precision),
+        per_class_recall=_by_class(classes, per_recall),
     )
 
 
@@ -257,22 +197,16 @@ def cross_validate(
 ) -> ProbeResult:
     """Stratified k-fold scores of ``make_model()`` fitted on ``inputs`` (one ``ProbeJob``;
     see ``cross_validate_many``). A fold's exception is raised."""
-    job = ProbeJob(make_model, inputs, labels, classes, folds, seed, slices)
+    job = ProbeJob(make_model, inputs, ClassTargets(labels, list(classes)), folds, seed, slices)
     result = cross_validate_many([job], n_jobs)[0]
     if isinstance(result, Exception):
         raise result
     return result
 
 
-# 2: macro precision and recall, per-class precision and recall; 3: the confused pairs
-PROBE_VERSION = "3"
-PROBE_NAMES = [
-    metrics.ACCURACY,
-    metrics.MACRO_F1,
-    metrics.MACRO_PRECISION,
-    metrics.MACRO_RECALL,
-    metrics.BREAKDOWN,
-]
+PROBE = register_probe(ClassificationProbe())
+PROBE_VERSION = PROBE.version
+PROBE_NAMES = list(PROBE.names)
 # ProbeResult's attribute (and its ``_std``) behind each figure the probe reports with a spread
 _FIGURES = {
     metrics.ACCURACY: "accuracy",
@@ -283,9 +217,9 @@ _FIGURES = {
 
 
 def probe_measurements(result: ProbeResult, settings: dict[str, Any]) -> list[Measurement]:
-    """The ``PROBE_NAMES`` measurements of one cross-validated probe: fold means with their
-    standard deviations, and the worst class's F1 with every per-class and per-slice figure
-    and the most confused class pairs."""
+    """The ``ClassificationProbe.names`` measurements of one cross-validated probe: fold means
+    with their standard deviations, and the worst class's F1 with every per-class and
+    per-slice figure and the most confused class pairs."""
     seconds = result.fit_seconds
     out = [
         Measurement(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Literal, get_args
@@ -74,6 +74,9 @@ class Estimator:
     needs: Needs = "features"  # "source_probs": the softmax outputs of a source head
     label: str = ""  # the name people read; the spec name when empty
     paper: str = ""
+    # The function of each task in ``tasks`` that is not ``function``'s: (features, targets)
+    # with targets (N,) float numbers (regression) or (N, L) 0/1 indicators (multilabel).
+    forms: Mapping[Task, Callable[[ArrayLike, ArrayLike], float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.name or not callable(self.function):
@@ -94,6 +97,13 @@ class Estimator:
         object.__setattr__(self, "tasks", tuple(self.tasks))  # a plugin may give a list
         if not self.label:
             object.__setattr__(self, "label", self.name)
+
+    def form(self, task: Task) -> Callable[[ArrayLike, ArrayLike], float] | None:
+        """The function that scores ``task``'s targets; None when it has no form for it
+        (the run then skips it, with that reason, rather than fake a score)."""
+        if task not in self.tasks:
+            return None
+        return self.forms.get(task, self.function)
 
     def __call__(self, inputs: ArrayLike, labels: ArrayLike) -> float:
         """The score of ``inputs`` (features (N, D) or source_probs (N, Z)) for ``labels`` (N,)."""
