@@ -272,7 +272,7 @@ def test_every_spec_setting_has_a_description_for_init():
 def test_help_names_real_types_and_choices():
     text = invoke("rank", "--help").output
     assert "list[" not in text and "<TEXT>" not in text
-    assert "--task <classification>" in text and "aws-c7i.xlarge" in text
+    assert "--task <classification|multilabel|regression>" in text and "aws-c7i.xlarge" in text
     assert "--no-allow-pickle" in text and "--no-onnx" in text
     assert "Exit codes:" in text and "4 finished but nothing was ranked" in text
 
