@@ -17,6 +17,13 @@ from modelscout.spec import Spec
 Task = Enum("Task", {name: name for name in TASKS})
 Instance = Enum("Instance", {name: name for name in instance_presets()})
 Modality = Enum("Modality", {name: name for name in get_args(ModalityName)})
+TransformChoice = Enum(
+    "TransformChoice",
+    {
+        name: name
+        for name in get_args(get_args(Spec.model_fields["target_transform"].annotation)[0])
+    },
+)
 
 
 def spec_help(field: str) -> str:

@@ -4,6 +4,7 @@ the reports and print the ranking (or results.json with ``--json``)."""
 from __future__ import annotations
 
 import logging
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from modelscout.cli.options import (
     Modality,
     Quiet,
     Task,
+    TransformChoice,
     TrustRemoteCode,
     spec_default,
     spec_help,
@@ -65,7 +67,48 @@ TextColumn = Annotated[
 ]
 LabelColumn = Annotated[
     str | None,
-    typer.Option(metavar="NAME", help=f"Label column {spec_default('label_column')}."),
+    typer.Option(
+        metavar="NAME",
+        help=f"Label column (regression: the numbers) {spec_default('label_column')}.",
+    ),
+]
+LabelDelimiter = Annotated[
+    str | None,
+    typer.Option(
+        metavar="TEXT",
+        help="Multi-label: the text between a row's labels, e.g. ';' (JSON lists need none).",
+    ),
+]
+TargetTransform = Annotated[
+    TransformChoice | None,
+    typer.Option(
+        help="Regression: fit on log(target), for skewed targets such as prices; figures stay "
+        "in the original units."
+    ),
+]
+QualityMetric = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME",
+        help="The probe metric ranked as quality: macro_f1, micro_f1, r2, mae, ... "
+        "[default: macro_f1; r2 for regression].",
+    ),
+]
+BaselineColumns = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--baseline-column",
+        metavar="NAME",
+        help="Also rank a baseline fitted on this column of the table (e.g. room_type); "
+        "repeatable.",
+    ),
+]
+MinQuality = Annotated[
+    float | None,
+    typer.Option(
+        metavar="X",
+        help="Reject candidates whose quality metric is worse than this.",
+    ),
 ]
 SliceColumns = Annotated[
     list[str] | None,
@@ -156,6 +199,11 @@ def rank(
     label_column: LabelColumn = None,
     slice_columns: SliceColumns = None,
     task: TaskChoice = None,
+    label_delimiter: LabelDelimiter = None,
+    target_transform: TargetTransform = None,
+    quality_metric: QualityMetric = None,
+    baseline_columns: BaselineColumns = None,
+    min_quality: MinQuality = None,
     variants: Variants = None,
     max_samples: MaxSamples = None,
     folds: Folds = None,
@@ -198,11 +246,12 @@ def _spec_overrides(flags: dict[str, Any]) -> dict[str, Any]:
     """``build_spec``'s overrides from rank's flags: choices as their names, the cost flags
     as the ``cost`` group; the spec file, ``--json`` and ``--quiet`` are not settings."""
     chosen = {
-        name: value.value if isinstance(value, (Task, Instance, Modality)) else value
+        name: value.value if isinstance(value, Enum) else value
         for name, value in flags.items()
         if name not in NOT_SPEC_FLAGS
     }
     chosen["cost"] = {name: chosen.pop(name) for name in COST_FLAGS}
+    chosen["constraints"] = {"min_quality": chosen.pop("min_quality")}
     return chosen
 
 
