@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 
 import numpy as np
@@ -142,6 +143,7 @@ def test_measurements_carry_units_spreads_and_the_residual_detail() -> None:
     assert set(detail["floor"]) == {"r2", "mae", "rmse"} and detail["target_transform"] is None
     assert len(detail["points"]["true"]) == len(detail["points"]["predicted"]) == 500
     assert detail["points"] == _run(job).points  # seeded: the same subset each time
+    assert json.loads(json.dumps(detail)) == detail  # the store keeps it as JSON
 
 
 def test_without_slices_the_residual_figure_is_the_overall_mae() -> None:
