@@ -15,6 +15,7 @@ from modelscout.measure.probe.classification import (
     cross_validate,
     linear_probe,
 )
+from modelscout.measure.probe.multilabel import MultilabelProbe
 
 __all__ = [
     "PROBES",
@@ -22,6 +23,7 @@ __all__ = [
     "PROBE_VERSION",
     "ProbeJob",
     "ProbeResult",
+    "MultilabelProbe",
     "TaskProbe",
     "cross_validate",
     "cross_validate_many",
