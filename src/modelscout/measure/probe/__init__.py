@@ -15,6 +15,7 @@ from modelscout.measure.probe.classification import (
     cross_validate,
     linear_probe,
 )
+from modelscout.measure.probe.multilabel import MultilabelProbe
 from modelscout.measure.probe.regression import RegressionProbe
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "PROBE_VERSION",
     "ProbeJob",
     "ProbeResult",
+    "MultilabelProbe",
     "RegressionProbe",
     "TaskProbe",
     "cross_validate",
