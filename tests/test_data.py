@@ -197,7 +197,9 @@ def test_nested_labels_and_slices_are_refused_and_numbers_are_kept(tmp_path):
         match=r"^the DataFrame: label column 'label' holds list values, not one value per row "
         r"\(first at row 0\); give a string or number in each row$",
     ):
-        load_task_data(pd.DataFrame(nested))
+        load_task_data(pd.DataFrame(nested), task="classification")
+    # without a task, lists in every row are read as multi-label data (tests/test_targets.py)
+    assert load_task_data(pd.DataFrame(nested)).task == "multilabel"
     sliced = {**ROWS, "language": [["en"], ["fr"]] * 6}
     with pytest.raises(UserError, match=r"slice column 'language' holds list values"):
         load_task_data(pd.DataFrame(sliced))

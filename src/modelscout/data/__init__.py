@@ -14,6 +14,7 @@ from modelscout.data.inputs import (
 )
 from modelscout.data.sample import nested_subsamples, stratified_sample
 from modelscout.data.tables import READERS
+from modelscout.data.targets import TARGET_READERS, detect_task
 from modelscout.data.task import TaskData, detect_modality, load_task_data
 from modelscout.data.text import MAX_TEXT_CHARS
 
@@ -21,6 +22,7 @@ __all__ = [
     "MAX_TEXT_CHARS",
     "MAX_UNREADABLE_SHARE",
     "READERS",
+    "TARGET_READERS",
     "ClassTargets",
     "ImageInputs",
     "Inputs",
@@ -30,6 +32,7 @@ __all__ = [
     "TaskData",
     "TextInputs",
     "detect_modality",
+    "detect_task",
     "load_image",
     "load_task_data",
     "nested_subsamples",

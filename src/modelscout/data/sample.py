@@ -7,13 +7,23 @@ import numpy as np
 from modelscout.data.task import TaskData
 from modelscout.errors import UserError
 
+# What the groups of ``Targets.stratify_key()`` are, by task, in messages.
+GROUPS = {
+    "classification": "classes",
+    "regression": "quantile bins of the target",
+    "multilabel": "label groups (rows grouped by their rarest label)",
+}
+
 
 def stratified_sample(data: TaskData, max_samples: int, seed: int, min_per_class: int) -> TaskData:
-    """At most ``max_samples`` rows, class proportions kept, each class at least ``min_per_class``.
+    """At most ``max_samples`` rows, group proportions kept, each group at least
+    ``min_per_class``.
 
-    Sampling is within each group of ``data.targets.stratify_key()`` (the class), with a
-    seeded generator, so the same (data, max_samples, seed) always gives the same rows, in
-    file order. A ``max_samples`` too small to hold ``min_per_class`` rows of every class is a
+    Sampling is within each group of ``data.targets.stratify_key()`` (the class, the quantile
+    bin of a number, a row's rarest label), with a seeded generator, so the same (data,
+    max_samples, seed) always gives the same rows, in file order. Multi-label data then keeps
+    at least ``min_per_class`` rows of every label that has them (``_keep_every_label``). A
+    ``max_samples`` too small to hold ``min_per_class`` rows of every group is a
     ``UserError``; a sample of all the data, fewer rows than asked, carries a note saying so.
     """
     if len(data) <= max_samples:
@@ -33,7 +43,7 @@ def stratified_sample(data: TaskData, max_samples: int, seed: int, min_per_class
         # break the cross-validation, taking more would break the cap the user set.
         raise UserError(
             f"max_samples {max_samples:,} is below the {needed:,} rows that {min_per_class}-fold "
-            f"cross-validation on {groups:,} classes needs; raise --max-samples to "
+            f"cross-validation on {groups:,} {GROUPS[data.task]} needs; raise --max-samples to "
             f"{needed} or lower --folds"
         )
     quota = _quota(counts, max_samples, min_per_class)
@@ -44,7 +54,39 @@ def stratified_sample(data: TaskData, max_samples: int, seed: int, min_per_class
         rng.choice(order[start : start + count], size=take, replace=False)
         for start, count, take in zip(starts, counts, quota, strict=True)
     ]
-    return data.subset(np.sort(np.concatenate(chosen)))
+    rows = _keep_every_label(data.targets.fit_targets(), np.concatenate(chosen), min_per_class, rng)
+    return data.subset(np.sort(rows))
+
+
+def _keep_every_label(
+    fitted: np.ndarray, rows: np.ndarray, min_per_label: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``rows`` with, for (N, L) label indicators ``fitted``, at least ``min_per_label`` rows
+    of every label (or all of a rarer one); other targets' rows unchanged.
+
+    Grouping by the rarest label gives most labels their rows; a label that is never a row's
+    rarest (each of its rows has a rarer one) may still fall short. Rarest first, such a
+    label gets rows it lacks from outside the sample, each one swapped for a sampled row
+    whose removal leaves every label at its floor (a spare row; none left: the sample grows).
+    """
+    if fitted.ndim != 2:
+        return rows
+    chosen = np.zeros(len(fitted), dtype=bool)
+    chosen[rows] = True
+    labelled = fitted > 0
+    floor = np.minimum(min_per_label, labelled.sum(axis=0))
+    for label in np.argsort(labelled.sum(axis=0), kind="stable"):
+        short = int(floor[label] - labelled[chosen, label].sum())
+        if short <= 0:
+            continue
+        outside = np.flatnonzero(~chosen & labelled[:, label])
+        chosen[rng.choice(outside, size=short, replace=False)] = True
+        for _ in range(short):
+            surplus = labelled[chosen].sum(axis=0) > floor
+            spare = np.flatnonzero(chosen & ~(labelled & ~surplus).any(axis=1))
+            if len(spare):
+                chosen[rng.choice(spare)] = False
+    return np.flatnonzero(chosen)
 
 
 def _quota(counts: np.ndarray, max_samples: int, min_per_class: int) -> np.ndarray:

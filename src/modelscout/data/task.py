@@ -37,6 +37,15 @@ from modelscout.data.tables import (
     require_strings,
     slice_values,
 )
+from modelscout.data.targets import (
+    TARGET_READERS,
+    TargetOptions,
+    TargetReader,
+    as_numbers,
+    classes_of,
+    detect_task,
+    is_empty,
+)
 from modelscout.data.text import text_inputs
 from modelscout.errors import UserError
 from modelscout.records import Modality, Task
@@ -199,26 +208,73 @@ def load_task_data(
     ``datasets.Dataset``) or a folder of images with one sub-folder per class.
 
     ``modality`` None: image for a folder, or for a table whose ``image_column`` holds image
-    file names; text otherwise. Rows whose label is missing are dropped (and counted); texts
-    longer than ``MAX_TEXT_CHARS`` are cut (and counted); unreadable images are left out (and
-    listed) up to ``MAX_UNREADABLE_SHARE``; every other problem is a ``UserError``: missing
-    file, folder or column, empty or non-string inputs, fewer than two classes, a class
-    with fewer than ``min_rows_per_class`` rows.
+    file names; text otherwise. ``task`` None: regression when ``target_transform`` is set,
+    else what ``detect_task`` reads in the label column (a folder is classification). Rows
+    whose target is missing are dropped (and counted), as are regression targets that are
+    not finite numbers (and listed, up to ``MAX_UNUSABLE_SHARE``); a multi-label row with no
+    label is kept. Texts longer than ``MAX_TEXT_CHARS`` are cut (and counted); unreadable
+    images are left out (and listed) up to ``MAX_UNREADABLE_SHARE``; every other problem is
+    a ``UserError``: missing file, folder or column, empty or non-string inputs, fewer than
+    two classes or labels, a class or label with fewer than ``min_rows_per_class`` rows, a
+    constant number target. ``baseline_columns`` are read into ``TaskData.columns``.
     """
-    if task not in (None, "classification") or label_delimiter or target_transform:
-        raise UserError(f"{task} data is not supported yet; use classification data")
-    if baseline_columns:
-        raise UserError("baseline_columns is not supported yet")
     if modality is not None and modality not in INPUT_COLUMNS:
         raise UserError(f"{modality} data is not supported yet; use text or image data")
     if _is_folder(path):
+        _refuse_folder_settings(Path(path), task, label_delimiter, target_transform)
+        if baseline_columns:
+            raise UserError(
+                f"data folder {path} has no columns for baseline_columns; give a table with "
+                "an image column to use them"
+            )
         return _load_image_folder(Path(path), modality, slice_columns, min_rows_per_class)
     table = open_table(path)
     if table.frame.empty:
         raise UserError(f"{table.where} has no rows; give a file with labelled examples")
     modality = modality or detect_modality(table.frame, image_column)
+    labels = column(table.frame, label_column, "label", "--label-column", table.where)
+    if task is None:
+        task = (
+            "regression" if target_transform else detect_task(labels, label_delimiter, table.where)
+        )
+    _require_task_settings(task, label_delimiter, target_transform)
+    options = TargetOptions(
+        label_column,
+        table.where,
+        table.offset,
+        min_rows_per_class,
+        label_delimiter,
+        target_transform,
+    )
     name = image_column if modality == "image" else text_column
-    return _load_table(table, modality, name, label_column, slice_columns, min_rows_per_class)
+    columns = Columns(name, slice_columns, baseline_columns or [])
+    return _load_table(table, modality, task, columns, options)
+
+
+def _refuse_folder_settings(
+    folder: Path, task: Task | None, label_delimiter: str | None, target_transform: str | None
+) -> None:
+    """A folder of class sub-folders is classification data: no other task's settings."""
+    asked = task if task not in (None, "classification") else None
+    asked = asked or ("multilabel" if label_delimiter else None)
+    asked = asked or ("regression" if target_transform else None)
+    if asked:
+        raise UserError(
+            f"data {folder} is a folder of class sub-folders, which is classification data; "
+            f"give {asked} data as a table with an image column and a label column"
+        )
+
+
+def _require_task_settings(
+    task: Task, label_delimiter: str | None, target_transform: str | None
+) -> None:
+    """label_delimiter is for multilabel, target_transform for regression."""
+    if label_delimiter and task != "multilabel":
+        raise UserError(f"label_delimiter is for multilabel data; the task is {task}")
+    if target_transform and task != "regression":
+        raise UserError(f"target_transform is for regression data; the task is {task}")
+    if target_transform not in (None, "log"):
+        raise UserError(f"target_transform {target_transform!r} is unknown; use log or unset it")
 
 
 def detect_modality(frame: pd.DataFrame, image_column: str) -> Modality:
@@ -238,65 +294,95 @@ def _is_folder(path: Any) -> bool:
     return path.is_dir() or (not path.exists() and path.suffix.lower() not in READERS)
 
 
+@dataclass(frozen=True)
+class Columns:
+    """The table's columns a load reads besides the target."""
+
+    inputs: str
+    slices: list[str] | None  # None: the DEFAULT_SLICE_COLUMNS there are
+    baselines: list[str]
+
+
 def _load_table(
-    table: Table,
-    modality: Modality,
-    input_column: str,
-    label_column: str,
-    slice_columns: list[str] | None,
-    min_rows_per_class: int,
+    table: Table, modality: Modality, task: Task, columns: Columns, options: TargetOptions
 ) -> TaskData:
-    """The table's labelled rows with their inputs read by the modality's ``INPUT_COLUMNS``."""
-    reader = INPUT_COLUMNS[modality]
-    frame, names, missing_label = _labelled_rows(
-        table, reader, input_column, label_column, slice_columns
-    )
-    read = reader.read(frame[input_column], table)
+    """The table's rows with a target: targets read by the task's ``TARGET_READERS``,
+    inputs by the modality's ``INPUT_COLUMNS``."""
+    reader, target = INPUT_COLUMNS[modality], TARGET_READERS[task]
+    frame, names, missing = _labelled_rows(table, reader, target, columns, options.column)
+    parsed = target.parse(frame[options.column], options)
+    frame = frame.loc[parsed.kept]
+    read = reader.read(frame[columns.inputs], table)
     frame = frame.loc[read.kept]
-    labels = frame[label_column].astype(str).str.strip()
-    classes, label_ids = classes_of(labels, f"in '{label_column}'", table.where, min_rows_per_class)
+    targets, notes = target.build(parsed.values[parsed.kept][read.kept], options)
+    baselines, baseline_notes = baseline_values(frame, columns.baselines)
     return TaskData(
         inputs=read.inputs,
-        targets=ClassTargets(label_ids.astype(np.int64), [str(c) for c in classes]),
+        targets=targets,
         slices=slice_values(frame, names),
         source=table.source,
-        rows_in_file=int(len(missing_label)),
-        rows_dropped=int(missing_label.sum()) + int((~read.kept).sum()),
+        rows_in_file=int(len(missing)),
+        rows_dropped=int(missing.sum()) + int((~parsed.kept).sum()) + int((~read.kept).sum()),
         rows_cut=read.rows_cut,
-        notes=read.notes,
+        notes=parsed.notes + read.notes + notes + baseline_notes,
         unreadable=read.unreadable,
+        columns=baselines,
     )
 
 
 def _labelled_rows(
-    table: Table,
-    reader: InputColumn,
-    input_column: str,
-    label_column: str,
-    slice_columns: list[str] | None,
+    table: Table, reader: InputColumn, target: TargetReader, columns: Columns, label_column: str
 ) -> tuple[pd.DataFrame, list[str], pd.Series]:
-    """The rows that have a label (every column checked), the slice columns, and which rows
-    of the table had no label."""
+    """The rows that have a target (every column checked), the slice columns, and which rows
+    of the table had none. A multi-label row with an empty cell has a target: no label."""
     frame, where, offset = table.frame, table.where, table.offset
-    inputs = column(frame, input_column, reader.role, reader.flag, where)
+    inputs = column(frame, columns.inputs, reader.role, reader.flag, where)
     labels = column(frame, label_column, "label", "--label-column", where)
-    require_strings(inputs, input_column, reader.role, where, offset)
-    require_single_values(labels, label_column, "label", where, offset)
+    require_strings(inputs, columns.inputs, reader.role, where, offset)
+    if target.single_values:
+        require_single_values(labels, label_column, "label", where, offset)
     names = (
-        slice_columns
-        if slice_columns is not None
+        columns.slices
+        if columns.slices is not None
         else [c for c in DEFAULT_SLICE_COLUMNS if c in frame.columns]
     )
     for name in names:
         values = column(frame, name, "slice", "--slice-column", where)
         require_single_values(values, name, "slice", where, offset)
+    for name in columns.baselines:
+        values = column(frame, name, "baseline", "baseline_columns", where)
+        require_single_values(values, name, "baseline", where, offset)
 
-    missing_label = labels.isna() | (labels.astype(str).str.strip() == "")
-    if missing_label.all():
+    missing = pd.Series(False, index=labels.index) if target.keeps_empty else is_empty(labels)
+    if missing.all():
         raise UserError(f"{where}: every row's '{label_column}' is empty; label the data first")
-    frame = frame.loc[~missing_label.to_numpy()]
-    require_filled(frame[input_column], input_column, where, offset)
-    return frame, names, missing_label
+    frame = frame.loc[~missing.to_numpy()]
+    require_filled(frame[columns.inputs], columns.inputs, where, offset)
+    return frame, names, missing
+
+
+def baseline_values(
+    frame: pd.DataFrame, names: list[str]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Each baseline column as (N,) object: floats when every filled value is a number
+    (a missing one is the column's median, said in a note), else strings ("" when missing)."""
+    values, notes = {}, []
+    for name in names:
+        raw = frame[name]
+        empty = is_empty(raw).to_numpy()
+        numbers = as_numbers(raw).to_numpy()
+        if np.isfinite(numbers[~empty]).all() and (~empty).any():
+            median = float(np.median(numbers[~empty]))
+            if empty.any():
+                notes.append(
+                    f"{int(empty.sum())} missing value(s) of baseline column '{name}' were "
+                    f"set to its median, {median:g}"
+                )
+            values[name] = np.where(empty, median, numbers).astype(object)
+        else:
+            text = raw.astype(object).where(~empty, "").astype(str).str.strip()
+            values[name] = text.to_numpy(dtype=object)
+    return values, notes
 
 
 def _load_image_folder(
@@ -331,25 +417,3 @@ def _load_image_folder(
         notes=notes + read.notes,
         unreadable=read.unreadable,
     )
-
-
-def classes_of(
-    labels: pd.Series, among: str, where: str, min_rows_per_class: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted class names and each row's class index; ``UserError`` for fewer than two
-    classes or a class too small for the cross-validation. ``among``: where the classes
-    come from, in messages ("in 'label'")."""
-    classes, label_ids = np.unique(labels.to_numpy(), return_inverse=True)
-    if len(classes) < 2:
-        raise UserError(
-            f"{where}: only one class ('{classes[0]}') {among}; classification needs at least 2"
-        )
-    counts = np.bincount(label_ids)
-    if counts.min() < min_rows_per_class:
-        small = classes[counts.argmin()]
-        raise UserError(
-            f"{where}: class '{small}' has {counts.min()} row(s); {min_rows_per_class}-fold "
-            f"cross-validation needs at least {min_rows_per_class} per class: add rows, "
-            "drop the class, or lower --folds"
-        )
-    return classes, label_ids
