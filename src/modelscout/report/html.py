@@ -313,7 +313,7 @@ def _precision_recall(breakdown: dict[str, Any], name: str) -> str | None:
 def _classes(results: dict[str, Any]) -> dict[str, Any]:
     """Per-class F1 per candidate; classes largest first, decide's long tail marked."""
     measured = [c for c in results["candidates"] if _breakdown(c).get("per_class_f1")]
-    sizes = {c["name"]: c["rows"] for c in results["data"]["classes"]}
+    sizes = {c["name"]: c["rows"] for c in results["data"].get("classes") or []}
     for c in measured:
         sizes.update({name: None for name in _breakdown(c)["per_class_f1"] if name not in sizes})
     long_tail = results.get("long_tail") or {}
