@@ -494,7 +494,7 @@ def predicted_true_svg(results: dict[str, Any]) -> str | None:
         low, high = min(finite), max(finite)
         axes.plot([low, high], [low, high], color="black", linewidth=1, linestyle="--")
         _target_axes(axes, log)
-        axes.legend(loc="upper left", fontsize=8)
+        axes.legend(loc="upper left", fontsize=8, markerscale=2)
         return _svg(figure, "predicted-true")
 
 
