@@ -15,7 +15,7 @@ from markdown_it import MarkdownIt
 
 from modelscout.report.compare import compare_results, render_comparison_markdown
 from modelscout.report.markdown import render_markdown
-from modelscout.report.matrix import HEADERS
+from modelscout.report.matrix import matrix_headers
 from modelscout.report.md_escape import md_code, md_text
 
 DATA = Path(__file__).parent / "data"
@@ -103,7 +103,7 @@ def test_results_md_shows_hostile_ids_and_reasons_as_text_and_keeps_its_columns(
             cells = 0
         cells += token.type in ("th_open", "td_open")
     matrix = rows[: len(results["candidates"]) + 1]  # the first table: header and one per row
-    assert matrix == [len(HEADERS)] * len(matrix)
+    assert matrix == [len(matrix_headers(results))] * len(matrix)
     shown = " ".join(inline_text(t) for t in tokens if t.type == "inline")
     assert IMG in shown and f"class '{SCRIPT}' has 2 rows | needs 5" in shown
     assert f"class {SCRIPT}|label has 1 row" in shown

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelscout import metrics
+from modelscout.errors import UserError
+
 EPSILON = 1e-9
 RELATIVE_CHANGE = 0.10
 
@@ -76,10 +79,60 @@ def _moved_metrics(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, A
     return moved
 
 
+def _task(results: dict[str, Any]) -> str:
+    """A run's task; classification for a results.json from before the field (schema 1.5)."""
+    return results.get("task") or "classification"
+
+
+def _quality_name(results: dict[str, Any]) -> str:
+    return results.get("quality_metric") or metrics.DEFAULT_QUALITY[_task(results)]
+
+
+def _quality(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Each common candidate's quality in both runs, on the new run's quality metric, and
+    whether it got better, worse, or stayed within its spread."""
+    name = _quality_name(new)
+    found = metrics.spec(name)
+    before = {c["id"]: (c.get("metrics") or {}).get(name) or {} for c in old["candidates"]}
+    rows = []
+    for c in new["candidates"]:
+        a, b = before.get(c["id"], {}), (c.get("metrics") or {}).get(name) or {}
+        if a.get("value") is None or b.get("value") is None:
+            continue
+        moved, _, _ = metric_moved(a["value"], b["value"], a.get("spread"), b.get("spread"))
+        gained = (b["value"] - a["value"]) * (1 if found.higher_is_better else -1)
+        rows.append(
+            {
+                "id": c["id"],
+                "old": a["value"],
+                "new": b["value"],
+                "old_spread": a.get("spread"),
+                "new_spread": b.get("spread"),
+                "change": b["value"] - a["value"],
+                "verdict": ("better" if gained > 0 else "worse") if moved else "within spread",
+            }
+        )
+    return {
+        "metric": name,
+        "label": found.label,
+        "unit": found.unit,
+        "direction": found.direction,
+        "old_metric": _quality_name(old),
+        "rows": rows,
+    }
+
+
 def compare_results(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A structured diff of two runs' results (``old`` first, then ``new``).
+    """A structured diff of two runs' results (``old`` first, then ``new``); ``UserError``
+    (one line) when the runs are of different tasks.
 
     Returns a dict with:
+
+    - ``task``: the task both runs share
+    - ``quality``: ``{"metric", "label", "unit", "direction", "old_metric", "rows"}``: the new
+      run's quality metric (``old_metric``: the old run's, when it differs the table says so)
+      and per candidate in both runs ``{"id", "old", "new", "old_spread", "new_spread",
+      "change", "verdict"}``, verdict ``"better"``, ``"worse"`` or ``"within spread"``
 
     - ``old`` / ``new``: ``created``, ``tool_version``, ``recommendation``, ``data_fingerprint``
     - ``recommendation``: ``{"old", "new", "changed"}``
@@ -96,9 +149,16 @@ def compare_results(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     - ``settings_changes`` / ``environment_changes``: ``{"key", "old", "new"}`` for every nested
       setting, package version or machine field that differs
     """
+    if _task(old) != _task(new):
+        raise UserError(
+            f"cannot compare a {_task(old)} run with a {_task(new)} run: "
+            "give two results.json of the same task"
+        )
     before = {c["id"]: c for c in old["candidates"]}
     after = {c["id"]: c for c in new["candidates"]}
     return {
+        "task": _task(new),
+        "quality": _quality(old, new),
         "old": _summary(old),
         "new": _summary(new),
         "recommendation": {

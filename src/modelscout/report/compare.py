@@ -70,6 +70,7 @@ def render_comparison_markdown(diff: dict[str, Any]) -> str:
     lines = _heading_lines(diff)
     lines += _candidate_lines(diff)
     lines += _rank_lines(diff)
+    lines += _quality_lines(diff)
     lines += _metric_lines(diff)
     lines += _difference_tables(diff)
     return "\n".join(lines)
@@ -134,6 +135,35 @@ def _rank_lines(diff: dict[str, Any]) -> list[str]:
         lines.append("No rank changed.")
     lines.append("")
     return lines
+
+
+def _quality_lines(diff: dict[str, Any]) -> list[str]:
+    """The quality section: each candidate's quality metric in both runs and the verdict."""
+    quality = diff["quality"]
+    unit = quality["unit"]
+    direction = "higher" if quality["direction"] == "higher" else "lower"
+    lines = [
+        f"## Quality: {_text(quality['label'])} ({_text(unit)}, {direction} is better)",
+        "",
+        f"Task: {_text(diff['task'])}; compared on {md_code(quality['metric'])}.",
+    ]
+    if quality["old_metric"] != quality["metric"]:
+        lines[-1] += (
+            f" The old run ranked on {md_code(quality['old_metric'])}: its pick was chosen "
+            "on another metric."
+        )
+    lines.append("")
+    if not quality["rows"]:
+        return [*lines, "No candidate has this metric in both runs.", ""]
+    lines += ["| candidate | old | new | change | verdict |", "|---|---:|---:|---:|---|"]
+    for row in quality["rows"]:
+        change = f"{'+' if row['change'] > 0 else ''}{_number(row['change'], unit)}"
+        lines.append(
+            f"| {_text(row['id'])} | {_with_spread(row['old'], row['old_spread'], unit)} "
+            f"| {_with_spread(row['new'], row['new_spread'], unit)} | {change} "
+            f"| {row['verdict']} |"
+        )
+    return [*lines, ""]
 
 
 def _metric_lines(diff: dict[str, Any]) -> list[str]:

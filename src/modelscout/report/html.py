@@ -19,8 +19,17 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from modelscout import metrics
-from modelscout.report import plots
-from modelscout.report.matrix import COLUMNS, HEADERS, format_params, matrix_rows
+from modelscout.report import plots, tasks
+from modelscout.report.matrix import (
+    BEATS_HEADER,
+    format_params,
+    matrix_columns,
+    matrix_headers,
+    matrix_rows,
+    results_quality,
+    results_task,
+    units_note,
+)
 from modelscout.report.thumbnails import thumbnail_uri
 
 SECTIONS = (
@@ -70,6 +79,7 @@ def render_html(results: dict[str, Any]) -> str:
             slices=_slices(results),
             confusions=_confusions(results),
             cards=[_card(c) for c in results["candidates"]],
+            task=_task(results),
             reproduce=_reproduce(results),
         )
     )
@@ -92,7 +102,25 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
     statuses = [c["status"] for c in results["candidates"]]
     return {
         "counts": {s: statuses.count(s) for s in ("ranked", "rejected", "failed")},
-        "classes": len(results["data"]["classes"]),
+        "data_counts": tasks.data_counts(results),
+    }
+
+
+def _task(results: dict[str, Any]) -> dict[str, Any]:
+    """The task's lines and tables: what a class is called, the quality metric, the notes
+    under the matrix, the skipped estimators and the regression residuals by slice."""
+    task = results_task(results)
+    return {
+        "name": task,
+        "line": tasks.task_line(results),
+        "noun": "label" if task == "multilabel" else "class",
+        "classes": task != "regression",
+        "confusions": task == "classification",
+        "quality": metrics.label(results_quality(results)),
+        "notes": [n for n in (units_note(results), tasks.floor_line(results)) if n],
+        "beats": tasks.beats_lines(results),
+        "skipped": tasks.skipped_estimators(results),
+        "residuals": tasks.slice_residuals(results),
     }
 
 
@@ -131,15 +159,16 @@ def _decision(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _matrix(results: dict[str, Any]) -> dict[str, Any]:
-    units = {header: metrics.unit(name) for header, name, _ in COLUMNS}
+    units = {header: metrics.unit(name) for header, name, _ in matrix_columns(results)}
+    text = ("candidate", "status", "reason", BEATS_HEADER)
     headers = []
-    for header in HEADERS:
+    for header in matrix_headers(results):
         unit = {"score": "0–1, 1 best", "params": "count"}.get(header, units.get(header))
         headers.append(
             {
                 "label": header,
                 "unit": None if unit and unit in header else unit,
-                "kind": "text" if header in ("candidate", "status", "reason") else "num",
+                "kind": "text" if header in text else "num",
             }
         )
     rows = [
@@ -155,6 +184,8 @@ def _plots(results: dict[str, Any]) -> dict[str, Markup | None]:
         "quality_cost": plots.quality_cost_svg(results),
         "criteria": plots.criterion_bars_svg(results),
         "latency": plots.latency_distribution_svg(results),
+        "predicted_true": plots.predicted_true_svg(results),
+        "label_f1": plots.label_f1_svg(results),
     }
     # The SVGs are matplotlib's own markup with every text drawn as outlines: safe as is.
     return {name: None if svg is None else Markup(svg) for name, svg in drawn.items()}
@@ -282,7 +313,7 @@ def _precision_recall(breakdown: dict[str, Any], name: str) -> str | None:
 def _classes(results: dict[str, Any]) -> dict[str, Any]:
     """Per-class F1 per candidate; classes largest first, decide's long tail marked."""
     measured = [c for c in results["candidates"] if _breakdown(c).get("per_class_f1")]
-    sizes = {c["name"]: c["rows"] for c in results["data"]["classes"]}
+    sizes = {c["name"]: c["rows"] for c in results["data"].get("classes") or []}
     for c in measured:
         sizes.update({name: None for name in _breakdown(c)["per_class_f1"] if name not in sizes})
     long_tail = results.get("long_tail") or {}

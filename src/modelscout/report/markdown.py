@@ -5,13 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from modelscout import metrics
-from modelscout.decide.pareto import pareto_axes_label
-from modelscout.report.matrix import HEADERS, matrix_rows
+from modelscout.decide.pareto import PARETO_AXES
+from modelscout.report import tasks
+from modelscout.report.matrix import (
+    matrix_headers,
+    matrix_rows,
+    results_quality,
+    results_task,
+    units_note,
+)
 from modelscout.report.md_escape import md_code, md_text
 
 
 def render_markdown(results: dict[str, Any]) -> str:
     data = results["data"]
+    headers = matrix_headers(results)
     lines = [
         "# modelscout results",
         "",
@@ -20,20 +28,24 @@ def render_markdown(results: dict[str, Any]) -> str:
         md_text(results["rationale"]),
         "",
         *_warnings(results),
+        f"{md_text(tasks.task_line(results))}.",
+        "",
         f"Data: {data['rows_used']} rows used of {data['rows_in_file']} "
-        f"({len(data['classes'])} classes), fingerprint {md_code(data['fingerprint'][:12])}. "
-        f"Pareto set ({pareto_axes_label()}): "
+        f"({md_text(tasks.data_counts(results))}), "
+        f"fingerprint {md_code(data['fingerprint'][:12])}. "
+        f"Pareto set ({_pareto_axes(results)}): "
         f"{', '.join(map(md_text, results['pareto'])) or 'none'}.",
         *(f"Note on the data: {md_text(note)}." for note in data.get("notes", [])),
         *_what_would_change(results),
         "",
         "## Evaluation matrix",
         "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "---|" * len(HEADERS),
+        "| " + " | ".join(md_text(h) for h in headers) + " |",
+        "|" + "---|" * len(headers),
     ]
     lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in matrix_rows(results)]
-    lines += _timing(results) + _long_tail(results) + _confusions(results)
+    lines += _task_notes(results) + _timing(results) + _long_tail(results)
+    lines += _labels(results) + _residuals(results) + _confusions(results)
     lines += _variants(results) + _cost(results) + _deployment(results) + _gpu(results)
     weights = ", ".join(f"{md_text(k)} {v:g}" for k, v in results["weights"].items())
     lines += [
@@ -43,6 +55,86 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _pareto_axes(results: dict[str, Any]) -> str:
+    """'R², p95 ms @1, peak MB': decide's Pareto axes with the run's quality metric first."""
+    names = (results_quality(results), *PARETO_AXES[1:])
+    return ", ".join(metrics.label(name) for name in names)
+
+
+def _task_notes(results: dict[str, Any]) -> list[str]:
+    """Under the matrix: the units of MAE and RMSE, the mean-predictor floor, which baselines
+    each candidate beats, and the estimators skipped for the task, with their reasons."""
+    notes = [note for note in (units_note(results), tasks.floor_line(results)) if note]
+    notes += tasks.beats_lines(results)
+    skipped = tasks.skipped_estimators(results)
+    if skipped:
+        notes.append("Estimators skipped: " + "; ".join(f"{name} ({why})" for name, why in skipped))
+    return ["", *(f"- {md_text(note)}." for note in notes)] if notes else []
+
+
+def _labels(results: dict[str, Any]) -> list[str]:
+    """Multi-label: each label's support and F1 per candidate, largest first, the long tail
+    marked (the HTML report's per-class table gives precision and recall too)."""
+    if results_task(results) != "multilabel":
+        return []
+    measured = [c for c in results["candidates"] if _per_label(c)]
+    if not measured:
+        return []
+    tail = set((results.get("long_tail") or {}).get("classes", []))
+    sizes = {c["name"]: c["rows"] for c in results["data"].get("classes") or []}
+    for c in measured:  # a label the data summary lacks still shows, with its probe support
+        support = (c["metrics"][metrics.BREAKDOWN].get("detail") or {}).get("support") or {}
+        sizes.update({k: v for k, v in support.items() if k not in sizes})
+    lines = [
+        "",
+        "## Per label",
+        "",
+        "| label | rows | " + " | ".join(f"{md_text(c['id'])} F1" for c in measured) + " |",
+        "|---|---|" + "---|" * len(measured),
+    ]
+    for name, rows in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
+        shown = md_text(name) + (" (long tail)" if name in tail else "")
+        cells = [_fraction(_per_label(c).get(name)) for c in measured]
+        lines.append(f"| {shown} | {rows} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _per_label(candidate: dict[str, Any]) -> dict[str, float]:
+    breakdown = (candidate.get("metrics", {}).get(metrics.BREAKDOWN) or {}).get("detail") or {}
+    return breakdown.get("per_class_f1") or {}
+
+
+def _fraction(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _residuals(results: dict[str, Any]) -> list[str]:
+    """Regression: each candidate's MAE, RMSE and bias per slice value (target units)."""
+    lines = []
+    for table in tasks.slice_residuals(results):
+        lines += [
+            "",
+            f"Slice column {md_code(table['column'])}:",
+            "",
+            "| value | rows | " + " | ".join(md_text(c) for c in table["candidates"]) + " |",
+            "|---|---|" + "---|" * len(table["candidates"]),
+        ]
+        lines += [
+            f"| {md_text(row['value'])} | {row['rows']} | "
+            + " | ".join(md_text(cell) for cell in row["cells"])
+            + " |"
+            for row in table["rows"]
+        ]
+    if not lines:
+        return []
+    return [
+        "",
+        "## Residuals by slice",
+        "",
+        f"Bias is predicted minus true ({metrics.TARGET_UNITS}).",
+    ] + lines
 
 
 def _warnings(results: dict[str, Any]) -> list[str]:

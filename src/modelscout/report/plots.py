@@ -23,9 +23,8 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from matplotlib.transforms import Bbox
 
 from modelscout import metrics
-from modelscout.report.matrix import COLUMNS, find_metric
+from modelscout.report.matrix import find_metric, matrix_columns, results_quality
 
-QUALITY = metrics.MACRO_F1
 LATENCY_P95 = metrics.latency_p95(1)
 LATENCY_P50 = metrics.latency_p50(1)
 LATENCY_AXIS = f"p95 latency at batch 1 ({metrics.unit(LATENCY_P95)})"
@@ -163,20 +162,21 @@ def _inside(box: Bbox, frame: Bbox) -> bool:
 def _scatter_figure(
     results: dict[str, Any], x_name: str, x_label: str, pareto: bool
 ) -> Figure | None:
-    """Macro-F1 (± fold std) against ``x_name``, marker area by peak memory."""
+    """The run's quality metric (± fold std) against ``x_name``, marker area by peak memory."""
+    quality = results_quality(results)
     points = [
         c
         for c in results["candidates"]
-        if _value(c, QUALITY) is not None and _value(c, x_name) is not None
+        if _value(c, quality) is not None and _value(c, x_name) is not None
     ]
     if not points:
         return None
     with _style():
         figure = Figure(figsize=(7.5, 4.2))
         axes = figure.add_subplot()
-        labels = _scatter_points(axes, results, points, x_name, pareto)
-        handles = _scatter_guides(axes, results, points, x_name, pareto)
-        _scatter_axes(axes, points, x_name, x_label)
+        labels = _scatter_points(axes, results, points, (x_name, quality), pareto)
+        handles = _scatter_guides(axes, results, points, (x_name, quality), pareto)
+        _scatter_axes(axes, points, (x_name, quality), x_label)
         if handles:
             axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
         _place_labels(figure, axes, labels)
@@ -184,19 +184,24 @@ def _scatter_figure(
 
 
 def _scatter_points(
-    axes: Any, results: dict[str, Any], points: list[dict[str, Any]], x_name: str, pareto: bool
+    axes: Any,
+    results: dict[str, Any],
+    points: list[dict[str, Any]],
+    names: tuple[str, str],
+    pareto: bool,
 ) -> list[tuple[Any, float]]:
     """Draw each candidate's error bar, marker and label; each label with its marker's radius
-    in points, for :func:`_place_labels`."""
+    in points, for :func:`_place_labels`. ``names``: the x and y metrics."""
+    x_name, quality = names
     colors = candidate_colors(results)
     memories = [max(_value(c, MEMORY) or 0.0, 0.0) for c in points]
     largest = max(memories) or 1.0
     labels = []
     for candidate, memory in zip(points, memories, strict=True):
-        x, y = _value(candidate, x_name), _value(candidate, QUALITY)
+        x, y = _value(candidate, x_name), _value(candidate, quality)
         ranked = candidate["status"] == "ranked"
         color = colors[candidate["id"]]
-        axes.errorbar(x, y, yerr=_spread(candidate, QUALITY), color=REJECTED, capsize=3, zorder=2)
+        axes.errorbar(x, y, yerr=_spread(candidate, quality), color=REJECTED, capsize=3, zorder=2)
         area = 30 + 570 * memory / largest  # points², the marker's bounding square
         axes.scatter(
             x,
@@ -226,10 +231,15 @@ def _scatter_points(
 
 
 def _scatter_guides(
-    axes: Any, results: dict[str, Any], points: list[dict[str, Any]], x_name: str, pareto: bool
+    axes: Any,
+    results: dict[str, Any],
+    points: list[dict[str, Any]],
+    names: tuple[str, str],
+    pareto: bool,
 ) -> list[Line2D]:
     """Draw the Pareto line and the latency budget where they apply; the legend's handles for
     them, and for hollow (not ranked) markers when there are any."""
+    x_name, quality = names
     handles = []
     front = sorted(
         (c for c in points if c["id"] in results["pareto"]), key=lambda c: _value(c, x_name)
@@ -237,7 +247,7 @@ def _scatter_guides(
     if pareto and front:
         axes.plot(
             [_value(c, x_name) for c in front],
-            [_value(c, QUALITY) for c in front],
+            [_value(c, quality) for c in front],
             linestyle="--",
             color="black",
             linewidth=1,
@@ -256,28 +266,45 @@ def _scatter_guides(
     return handles
 
 
-def _scatter_axes(axes: Any, points: list[dict[str, Any]], x_name: str, x_label: str) -> None:
+def _scatter_axes(
+    axes: Any, points: list[dict[str, Any]], names: tuple[str, str], x_label: str
+) -> None:
     """The scatter's axis labels and limits: a log x axis when the points span over 10x."""
+    x_name, quality = names
     xs = [_value(c, x_name) for c in points]
     if min(xs) > 0 and max(xs) / min(xs) > 10:
         _log_x(axes)
         x_label += ", log scale"
     axes.set_xlabel(x_label)
-    axes.set_ylabel("macro-F1 (fraction), ± std over folds")
+    axes.set_ylabel(quality_axis(quality))
     axes.margins(x=0.25, y=0.15)
-    _no_negative_limits(axes)
+    _no_negative_limits(axes, metrics.unit(quality) in NEVER_NEGATIVE)
 
 
-def _no_negative_limits(axes: Any) -> None:
-    """Latency, cost and macro-F1 are never negative, so neither axis runs below zero.
+# Units whose figures are never negative (R² and Spearman's rho can be).
+NEVER_NEGATIVE = ("fraction", metrics.TARGET_UNITS)
+
+
+def quality_axis(quality: str) -> str:
+    """'macro-F1 (fraction), ± std over folds'; 'MAE (target units), lower is better, ± …'."""
+    found = metrics.spec(quality)
+    text = found.label if found.unit in found.label else f"{found.label} ({found.unit})"
+    if found.direction == "lower":
+        text += ", lower is better"
+    return text + ", ± std over folds"
+
+
+def _no_negative_limits(axes: Any, y_too: bool = True) -> None:
+    """Latency, cost, macro-F1 and MAE are never negative, so those axes never run below zero.
 
     The margins around the points would otherwise reach below zero; a log axis keeps its own
-    positive lower limit.
+    positive lower limit. ``y_too`` False: the y metric can be negative (R², Spearman).
     """
     axes.autoscale_view()
     if axes.get_xscale() == "linear":
         axes.set_xlim(left=max(axes.get_xlim()[0], 0.0))
-    axes.set_ylim(bottom=max(axes.get_ylim()[0], 0.0))
+    if y_too:
+        axes.set_ylim(bottom=max(axes.get_ylim()[0], 0.0))
 
 
 def quality_latency_figure(results: dict[str, Any]) -> Figure | None:
@@ -297,12 +324,14 @@ def _scatter_against(
 
 
 def quality_latency_svg(results: dict[str, Any]) -> str | None:
-    """Macro-F1 against p95 latency with the Pareto set joined; None if nothing has both."""
+    """The run's quality metric against p95 latency with the Pareto set joined; None if
+    nothing has both."""
     return _scatter_against(results, LATENCY_P95, LATENCY_AXIS, "quality-latency", pareto=True)
 
 
 def quality_cost_svg(results: dict[str, Any]) -> str | None:
-    """Macro-F1 against $ per 1k predictions; None while no candidate has that measurement."""
+    """The run's quality metric against $ per 1k predictions; None while no candidate has
+    that measurement."""
     unit = metrics.unit(COST)
     return _scatter_against(
         results, COST, f"cost per 1k predictions ({unit})", "quality-cost", pareto=False
@@ -321,7 +350,7 @@ def criterion_bars_svg(results: dict[str, Any]) -> str | None:
     """One panel per measured matrix column: a bar per candidate, error bar = spread."""
     panels = [
         (header, name, fmt)
-        for header, name, fmt in COLUMNS
+        for header, name, fmt in matrix_columns(results)
         if any(_value(c, name) is not None for c in results["candidates"])
     ]
     if not panels:
@@ -410,3 +439,110 @@ def latency_distribution_svg(results: dict[str, Any]) -> str | None:
         axes.set_xlabel(label)
         axes.grid(axis="y", visible=False)
         return _svg(figure, "latency")
+
+
+def _recommended(results: dict[str, Any]) -> dict[str, Any] | None:
+    pick = results.get("recommendation")
+    return next((c for c in results["candidates"] if c["id"] == pick), None)
+
+
+def _points(candidate: dict[str, Any]) -> dict[str, list[float]]:
+    """A regression candidate's sampled (true, predicted) pairs ({} when none)."""
+    residuals = find_metric(candidate, metrics.RESIDUALS) or {}
+    return (residuals.get("detail") or {}).get("points") or {}
+
+
+def _best_baseline(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The baseline with points that scores best on the run's quality metric, if any."""
+    quality = results_quality(results)
+    sign = 1 if metrics.spec(quality).higher_is_better else -1
+    scored = [
+        c
+        for c in results["candidates"]
+        if c.get("source") == "baseline" and _points(c) and _value(c, quality) is not None
+    ]
+    return max(scored, key=lambda c: sign * _value(c, quality), default=None)
+
+
+def predicted_true_svg(results: dict[str, Any]) -> str | None:
+    """Regression: predicted against true target of the recommended candidate and the best
+    baseline (their out-of-fold ``points``), with the line y = x; log axes when the probe was
+    fitted on log(target). None when neither has points."""
+    shown = [c for c in (_recommended(results), _best_baseline(results)) if c and _points(c)]
+    shown = list({c["id"]: c for c in shown}.values())  # the pick may be the best baseline
+    if not shown:
+        return None
+    colors = candidate_colors(results)
+    log = ((results.get("data") or {}).get("target") or {}).get("transform") == "log"
+    with _style():
+        figure = Figure(figsize=(5.5, 5.0))
+        axes = figure.add_subplot()
+        values = []
+        for candidate in shown:
+            points = _points(candidate)
+            values += points["true"] + points["predicted"]
+            axes.scatter(
+                points["true"],
+                points["predicted"],
+                s=10,
+                alpha=0.5,
+                color=colors[candidate["id"]],
+                label=_label(candidate),
+                linewidth=0,
+            )
+        finite = [v for v in values if v > 0] if log else values
+        low, high = min(finite), max(finite)
+        axes.plot([low, high], [low, high], color="black", linewidth=1, linestyle="--")
+        _target_axes(axes, log)
+        axes.legend(loc="upper left", fontsize=8, markerscale=2)
+        return _svg(figure, "predicted-true")
+
+
+def _target_axes(axes: Any, log: bool) -> None:
+    """Both axes in the target's units; log scales (labelled 1, 10, 100) when ``log``."""
+    suffix = ", log scale" if log else ""
+    if log:
+        for axis, scale in ((axes.xaxis, axes.set_xscale), (axes.yaxis, axes.set_yscale)):
+            scale("log")
+            axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            axis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel(f"true ({metrics.TARGET_UNITS}{suffix})")
+    axes.set_ylabel(f"predicted ({metrics.TARGET_UNITS}{suffix})")
+
+
+def label_f1_svg(results: dict[str, Any]) -> str | None:
+    """Multi-label: the recommended candidate's F1 per label, labels by support (largest
+    first), decide's long-tail labels hatched. None without per-label scores."""
+    pick = _recommended(results)
+    breakdown = ((find_metric(pick, metrics.BREAKDOWN) or {}) if pick else {}).get("detail") or {}
+    f1 = breakdown.get("per_class_f1") or {}
+    if not f1:
+        return None
+    support = {c["name"]: c["rows"] for c in (results.get("data") or {}).get("classes") or []}
+    support = {**(breakdown.get("support") or {}), **support}
+    names = sorted(f1, key=lambda name: (-(support.get(name) or 0), name))
+    tail = set((results.get("long_tail") or {}).get("classes") or [])
+    color = candidate_colors(results)[pick["id"]]
+    with _style():
+        figure = Figure(figsize=(7.5, 0.8 + 0.22 * len(names)))
+        axes = figure.add_subplot()
+        positions = list(range(len(names)))[::-1]
+        bars = axes.barh(positions, [f1[n] for n in names], color=color, height=0.7)
+        for bar, name, position in zip(bars, names, positions, strict=True):
+            if name in tail:
+                bar.set_hatch("///")
+                bar.set_alpha(0.6)
+            axes.annotate(
+                f"{f1[name]:.2f}  ({support.get(name, '?')} rows)",
+                (f1[name], position),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+            )
+        axes.set_yticks(positions, [_short(n, 30) + (" *" if n in tail else "") for n in names])
+        axes.set_xlim(0, 1.25)  # room for the support beside a bar at F1 = 1
+        axes.set_xlabel(f"F1 per label ({metrics.unit(metrics.BREAKDOWN)}); * long tail")
+        axes.set_title(_label(pick), fontsize=9)
+        axes.grid(axis="y", visible=False)
+        return _svg(figure, "label-f1")
