@@ -111,7 +111,8 @@ class Estimator:
         return self.forms.get(task, self.function)
 
     def __call__(self, inputs: ArrayLike, labels: ArrayLike) -> float:
-        """The score of ``inputs`` (features (N, D) or source_probs (N, Z)) for ``labels`` (N,)."""
+        """The classification score of ``inputs`` (features (N, D) or source_probs (N, Z)) for
+        ``labels`` (N,); :meth:`form` gives the function of another task."""
         return float(self.function(inputs, labels))
 
 
