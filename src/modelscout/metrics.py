@@ -184,7 +184,7 @@ ESTIMATOR_LABELS = {"logme": "LogME", "logme_icml": "LogME (ICML)", "h_score": "
                     "knn": "kNN", "leep": "LEEP", "nce": "NCE"}  # fmt: skip
 # The tasks each built-in estimator has a published form for (measure/transferability/registry.py
 # holds the forms; tests check the two agree). The others serve classification only.
-ESTIMATOR_TASKS: dict[str, tuple[Task, ...]] = {LOGME: TASKS, "knn": TASKS}
+ESTIMATOR_TASKS: dict[str, tuple[Task, ...]] = {LOGME: TASKS, "logme_icml": TASKS, "knn": TASKS}
 _SPECS += [
     MetricSpec(name, unit, "higher", ESTIMATOR_LABELS[name], "{:.3f}",
                ESTIMATOR_TASKS.get(name, CLASSIFICATION),

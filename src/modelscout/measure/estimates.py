@@ -33,7 +33,9 @@ def estimate(
     cannot be computed has its reason there instead.
 
     Shape:
-        inputs: (N, D) features or (N, K) source probabilities; labels: (N,)
+        inputs: (N, D) features or (N, K) source probabilities; labels: the task's fitted
+        targets, (N,) class ids, (N,) numbers (regression) or (N, L) 0/1 indicators
+        (multilabel); subsamples index their rows
     """
     start = time.perf_counter()
     values, errors = {}, {}

@@ -13,6 +13,7 @@ from numpy.typing import ArrayLike
 __all__ = [
     "InputError",
     "check_features",
+    "check_indicators",
     "check_labels",
     "check_probabilities",
     "check_targets",
@@ -175,6 +176,36 @@ def check_targets(targets: ArrayLike, n_rows: int) -> np.ndarray:
             "pass exactly one row of targets per feature row."
         )
     _check_finite(array, "targets", "drop or impute those rows before scoring")
+    return array
+
+
+def check_indicators(indicators: ArrayLike, n_rows: int) -> np.ndarray:
+    """Return multi-label ``indicators`` as a float64 0/1 matrix, one column per label.
+
+    A row may hold several labels or none; at least one label must occur somewhere.
+
+    Shape:
+        - indicators: (N, L) with N == ``n_rows``, entries 0 or 1
+    """
+    array = _as_float_array(indicators, "indicators")
+    if array.ndim != 2:
+        raise InputError(
+            f"indicators must be 2-D (rows x labels) but has shape {array.shape}; "
+            "pass one 0/1 column per label."
+        )
+    if array.shape[0] != n_rows:
+        raise InputError(
+            f"indicators has {array.shape[0]} rows but the features have {n_rows}; "
+            "pass exactly one row of label indicators per feature row."
+        )
+    n_other = int(np.count_nonzero((array != 0) & (array != 1)))
+    if n_other:
+        raise InputError(
+            f"indicators has {n_other} entries other than 0 and 1; pass 1 where a row "
+            "has the label and 0 where it has not."
+        )
+    if not array.any():
+        raise InputError("no row has any label; score on data where some rows are labelled.")
     return array
 
 

@@ -1,4 +1,8 @@
-"""kNN: leave-fold-out accuracy of a k-nearest-neighbour classifier on the features."""
+"""kNN: leave-fold-out scores of k-nearest-neighbour predictors on the features.
+
+Accuracy for classes, R² for numbers, micro-F1 for label sets: each row is predicted from
+its k nearest rows in the other folds.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,15 @@ from itertools import combinations
 
 import numpy as np
 from numpy.typing import ArrayLike
+from sklearn.metrics import r2_score
 
-from modelscout.measure.validation import check_features, check_labels
+from modelscout.measure.validation import (
+    InputError,
+    check_features,
+    check_indicators,
+    check_labels,
+    check_targets,
+)
 
 # Distances held at once by the kNN search (float32: 64 MB).
 _KNN_BLOCK_ELEMENTS = 1 << 24
@@ -92,6 +103,49 @@ def _nearest_in_other_folds(x: np.ndarray, fold_of: np.ndarray, k: int) -> np.nd
     return np.take_along_axis(best_j, order, axis=1)
 
 
+def rank_strata(values: np.ndarray, folds: int) -> np.ndarray:
+    """Stratum per row: its value's rank // ``folds``, so each stratum holds ``folds`` rows of
+    neighbouring values and dealing a stratum one row per fold spreads the range evenly.
+
+    Shape:
+        - values: (N,) numbers
+        - output: (N,) stratum ids
+    """
+    return np.argsort(np.argsort(values, kind="stable"), kind="stable") // folds
+
+
+def rarest_label_strata(indicators: np.ndarray) -> np.ndarray:
+    """Stratum per row: its rarest label (L for a row with none), so that dealing each
+    stratum round-robin gives every fold its share of each rare label.
+
+    Shape:
+        - indicators: (N, L) bool
+        - output: (N,) stratum ids in 0..L
+    """
+    rarity = np.where(indicators, indicators.sum(axis=0), np.inf)
+    return np.where(indicators.any(axis=1), rarity.argmin(axis=1), indicators.shape[1])
+
+
+def _leave_fold_out_neighbours(
+    features: np.ndarray, strata: np.ndarray, k: int, folds: int, seed: int
+) -> np.ndarray:
+    """Each row's k nearest rows in the other folds (N, k), folds stratified by ``strata``.
+
+    Raises ``ValueError`` when ``folds`` or ``k`` do not fit the number of rows.
+    """
+    n = len(strata)
+    if not 2 <= folds <= n:
+        raise ValueError(f"folds must be between 2 and the number of rows ({n}), got {folds}.")
+    fold_of = _stratified_folds(strata, folds, seed)
+    smallest_train = n - np.bincount(fold_of).max()
+    if not 1 <= k <= smallest_train:
+        raise ValueError(
+            f"k must be between 1 and the smallest training split ({smallest_train}), got {k}."
+        )
+    centred = (features - features.mean(axis=0)).astype(np.float32)
+    return _nearest_in_other_folds(centred, fold_of, k)
+
+
 def knn_accuracy(
     features: ArrayLike, labels: ArrayLike, *, k: int = 5, folds: int = 5, seed: int = 0
 ) -> float:
@@ -124,19 +178,81 @@ def knn_accuracy(
     f = check_features(features)
     codes, n_classes = check_labels(labels, f.shape[0])
     n = len(codes)
-    if not 2 <= folds <= n:
-        raise ValueError(f"folds must be between 2 and the number of rows ({n}), got {folds}.")
-    fold_of = _stratified_folds(codes, folds, seed)
-    smallest_train = n - np.bincount(fold_of).max()
-    if not 1 <= k <= smallest_train:
-        raise ValueError(
-            f"k must be between 1 and the smallest training split ({smallest_train}), got {k}."
-        )
-    centred = (f - f.mean(axis=0)).astype(np.float32)
-    neighbours = codes[_nearest_in_other_folds(centred, fold_of, k)]
+    neighbours = codes[_leave_fold_out_neighbours(f, codes, k, folds, seed)]
     # Vote weight 1 + 2^-(rank+1): counts decide; among classes with equal counts the
     # bonuses (which sum to < 1) pick the one holding the nearest of the tied neighbours.
     votes = np.zeros((n, n_classes))
     weights = np.broadcast_to(1.0 + 0.5 ** np.arange(1, k + 1), neighbours.shape)
     np.add.at(votes, (np.repeat(np.arange(n), k), neighbours.ravel()), weights.ravel())
     return float(np.mean(votes.argmax(axis=1) == codes))
+
+
+def knn_r2(
+    features: ArrayLike, targets: ArrayLike, *, k: int = 5, folds: int = 5, seed: int = 0
+) -> float:
+    r"""Leave-fold-out R² of a k-nearest-neighbour regressor on the features.
+
+    The regression form of :func:`knn_accuracy` (the kNN regression estimate of Stone,
+    "Consistent Nonparametric Regression", Annals of Statistics 1977; scored as in
+    scikit-learn's ``KNeighborsRegressor``): each row's prediction is the mean target of
+    its ``k`` Euclidean nearest neighbours in the other folds, and the score is the
+    coefficient of determination of those predictions,
+
+    .. math::
+
+        \hat y_n = \frac{1}{k}\sum_{j \in \mathcal{N}_k(x_n)} y_j, \qquad
+        R^2 = 1 - \frac{\sum_n (y_n - \hat y_n)^2}{\sum_n (y_n - \bar y)^2},
+
+    averaged over target columns when there are several. 1 is a perfect fit, 0 the mean
+    predictor, below 0 worse than the mean. Folds are stratified by the (first) target's rank:
+    each run of ``folds`` consecutive sorted targets is dealt one to each fold (in a
+    seeded order), so every fold spans the target's range. Neighbours are found as in
+    :func:`knn_accuracy`.
+
+    Shape:
+        - features: (N, D)
+        - targets: (N,) or (N, K) numbers, none constant
+    """
+    f = check_features(features)
+    y = check_targets(targets, f.shape[0])
+    if np.any(y.min(axis=0) == y.max(axis=0)):
+        raise InputError("targets are constant, so R² is undefined; score on varied targets.")
+    neighbours = _leave_fold_out_neighbours(f, rank_strata(y[:, 0], folds), k, folds, seed)
+    return float(r2_score(y, y[neighbours].mean(axis=1)))
+
+
+def knn_micro_f1(
+    features: ArrayLike, indicators: ArrayLike, *, k: int = 5, folds: int = 5, seed: int = 0
+) -> float:
+    r"""Leave-fold-out micro-F1 of a k-nearest-neighbour multi-label predictor on the features.
+
+    The multi-label form of :func:`knn_accuracy`: each label is voted on separately by a
+    row's ``k`` Euclidean nearest neighbours in the other folds and predicted when at
+    least half of them have it (the binary-relevance kNN of Zhang and Zhou, "ML-KNN: A
+    lazy learning approach to multi-label learning", Pattern Recognition 2007, without
+    its Bayesian prior). The score is micro-F1 over all rows and labels,
+
+    .. math::
+
+        \hat y_{nl} = \mathbb{1}\Big[\sum_{j \in \mathcal{N}_k(x_n)} y_{jl} \ge
+            \tfrac{k}{2}\Big], \qquad
+        F_1^{\mathrm{micro}} = \frac{2\,TP}{2\,TP + FP + FN},
+
+    with TP, FP, FN counted over every (row, label) pair. Folds are stratified by each
+    row's rarest label (rows with no label form a stratum of their own), so the rare
+    labels reach every fold where their count allows. Neighbours are found as in
+    :func:`knn_accuracy`.
+
+    Shape:
+        - features: (N, D)
+        - indicators: (N, L) 0/1, at least one 1; a row may hold several 1s or none
+    """
+    f = check_features(features)
+    y = check_indicators(indicators, f.shape[0]).astype(bool)
+    neighbours = _leave_fold_out_neighbours(f, rarest_label_strata(y), k, folds, seed)
+    predicted = 2 * y[neighbours].sum(axis=1) >= k
+    # By hand: scikit-learn reads a single label column as a binary target, whose "micro"
+    # average counts the negatives too.
+    true_positives = np.count_nonzero(predicted & y)
+    errors = np.count_nonzero(predicted ^ y)
+    return float(2 * true_positives / (2 * true_positives + errors))

@@ -6,7 +6,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from modelscout.measure.transferability.common import eigh_upper, gram_upper, indicator
-from modelscout.measure.validation import check_features, check_labels, check_targets
+from modelscout.measure.validation import (
+    check_features,
+    check_indicators,
+    check_labels,
+    check_targets,
+)
 
 # Relative change of alpha / beta at which each solver stops, and its comparison.
 _LOGME_STOPPING = {"fixed_point": (1e-3, np.less_equal), "icml": (1e-2, np.less)}
@@ -140,3 +145,47 @@ def logme_icml(features: ArrayLike, labels: ArrayLike) -> float:
         - labels: (N,)
     """
     return logme(features, labels, solver="icml")
+
+
+def logme_regression(
+    features: ArrayLike, targets: ArrayLike, *, solver: str = "fixed_point"
+) -> float:
+    r"""LogME's regression form: the evidence of each target column as the regression target.
+
+    You et al., ICML 2021 (``solver="icml"``) and JMLR 2022 (default) define LogME for
+    regression directly: :math:`y` in :func:`logme` is the target itself rather than a
+    one-hot column, and the score is :math:`\frac{1}{K}\sum_k \mathcal{L}_k / N` over
+    the K target columns. Targets are taken as given (on the scale the model is fitted
+    to, e.g. log prices); the evidence is not invariant to their scale, so scores compare
+    candidates on one set of targets, never across target scales.
+
+    Shape:
+        - features: (N, D)
+        - targets: (N,) or (N, K) numbers
+    """
+    return logme(features, targets, regression=True, solver=solver)
+
+
+def logme_multilabel(
+    features: ArrayLike, indicators: ArrayLike, *, solver: str = "fixed_point"
+) -> float:
+    r"""LogME over multi-label indicators: the mean over labels of each 0/1 column's evidence.
+
+    The classification form of You et al. (ICML 2021; JMLR 2022) regresses each class's
+    one-hot column on the features and averages the evidence over columns; a label set
+    is the same with indicator columns in which a row may hold several 1s or none:
+
+    .. math::
+
+        \mathrm{LogME} = \frac{1}{L}\sum_{l=1}^{L} \mathcal{L}(y_{\cdot l}) / N,
+        \qquad y_{nl} = \mathbb{1}[\text{row } n \text{ has label } l],
+
+    with :math:`\mathcal{L}` the maximized evidence of :func:`logme`; it equals
+    :func:`logme_regression` on the indicator matrix.
+
+    Shape:
+        - features: (N, D)
+        - indicators: (N, L) 0/1, at least one 1
+    """
+    f = check_features(features)
+    return logme(f, check_indicators(indicators, len(f)), regression=True, solver=solver)

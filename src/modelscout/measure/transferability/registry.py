@@ -22,7 +22,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from importlib.metadata import EntryPoint, entry_points
 from typing import Literal, get_args
 
@@ -31,9 +31,14 @@ from numpy.typing import ArrayLike
 from modelscout.errors import UserError
 from modelscout.measure.transferability.gbc import gbc
 from modelscout.measure.transferability.hscore import h_score, regularized_h_score
-from modelscout.measure.transferability.knn import knn_accuracy
+from modelscout.measure.transferability.knn import knn_accuracy, knn_micro_f1, knn_r2
 from modelscout.measure.transferability.leep import leep, nce_from_probs, nleep
-from modelscout.measure.transferability.logme import logme, logme_icml
+from modelscout.measure.transferability.logme import (
+    logme,
+    logme_icml,
+    logme_multilabel,
+    logme_regression,
+)
 from modelscout.measure.transferability.names import ENTRY_POINT_GROUP
 from modelscout.measure.transferability.parc import parc
 from modelscout.measure.transferability.sfda import sfda
@@ -106,17 +111,45 @@ class Estimator:
         return self.forms.get(task, self.function)
 
     def __call__(self, inputs: ArrayLike, labels: ArrayLike) -> float:
-        """The score of ``inputs`` (features (N, D) or source_probs (N, Z)) for ``labels`` (N,)."""
+        """The classification score of ``inputs`` (features (N, D) or source_probs (N, Z)) for
+        ``labels`` (N,); :meth:`form` gives the function of another task."""
         return float(self.function(inputs, labels))
 
 
 _LOGME_PAPER = "You et al., LogME, ICML 2021; Ranking and Tuning Pre-trained Models, JMLR 2022"
+# LogME's papers define its regression form (the target column itself) for both solvers;
+# a label set is the classification form with indicator columns holding several or no 1s.
+_LOGME_FORMS: Mapping[Task, Callable[[ArrayLike, ArrayLike], float]] = {
+    "regression": logme_regression,
+    "multilabel": logme_multilabel,
+}
+_LOGME_ICML_FORMS: Mapping[Task, Callable[[ArrayLike, ArrayLike], float]] = {
+    "regression": partial(logme_regression, solver="icml"),
+    "multilabel": partial(logme_multilabel, solver="icml"),
+}
+# The other built-ins are classification-only: their papers define them on class labels
+# (class means, class-conditional coding rates, Fisher discriminants, one-hot RDMs,
+# a source head's class probabilities) and give no regression or multi-label form.
 BUILTINS: dict[str, Estimator] = {
     e.name: e
     for e in (
-        Estimator("logme", logme, "evidence/sample", label="LogME", paper=_LOGME_PAPER),
         Estimator(
-            "logme_icml", logme_icml, "evidence/sample", label="LogME (ICML)", paper=_LOGME_PAPER
+            "logme",
+            logme,
+            "evidence/sample",
+            tasks=TASKS,
+            label="LogME",
+            paper=_LOGME_PAPER,
+            forms=_LOGME_FORMS,
+        ),
+        Estimator(
+            "logme_icml",
+            logme_icml,
+            "evidence/sample",
+            tasks=TASKS,
+            label="LogME (ICML)",
+            paper=_LOGME_PAPER,
+            forms=_LOGME_ICML_FORMS,
         ),
         Estimator("h_score", h_score, label="H-score", paper="Bao et al., ICIP 2019"),
         Estimator(
@@ -130,7 +163,17 @@ BUILTINS: dict[str, Estimator] = {
         Estimator("sfda", sfda, label="SFDA", paper="Shao et al., ECCV 2022"),
         Estimator("parc", parc, label="PARC", paper="Bolya et al., NeurIPS 2021"),
         Estimator("nleep", nleep, "log-likelihood", label="N-LEEP", paper="Li et al., CVPR 2021"),
-        Estimator("knn", knn_accuracy, "accuracy", label="kNN", paper="Wu et al., CVPR 2018"),
+        Estimator(
+            "knn",
+            knn_accuracy,
+            tasks=TASKS,
+            label="kNN",
+            paper=(
+                "Wu et al., CVPR 2018; regression: Stone, Ann. Stat. 1977; "
+                "multi-label: Zhang and Zhou, Pattern Recognition 2007"
+            ),
+            forms={"regression": knn_r2, "multilabel": knn_micro_f1},
+        ),
         Estimator(
             "leep",
             leep,
