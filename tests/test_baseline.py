@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelscout.backends.baseline import fold_classifier, term_counts, tfidf_classifier
+from modelscout.backends.baseline import fold_model, term_counts, tfidf_classifier
 from modelscout.data import load_task_data
 from modelscout.measure.probe import cross_validate
 
@@ -25,7 +25,7 @@ def test_fold_features_equal_the_plain_vectorizers_on_the_same_rows(tickets) -> 
     rows = np.random.default_rng(0).permutation(len(tickets.texts))[:400]
     rest = np.setdiff1d(np.arange(len(tickets.texts)), rows)
     plain = tfidf_classifier()[0].fit([tickets.texts[i] for i in rows])
-    shared = fold_classifier(widths)[0].fit(counts[rows])
+    shared = fold_model(widths)[0].fit(counts[rows])
     for subset in (rows, rest):  # fitted rows, and rows it never saw (unknown n-grams dropped)
         expected = plain.transform([tickets.texts[i] for i in subset])
         got = shared.transform(counts[subset])
@@ -37,7 +37,7 @@ def test_cross_validation_predicts_exactly_as_the_plain_pipeline(tickets) -> Non
     kwargs = {"classes": tickets.classes, "folds": 5, "seed": 3}
     plain = cross_validate(partial(tfidf_classifier, 3), tickets.texts, tickets.labels, **kwargs)
     counts, widths = term_counts(tickets.texts)
-    shared = cross_validate(partial(fold_classifier, widths, 3), counts, tickets.labels, **kwargs)
+    shared = cross_validate(partial(fold_model, widths, 3), counts, tickets.labels, **kwargs)
     np.testing.assert_array_equal(shared.predictions, plain.predictions)
     assert shared.macro_f1 == plain.macro_f1
     assert 0.3 < plain.macro_f1 < 1.0  # a real classifier on real text, not a constant
