@@ -49,7 +49,10 @@ def prepare(spec: Spec) -> Prepared:
     sample = stratified_sample(data, spec.max_samples, spec.seed, min_per_class=spec.folds)
     candidates = [
         resolve_candidate(
-            c, allow_pickle=spec.allow_pickle, trust_remote_code=spec.trust_remote_code
+            c,
+            allow_pickle=spec.allow_pickle,
+            trust_remote_code=spec.trust_remote_code,
+            columns=data.columns,
         )
         for c in spec.all_candidates(data.modality)
     ]

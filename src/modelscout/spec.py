@@ -30,6 +30,7 @@ from modelscout.variant_syntax import parse_variant
 
 BASELINE_TFIDF = "baseline:tfidf"
 BASELINE_PIXELS = "baseline:pixels"
+BASELINE_COLUMNS = "baseline:columns"  # fitted on ``baseline_columns`` of the table
 # The baseline ``baseline: true`` adds, by the data's modality.
 BASELINES = {"text": BASELINE_TFIDF, "image": BASELINE_PIXELS}
 
@@ -273,14 +274,17 @@ class Spec(_Strict):
 
     def all_candidates(self, modality: Modality = "text") -> list[str]:
         """Candidate ids to measure: the named ones, their variants, then the baselines (the
-        one of the data's ``modality`` when ``baseline`` is on, and any named)."""
-        baselines = set(BASELINES.values())
+        one of the data's ``modality`` when ``baseline`` is on, the columns baseline when
+        ``baseline_columns`` names columns, whatever ``baseline`` says, and any named)."""
+        baselines = {*BASELINES.values(), BASELINE_COLUMNS}
         named = [c for c in self.candidates if c not in baselines]
         derived = [f"{c}+{v}" for c in named if "+" not in c for v in self.variants]
         ids = list(dict.fromkeys(named + derived))
         wanted = [c for c in self.candidates if c in baselines]
         if self.baseline and modality in BASELINES:
             wanted.append(BASELINES[modality])
+        if self.baseline_columns:
+            wanted.append(BASELINE_COLUMNS)
         return ids + list(dict.fromkeys(wanted))
 
 

@@ -19,6 +19,7 @@ MODULES = {
     "python": "modelscout.backends.python",
     "transformers-image": "modelscout.backends.vision",
     "pixels": "modelscout.backends.pixels",
+    "columns": "modelscout.backends.columns",
 }
 
 

@@ -1,7 +1,7 @@
 """Candidate: what the user named, and where it resolves.
 
 ``resolve_candidate`` turns an id from the command line or spec into a
-Candidate: ``baseline:tfidf`` or ``baseline:pixels``, a Python entry point
+Candidate: ``baseline:tfidf``, ``baseline:pixels`` or ``baseline:columns``, a Python entry point
 ``python:package.module:factory``, a local folder, an installed model package, or a Hugging
 Face Hub id ``org/name[@revision]`` (cache first, else described from the Hub's metadata and
 downloaded by ``download`` once its requirements are met), optionally followed by
@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from modelscout.backends.python import find_factory, meta_of, split_entry_point
 from modelscout.backends.variants import parse_variant
@@ -32,12 +35,14 @@ from modelscout.catalog.meta import (
 from modelscout.catalog.modality import folder_modality
 from modelscout.errors import UserError
 from modelscout.records import Candidate, HubModel, ModelMeta, Variant
-from modelscout.spec import BASELINE_PIXELS, BASELINE_TFIDF
+from modelscout.spec import BASELINE_COLUMNS, BASELINE_PIXELS, BASELINE_TFIDF
 
-# baseline id -> (revision, backend, module whose ``baseline_meta`` describes it)
+# baseline id -> (revision, backend, module whose ``baseline_meta`` describes it, what it reads)
 BASELINES = {
-    BASELINE_TFIDF: ("tfidf-v1", "baseline", "modelscout.backends.baseline"),
-    BASELINE_PIXELS: ("pixels-v1", "pixels", "modelscout.backends.pixels"),
+    BASELINE_TFIDF: ("tfidf-v1", "baseline", "modelscout.backends.baseline", "text"),
+    BASELINE_PIXELS: ("pixels-v1", "pixels", "modelscout.backends.pixels", "images"),
+    # its revision also names the columns and digests their values (``columns_revision``)
+    BASELINE_COLUMNS: ("columns-v1", "columns", "modelscout.backends.columns", "other columns"),
 }
 # what a model folder reads -> the backend that loads it (text: the default)
 FOLDER_BACKENDS = {"image": "transformers-image"}
@@ -46,18 +51,21 @@ logger = logging.getLogger(__name__)
 
 
 def resolve_candidate(
-    text: str, *, allow_pickle: bool = False, trust_remote_code: bool = False
+    text: str,
+    *,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    columns: Mapping[str, np.ndarray] | None = None,
 ) -> Candidate:
-    """Find a candidate from its id; an id that resolves to nothing is a ``UserError``."""
+    """Find a candidate from its id; an id that resolves to nothing is a ``UserError``.
+
+    ``columns``: the data's baseline columns (``TaskData.columns``), which the columns
+    baseline is fitted on."""
     text = text.strip()
     if not text:
         raise UserError("an empty --candidate was given; name a folder, package or Hub id")
     if text.startswith("baseline:"):
-        if text not in BASELINES:
-            known = " (text) or ".join(BASELINES) + " (images)"
-            raise UserError(f"unknown baseline '{text}'; the baselines are {known}")
-        revision, backend, _ = BASELINES[text]
-        return Candidate(id=text, source="baseline", revision=revision, backend=backend)
+        return baseline_candidate(text, columns or {})
     if text.startswith("python:"):
         return python_candidate(text)
     base, *variant_texts = text.split("+")
@@ -88,6 +96,33 @@ def resolve_candidate(
         hub_model=hub_model,
         backend=folder_backend(path, hub_model),
     )
+
+
+def baseline_candidate(text: str, columns: Mapping[str, np.ndarray]) -> Candidate:
+    """A ``baseline:`` candidate; the columns baseline's revision names its columns."""
+    if text not in BASELINES:
+        known = ", ".join(f"{name} ({reads})" for name, (*_, reads) in BASELINES.items())
+        raise UserError(f"unknown baseline '{text}'; the baselines are {known}")
+    revision, backend, *_ = BASELINES[text]
+    if backend == "columns":
+        if not columns:
+            raise UserError(
+                f"{text} is fitted on other columns of the table: name them with "
+                "baseline_columns (e.g. baseline_columns: [room_type])"
+            )
+        revision = columns_revision(revision, columns)
+    return Candidate(id=text, source="baseline", revision=revision, backend=backend)
+
+
+def columns_revision(version: str, columns: Mapping[str, np.ndarray]) -> str:
+    """``version:name,name@digest``: the columns (sorted) and a sha256 of their values, so
+    that another choice of columns, or an edit to their values, is measured afresh (the data
+    fingerprint covers the inputs and targets only)."""
+    digest = hashlib.sha256()
+    for name in sorted(columns):
+        values = "\x1f".join(str(value) for value in columns[name])
+        digest.update(name.encode("utf-8") + b"\x1e" + values.encode("utf-8") + b"\x1d")
+    return f"{version}:{','.join(sorted(columns))}@{digest.hexdigest()[:12]}"
 
 
 def folder_backend(path: Path | None, hub_model: HubModel | None) -> str:
@@ -167,6 +202,7 @@ def _baseline_meta(candidate: Candidate) -> ModelMeta:
 WITHOUT_FILES = {
     "baseline": _baseline_meta,
     "pixels": _baseline_meta,
+    "columns": _baseline_meta,
     "python": lambda candidate: meta_of(find_factory(candidate.id, candidate.path)),
 }
 
