@@ -25,7 +25,6 @@ from modelscout.backends.baseline import (
 from modelscout.data import load_task_data
 from modelscout.data.inputs import LabelSetTargets, NumberTargets
 from modelscout.measure.probe import (
-    PROBES,
     ProbeJob,
     cross_validate,
     cross_validate_many,
@@ -117,7 +116,6 @@ def test_regression_encoder_serves_one_prediction_per_text() -> None:
     assert out[0, 0] > out[1, 0]  # on the fitted (log) scale
 
 
-@pytest.mark.skipif("regression" not in PROBES, reason="needs the regression probe")
 def test_regression_probe_of_the_baseline_beats_the_mean() -> None:
     texts, prices = priced_texts()
     encoder = BaselineEncoder(0, "regression")
@@ -147,7 +145,6 @@ def test_multilabel_encoder_serves_one_score_per_label() -> None:
     assert (out > 0).tolist() == [[True, False, False], [False, True, False], [False] * 3]
 
 
-@pytest.mark.skipif("multilabel" not in PROBES, reason="needs the multi-label probe")
 def test_multilabel_probe_of_the_baseline_finds_the_label_words() -> None:
     texts, indicators = tagged_texts()
     encoder = BaselineEncoder(0, "multilabel")

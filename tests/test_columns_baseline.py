@@ -20,7 +20,7 @@ from modelscout.catalog.constraints import check_meta
 from modelscout.data.inputs import LabelSetTargets, NumberTargets, TextInputs
 from modelscout.data.task import TaskData
 from modelscout.errors import UserError
-from modelscout.measure.probe import PROBES, ProbeJob, cross_validate_many, probe_measurements
+from modelscout.measure.probe import ProbeJob, cross_validate_many, probe_measurements
 from modelscout.spec import BASELINE_COLUMNS, BASELINE_TFIDF, Constraints, build_spec
 
 ROOM_PRICES = {"Entire home/apt": 200.0, "Private room": 70.0, "Shared room": 40.0}
@@ -50,7 +50,6 @@ def test_a_price_set_by_a_category_is_predicted_from_that_category() -> None:
     assert r2_score(fitted, predicted) > 0.9
 
 
-@pytest.mark.skipif("regression" not in PROBES, reason="needs the regression probe")
 def test_the_regression_probe_of_the_columns_baseline_finds_the_category() -> None:
     data = listings()
     encoder = ColumnsEncoder(0, "regression")
@@ -98,7 +97,6 @@ def test_each_task_has_its_model_on_the_columns() -> None:
     assert len(names | {ColumnsEncoder(0, "multilabel").probe_name}) == 3
 
 
-@pytest.mark.skipif("multilabel" not in PROBES, reason="needs the multi-label probe")
 def test_the_multilabel_probe_of_the_columns_baseline_runs() -> None:
     rng = np.random.default_rng(2)
     rooms = rng.choice(["a", "b", "c"], 120)
