@@ -111,8 +111,8 @@ def against_references(
     pick: Row, rows: list[Row], quality: str, names: dict[str, str]
 ) -> list[str]:
     """One sentence per reference in ``pick.beats`` (each baseline, the mean predictor):
-    'It is 0.121 R² above baseline:columns (room_type).' or 'It does not beat ... (R² 0.300
-    vs 0.412).'"""
+    'It is 0.121 R² above baseline:columns (room_type).' or 'It does not beat ...: R² 0.300
+    vs 0.412.'"""
     value = _q(pick, quality)[0]
     found = {r.id: r.raw(quality) for r in rows} | {MEAN_PREDICTOR: floor(pick, quality)}
     label = metrics.label(quality)
@@ -128,8 +128,8 @@ def against_references(
             sentences.append(f"It is {gap} {label} {word} {name}.")
         else:
             sentences.append(
-                f"It does not beat {name} ({label} {_show(quality, value)} vs "
-                f"{_show(quality, other)})."
+                f"It does not beat {name}: {label} {_show(quality, value)} vs "
+                f"{_show(quality, other)}."
             )
     return sentences
 
