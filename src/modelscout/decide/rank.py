@@ -19,7 +19,7 @@ from modelscout.decide.baselines import better, floor, references, row_beats
 from modelscout.decide.confusions import row_confusions
 from modelscout.decide.criteria import QUALITY_METRIC, normalized_criteria, weighted_scores
 from modelscout.decide.pareto import pareto_front
-from modelscout.decide.records import Decision, Row
+from modelscout.decide.records import Decision, LongTail, Row
 from modelscout.decide.stability import transferability_stability
 from modelscout.decide.variants import variant_comparisons
 from modelscout.records import Measurement
@@ -161,9 +161,7 @@ def decide(result: RunResult) -> Decision:
         warnings=warnings,
         alerts=words.alerts(warnings, {r.id: r.flags for r in ordered if r.flags}),
         what_would_change=words.what_would_change(shifts, len(ranked)),
-        long_tail=words.long_tail(sizes, labels=result.sample.task == "multilabel")
-        if sizes
-        else None,
+        long_tail=_long_tail(sizes, result.sample.task),
         confusions=order[0].confusions if order else [],
         quality_metric=quality,
     )
@@ -180,6 +178,12 @@ def _describe_rows(result: RunResult, rows: list[Row], quality: str) -> dict[str
         if row.status == "ranked":
             row.beats = row_beats(row, baselines, quality)
     return sizes
+
+
+def _long_tail(sizes: dict[str, int], task: str) -> LongTail | None:
+    """The long tail of the classes (multi-label: labels); None for regression, which has
+    neither."""
+    return words.long_tail(sizes, labels=task == "multilabel") if sizes else None
 
 
 def _flags(p95: Measurement | None, constraints: Constraints) -> list[str]:
