@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from modelscout import metrics
 from modelscout.report import read_results
 from modelscout.results import Results
 
@@ -40,3 +41,20 @@ def test_reading_an_older_results_json_adds_decides_sentences(tmp_path, name):
         "account_locked",
         "change_address",
     ]
+
+
+@pytest.mark.parametrize("name", ["demo_results.json", "demo_results_ranked.json"])
+def test_reading_an_older_results_json_adds_the_quality_metric_and_beats(tmp_path, name):
+    path = tmp_path / "results.json"
+    path.write_text((DATA / name).read_text())
+    results = read_results(path)
+    Results.model_validate(results)
+    assert results["quality_metric"] == metrics.MACRO_F1 and results["estimators_skipped"] == {}
+    rows = {c["id"]: c for c in results["candidates"]}
+    baseline = rows["baseline:tfidf"]["metrics"][metrics.MACRO_F1]["value"]
+    for candidate in results["candidates"]:
+        if candidate["status"] != "ranked" or candidate["id"] == "baseline:tfidf":
+            assert candidate["beats"] == {}
+            continue
+        value = candidate["metrics"][metrics.MACRO_F1]["value"]
+        assert candidate["beats"] == {"baseline:tfidf": value > baseline}

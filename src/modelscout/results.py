@@ -92,6 +92,11 @@ class Candidate(_Closed):
     confusions: list[Confusion] = Field(
         default_factory=list, description="1.4: the most confused class pairs, most rows first"
     )
+    beats: dict[str, bool] = Field(
+        default_factory=dict,
+        description="1.5: for a ranked candidate, baseline id (and, for regression, 'mean "
+        "predictor') -> whether its quality metric beats that one's",
+    )
     meta: Meta
 
 
@@ -119,7 +124,8 @@ class Stability(_Closed):
 
 
 class LongTail(_Closed):
-    """1.3: the long-tail classes of the sample, as decide defined them."""
+    """1.3: the long-tail classes (1.5: multi-label, labels) of the sample, as decide defined
+    them; for labels ``rows`` and ``total_rows`` count label assignments."""
 
     share: float = Field(description="the long tail holds at most this share of the rows")
     classes: list[str] = Field(description="smallest first")
@@ -130,7 +136,17 @@ class LongTail(_Closed):
 
 class ClassCount(_Closed):
     name: str
-    rows: int
+    rows: int = Field(description="rows of the class; multi-label: rows having the label")
+
+
+class TargetSummary(_Closed):
+    """1.5: a regression target in the sample, in its original units."""
+
+    min: float
+    median: float
+    max: float
+    mean: float
+    transform: str | None = Field(description="'log' when models were fitted on log(target)")
 
 
 class Data(_Closed):
@@ -141,7 +157,11 @@ class Data(_Closed):
     rows_in_file: int
     rows_dropped: int
     rows_used: int
-    classes: list[ClassCount]
+    classes: list[ClassCount] = Field(
+        description="classes (multi-label: labels, with their support) in the sample; empty "
+        "for regression"
+    )
+    target: TargetSummary | None = Field(None, description="1.5: regression only")
     slices: dict[str, dict[str, int]] = Field(description="column -> value -> rows")
     max_text_chars: int | None = Field(None, description="1.2: characters each text is cut to")
     rows_cut: int = Field(0, description="1.2: texts that were cut to max_text_chars")
@@ -183,7 +203,14 @@ class Results(_Closed):
     schema_version: str
     tool: Tool
     created: str = Field(description="ISO 8601 UTC")
-    task: str
+    task: str = Field(description="classification, multilabel or regression")
+    quality_metric: str | None = Field(
+        None, description="1.5: the probe metric ranked and constrained as quality"
+    )
+    estimators_skipped: dict[str, str] = Field(
+        default_factory=dict,
+        description="1.5: estimator -> why it did not run (no published form for the task)",
+    )
     recommendation: str | None
     rationale: str
     warnings: list[str] = Field(
@@ -198,7 +225,9 @@ class Results(_Closed):
     what_would_change: list[str] = Field(
         default_factory=list, description="1.3: the sentences on what would change the pick"
     )
-    long_tail: LongTail | None = Field(None, description="1.3: the long-tail classes")
+    long_tail: LongTail | None = Field(
+        None, description="1.3: the long-tail classes; null for regression"
+    )
     confusions: list[Confusion] = Field(
         default_factory=list, description="1.4: the recommended candidate's confused pairs"
     )

@@ -58,13 +58,18 @@ def check_meta(
 
 
 def check_measured(
-    values: dict[str, float], constraints: Constraints, p95_detail: dict | None = None
+    values: dict[str, float],
+    constraints: Constraints,
+    p95_detail: dict | None = None,
+    quality: str | None = None,
 ) -> str | None:
-    """The reason a measured candidate breaks a latency or memory budget, or None.
+    """The reason a measured candidate breaks a latency or memory budget or ``min_quality``,
+    or None.
 
     ``values``: metric name -> measured value.
     ``p95_detail`` (the p95's measurement detail) lets the latency budget be decided on the
-    p95's confidence interval (``check_latency``)."""
+    p95's confidence interval (``check_latency``). ``quality``: the run's quality metric
+    (``metrics.quality_metric``), what ``min_quality`` is checked on."""
     p95 = values.get(metrics.latency_p95(1))
     if constraints.max_latency_ms_p95 is not None and p95 is not None:
         reason, _ = check_latency(p95, p95_detail, constraints.max_latency_ms_p95)
@@ -77,6 +82,8 @@ def check_measured(
         and memory > constraints.max_memory_mb
     ):
         return f"peak memory {memory:.0f} MB, above the {constraints.max_memory_mb:g} MB limit"
+    if constraints.min_quality is not None and quality is not None:
+        return check_quality(values.get(quality), quality, constraints.min_quality)
     return None
 
 
@@ -109,3 +116,22 @@ def check_latency(p95: float, detail: dict | None, budget: float) -> tuple[str |
     if high is not None and high <= budget:
         return None, None
     return None, f"{shown} straddles the {budget:g} ms budget: not clearly within it"
+
+
+def check_quality(value: float | None, quality: str, minimum: float) -> str | None:
+    """The reason ``value`` of the quality metric ``quality`` misses ``min_quality``, or None.
+
+    For a lower-is-better metric (MAE, RMSE) ``minimum`` is a ceiling: the value must not
+    exceed it. A candidate without the value cannot be shown to meet it, so it is rejected."""
+    found = metrics.spec(quality)
+    label = found.label
+    if value is None:
+        return f"no {label} measured, so min_quality {found.show(minimum)} cannot be checked"
+    if found.higher_is_better and value < minimum:
+        return f"{label} {found.show(value)}, below the min_quality of {found.show(minimum)}"
+    if not found.higher_is_better and value > minimum:
+        return (
+            f"{label} {found.show(value)}, above the min_quality of {found.show(minimum)} "
+            f"({label} is lower-is-better)"
+        )
+    return None

@@ -29,6 +29,7 @@ UNBOUNDED = 10_000
 # Dropped in this order when the table does not fit the console.
 OPTIONAL_COLUMNS = ("Pareto", "params", "peak MB")
 P95, PEAK = metrics.latency_p95(1), metrics.PEAK_MEMORY  # the table's latency and memory
+QUALITY = metrics.DEFAULT_QUALITY["classification"]  # a run's own: Decision.quality_metric
 
 # Progress, tables beside --json, "Wrote ..." and errors: stdout is kept for machine output.
 console = Console(stderr=True)
@@ -88,7 +89,7 @@ def row_id(row: Row) -> str:
     return short_id(candidate.id, candidate.source, [str(v) for v in candidate.variants])
 
 
-def _cells(row: Row) -> dict[str, str]:
+def _cells(row: Row, quality: str) -> dict[str, str]:
     from modelscout.report.matrix import format_metric, format_params
 
     measured = {
@@ -101,7 +102,7 @@ def _cells(row: Row) -> dict[str, str]:
         "rank": str(row.rank or "–"),
         "candidate": row_id(row),
         "status": row.status,
-        "macro-F1": format_metric(measured, metrics.MACRO_F1, metrics.fmt(metrics.MACRO_F1)),
+        metrics.label(quality): format_metric(measured, quality, metrics.fmt(quality)),
         "p95 ms": format_metric(measured, P95, metrics.fmt(P95), spread=False),
         "peak MB": format_metric(measured, PEAK, metrics.fmt(PEAK), spread=False),
         "params": format_params(row.outcome.meta.params),
@@ -128,10 +129,11 @@ def _table(cells: list[dict[str, str]], headers: list[str]) -> Table:
     return table
 
 
-def ranking_table(rows: list[Row], console: Console) -> Table:
+def ranking_table(rows: list[Row], console: Console, quality: str = QUALITY) -> Table:
     """The ranking as a table as wide as ``console`` allows, dropping the Pareto, params and
-    peak MB columns (in that order) while it does not fit."""
-    cells = [_cells(row) for row in rows]
+    peak MB columns (in that order) while it does not fit; ``quality``: the run's quality
+    metric (``Decision.quality_metric``), the column after the status."""
+    cells = [_cells(row, quality) for row in rows]
     headers = list(cells[0]) if cells else ["rank", "candidate", "status"]
     unbounded = console.options.update_width(UNBOUNDED)  # the width it needs, not what it gets
     for column in (None, *OPTIONAL_COLUMNS):
@@ -145,7 +147,7 @@ def ranking_table(rows: list[Row], console: Console) -> Table:
 
 def show_decision(decision: Decision, out: Console, output: Any = None) -> None:
     """The ranking table, why each rejected or failed candidate is out, and the pick."""
-    out.print(ranking_table(decision.rows, out))
+    out.print(ranking_table(decision.rows, out, decision.quality_metric))
     for row in decision.rows:
         if row.reason:
             line = f"  {row_id(row)} {row.status}: {clean(row.reason, one_line=True)}"
@@ -169,3 +171,5 @@ def show_decision(decision: Decision, out: Console, output: Any = None) -> None:
             out.print(Text("Flagged: ", style="bold yellow") + Text(flagged))
     for warning in decision.warnings:
         out.print(Text("Warning: ", style="bold yellow") + Text(clean(warning, one_line=True)))
+    for name, why in decision.run.estimators_skipped.items():
+        out.print(Text(f"Skipped estimator {clean(name)}: {clean(why, one_line=True)}"))

@@ -1,7 +1,8 @@
 """The ranking criteria and their normalisation to [0, 1], 1 being the best.
 
 Normalization (documented in docs/decisions.md): each criterion is scaled to [0, 1] over the
-candidates being ranked. Scores that live on their own scale (macro-F1, LogME) are scaled
+candidates being ranked. Scores that live on their own scale (the quality metric: macro-F1, R²,
+MAE; LogME) are scaled
 linearly between the worst and the best; resources that span orders of magnitude (latency,
 memory, parameters) are scaled on a log axis, so "3x faster" counts the same at 1 ms as at
 100 ms. Directions come from metrics.py. Raw values of different criteria are never added.
@@ -39,16 +40,24 @@ class Criterion:
         return metrics.label(self.metric)
 
 
-QUALITY_METRIC = metrics.MACRO_F1
+QUALITY_METRIC = metrics.DEFAULT_QUALITY["classification"]  # a run's own: its quality_metric
 LATENCY_METRIC = metrics.latency_p95(1)
-CRITERIA = (
-    Criterion("quality", QUALITY_METRIC, False),
-    Criterion("latency", LATENCY_METRIC, True),
-    Criterion("memory", metrics.PEAK_MEMORY, True),
-    Criterion("size", metrics.PARAMS, True),
-    Criterion("transferability", TRANSFERABILITY, False),
-    Criterion("cost", metrics.COST_PER_1K, True),
-)
+
+
+def criteria_for(quality: str = QUALITY_METRIC) -> tuple[Criterion, ...]:
+    """The criteria of a run whose quality metric is ``quality`` (``metrics.quality_metric``);
+    its direction comes from metrics.py, so a lower-is-better MAE ranks the right way round."""
+    return (
+        Criterion("quality", quality, False),
+        Criterion("latency", LATENCY_METRIC, True),
+        Criterion("memory", metrics.PEAK_MEMORY, True),
+        Criterion("size", metrics.PARAMS, True),
+        Criterion("transferability", TRANSFERABILITY, False),
+        Criterion("cost", metrics.COST_PER_1K, True),
+    )
+
+
+CRITERIA = criteria_for()
 
 
 def normalize(
@@ -79,11 +88,12 @@ def _transferability(rows: list[Row], estimators: list[str]) -> dict[str, float]
 
 
 def normalized_criteria(
-    rows: list[Row], estimators: list[str] = (metrics.LOGME,)
+    rows: list[Row], estimators: list[str] = (metrics.LOGME,), quality: str = QUALITY_METRIC
 ) -> dict[str, dict[str, float]]:
-    """criterion -> candidate id -> value in [0, 1] (1 best), for the candidates that have it."""
+    """criterion -> candidate id -> value in [0, 1] (1 best), for the candidates that have it;
+    ``quality``: the run's quality metric."""
     table = {}
-    for criterion in CRITERIA:
+    for criterion in criteria_for(quality):
         if criterion.metric == TRANSFERABILITY:
             table[criterion.name] = _transferability(rows, list(estimators))
             continue

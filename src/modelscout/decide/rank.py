@@ -1,7 +1,9 @@
 """The weighted ranking, its sensitivity to the weights, and ``decide``: a run in, a Decision out.
 
 A candidate's score is the weighted mean of its normalized criteria (criteria.py) over the
-criteria it has a value for (the TF-IDF baseline has no parameter count and no LogME).
+criteria it has a value for (the TF-IDF baseline has no parameter count and no LogME). Quality
+is the run's quality metric (``metrics.quality_metric``: macro-F1 for classification and
+multi-label, R² for regression unless the spec names another, such as MAE, lower-is-better).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import numpy as np
 from modelscout import metrics
 from modelscout.catalog.constraints import check_latency, check_measured
 from modelscout.decide import rationale as words
+from modelscout.decide.baselines import better, floor, references, row_beats
 from modelscout.decide.confusions import row_confusions
 from modelscout.decide.criteria import QUALITY_METRIC, normalized_criteria, weighted_scores
 from modelscout.decide.pareto import pareto_front
-from modelscout.decide.records import Decision, Row
+from modelscout.decide.records import Decision, LongTail, Row
 from modelscout.decide.stability import transferability_stability
 from modelscout.decide.variants import variant_comparisons
 from modelscout.records import Measurement
@@ -26,20 +29,36 @@ if TYPE_CHECKING:
     from modelscout.run import RunResult
 
 
-def _pick(scores: dict[str, float], rows: list[Row]) -> str | None:
-    quality = {r.id: r.raw(QUALITY_METRIC) or 0.0 for r in rows}
-    return max(scores, key=lambda cid: (round(scores[cid], 12), quality[cid]), default=None)
+def run_quality(result: RunResult) -> str:
+    """The quality metric of a run: the spec's ``quality_metric`` for the sample's task, or
+    the task's default."""
+    return metrics.quality_metric(result.sample.task, result.spec.quality_metric)
+
+
+def _tie_break(rows: list[Row], quality: str) -> dict[str, float]:
+    """Candidate id -> its quality signed so that larger is better (ties of score go to the
+    better quality; a missing one counts as 0, as it always has)."""
+    sign = 1.0 if metrics.spec(quality).higher_is_better else -1.0
+    return {r.id: sign * (r.raw(quality) or 0.0) for r in rows}
+
+
+def _pick(scores: dict[str, float], rows: list[Row], quality: str = QUALITY_METRIC) -> str | None:
+    tie = _tie_break(rows, quality)
+    return max(scores, key=lambda cid: (round(scores[cid], 12), tie[cid]), default=None)
 
 
 def sensitivity(
-    table: dict[str, dict[str, float]], weights: dict[str, float], rows: list[Row]
+    table: dict[str, dict[str, float]],
+    weights: dict[str, float],
+    rows: list[Row],
+    quality: str = QUALITY_METRIC,
 ) -> list[dict[str, Any]]:
     """For each weighted criterion: over which range of its weight the pick stays the same.
 
     The criterion's weight share moves from 0 to 1 while the others keep their
     proportions; the answer names where the pick flips and to whom, and says it in a sentence.
     """
-    pick = _pick(weighted_scores(table, weights), rows)
+    pick = _pick(weighted_scores(table, weights), rows, quality)
     total = sum(weights.values())
     results = []
     for name in table:
@@ -50,7 +69,7 @@ def sensitivity(
         winners = []
         for share in np.linspace(0, 1, 101):
             trial = {k: (1 - share) * v / rest for k, v in others.items()} | {name: share}
-            winners.append((float(share), _pick(weighted_scores(table, trial), rows)))
+            winners.append((float(share), _pick(weighted_scores(table, trial), rows, quality)))
         keeps = [s for s, w in winners if w == pick]
         flips = [(s, w) for s, w in winners if w != pick]
         entry = {
@@ -64,10 +83,12 @@ def sensitivity(
     return results
 
 
-def _judge(result: RunResult) -> list[Row]:
+def _judge(result: RunResult, quality: str) -> list[Row]:
     """A row per outcome: failed ones as they are, measured ones ranked or rejected against
-    the measured constraints (latency on the p95's interval, ``check_latency``)."""
+    the measured constraints (latency on the p95's interval, ``check_latency``; min_quality
+    on ``quality``) and, for regression, the mean predictor's floor."""
     p95_name = metrics.latency_p95(1)
+    constraints = result.spec.constraints
     rows = []
     for outcome in result.outcomes:
         if outcome.status != "measured":
@@ -76,22 +97,36 @@ def _judge(result: RunResult) -> list[Row]:
         values = {name: m.value for name, m in outcome.measurements.items()}
         p95 = outcome.measurements.get(p95_name)
         detail = p95.detail if p95 is not None else None
-        reason = check_measured(values, result.spec.constraints, detail)
+        row = Row(outcome, "ranked")
+        reason = check_measured(values, constraints, detail, quality) or _below_floor(row, quality)
         if reason:
-            rows.append(Row(outcome, "rejected", reason))
+            row.status, row.reason = "rejected", reason
         else:
-            rows.append(Row(outcome, "ranked", flags=_flags(p95, result.spec.constraints)))
+            row.flags = _flags(p95, constraints)
+        rows.append(row)
     return rows
 
 
+def _below_floor(row: Row, quality: str) -> str | None:
+    """Why a regression candidate is rejected for not beating the mean predictor on the same
+    folds, or None (no floor for this task or metric, or the candidate beats it)."""
+    mean, value = floor(row, quality), row.raw(quality)
+    if mean is None or value is None or better(value, mean, quality):
+        return None
+    return words.floor_reason(quality, value, mean)
+
+
 def _order(
-    ranked: list[Row], table: dict[str, dict[str, float]], weights: dict[str, float]
+    ranked: list[Row],
+    table: dict[str, dict[str, float]],
+    weights: dict[str, float],
+    quality: str = QUALITY_METRIC,
 ) -> list[Row]:
     """The ranked rows best first, with rank, score, Pareto membership and criteria set."""
     scores = weighted_scores(table, weights)
-    quality = {r.id: r.raw(QUALITY_METRIC) or 0.0 for r in ranked}
-    order = sorted(ranked, key=lambda r: (-round(scores[r.id], 12), -quality[r.id]))
-    front = pareto_front(ranked)
+    tie = _tie_break(ranked, quality)
+    order = sorted(ranked, key=lambda r: (-round(scores[r.id], 12), -tie[r.id]))
+    front = pareto_front(ranked, quality)
     for position, row in enumerate(order, start=1):
         row.rank, row.score, row.pareto = position, scores[row.id], row.id in front
         row.normalized = {c: table[c][row.id] for c in table if row.id in table[c]}
@@ -100,39 +135,55 @@ def _order(
 
 def decide(result: RunResult) -> Decision:
     """Rank the measured candidates of a run and explain the pick."""
-    spec = result.spec
+    spec, quality = result.spec, run_quality(result)
     weights = spec.weights.model_dump()
-    rows = _judge(result)
+    rows = _judge(result, quality)
     ranked = [r for r in rows if r.status == "ranked"]
-    table = normalized_criteria(ranked, spec.estimators)
-    order = _order(ranked, table, weights)
+    table = normalized_criteria(ranked, spec.estimators, quality)
+    order = _order(ranked, table, weights, quality)
     others = [r for r in rows if r.status != "ranked"]
     ordered = order + sorted(others, key=lambda r: r.status != "rejected")
     warnings = words.timing_warnings(rows)
-    shifts = sensitivity(table, weights, ranked) if len(ranked) > 1 else []
-    sample = result.sample
-    counts = np.bincount(sample.labels, minlength=len(sample.classes))
-    sizes = {str(c): int(n) for c, n in zip(sample.classes, counts, strict=True)}
-    items = sample.inputs.items
-    for row in ordered:
-        row.confusions = row_confusions(row, sizes, items, sample.modality)
+    shifts = sensitivity(table, weights, ranked, quality) if len(ranked) > 1 else []
+    sizes = _describe_rows(result, ordered, quality)
+    names = {r.id: words.baseline_name(r.id, spec.baseline_columns) for r in rows}
     return Decision(
         rows=ordered,
         recommendation=order[0].id if order else None,
-        rationale=words.rationale(order, others, spec.weights, spec.constraints)
+        rationale=words.rationale(order, others, spec.weights, spec.constraints, quality, names)
         + words.caveats(order, warnings),
         pareto=[r.id for r in order if r.pareto],
         weights=weights,
         sensitivity=shifts,
         run=result,
-        variants=variant_comparisons(ordered),
+        variants=variant_comparisons(ordered, quality),
         stability=transferability_stability(ranked, spec.estimators),
         warnings=warnings,
         alerts=words.alerts(warnings, {r.id: r.flags for r in ordered if r.flags}),
         what_would_change=words.what_would_change(shifts, len(ranked)),
-        long_tail=words.long_tail(sizes),
+        long_tail=_long_tail(sizes, result.sample.task),
         confusions=order[0].confusions if order else [],
+        quality_metric=quality,
     )
+
+
+def _describe_rows(result: RunResult, rows: list[Row], quality: str) -> dict[str, int]:
+    """Set each row's confusions and ``beats``; return the sample's class (or label) sizes,
+    {} for regression."""
+    sample = result.sample
+    sizes = sample.targets.counts()
+    baselines = references(rows, quality)
+    for row in rows:
+        row.confusions = row_confusions(row, sizes, sample.inputs.items, sample.modality)
+        if row.status == "ranked":
+            row.beats = row_beats(row, baselines, quality)
+    return sizes
+
+
+def _long_tail(sizes: dict[str, int], task: str) -> LongTail | None:
+    """The long tail of the classes (multi-label: labels); None for regression, which has
+    neither."""
+    return words.long_tail(sizes, labels=task == "multilabel") if sizes else None
 
 
 def _flags(p95: Measurement | None, constraints: Constraints) -> list[str]:

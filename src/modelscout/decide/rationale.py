@@ -12,19 +12,34 @@ from itertools import groupby
 from typing import Any
 
 from modelscout import metrics
+from modelscout.decide.baselines import MEAN_PREDICTOR, floor
 from modelscout.decide.records import LongTail, Row
-from modelscout.spec import Weights
+from modelscout.spec import BASELINE_PIXELS, BASELINE_TFIDF, Weights
 
 LONG_TAIL_SHARE = 0.2
-QUALITY = metrics.MACRO_F1
+QUALITY = metrics.DEFAULT_QUALITY["classification"]  # a run's own: Decision.quality_metric
 P95 = metrics.latency_p95(1)
 SPEED = ("faster at p95", "slower at p95", "about as fast at p95")
 MEMORY = ("lighter in memory", "heavier in memory", "about as heavy in memory")
+# what a baseline is called in a sentence; another (the columns one) by its id
+BASELINE_NAMES = {BASELINE_TFIDF: "the TF-IDF baseline", BASELINE_PIXELS: "the raw-pixels baseline"}
 
 
-def _f1(row: Row) -> tuple[float, float]:
-    found = row.outcome.measurements[QUALITY]
+def _q(row: Row, quality: str) -> tuple[float, float]:
+    """The row's quality value and its fold spread (0 when none)."""
+    found = row.outcome.measurements[quality]
     return found.value, found.spread or 0.0
+
+
+def _show(quality: str, value: float) -> str:
+    """``value`` in the quality metric's format: '0.412' (R²), '41.2' (MAE)."""
+    return metrics.spec(quality).show(value)
+
+
+def _signed(row: Row, quality: str) -> float:
+    """The row's quality with the sign that makes larger better, whatever the direction."""
+    value = _q(row, quality)[0]
+    return value if metrics.spec(quality).higher_is_better else -value
 
 
 def _compare(
@@ -43,8 +58,18 @@ def _compare(
     return f"{b / a:.1f}x {better} {numbers}" if a < b else f"{a / b:.1f}x {worse} {numbers}"
 
 
-def rationale(order: list[Row], others: list[Row], weights: Weights, constraints: Any) -> str:
-    """One paragraph naming the trade-off behind the pick, with numbers."""
+def rationale(
+    order: list[Row],
+    others: list[Row],
+    weights: Weights,
+    constraints: Any,
+    quality: str = QUALITY,
+    names: dict[str, str] | None = None,
+) -> str:
+    """One paragraph naming the trade-off behind the pick, with numbers.
+
+    ``quality``: the run's quality metric; ``names``: baseline id -> how a sentence names it
+    (``baseline_name``); the pick is compared with each reference in its ``beats``."""
     excluded = ""
     rejected = sum(r.status == "rejected" for r in others)
     failed = sum(r.status == "failed" for r in others)
@@ -54,40 +79,83 @@ def rationale(order: list[Row], others: list[Row], weights: Weights, constraints
     if not order:
         return "No candidate could be ranked." + excluded
     pick = order[0]
-    f1, spread = _f1(pick)
-    best = max(order, key=lambda r: _f1(r)[0])
+    value, spread = _q(pick, quality)
+    best = max(order, key=lambda r: _signed(r, quality))
     sentences = []
     if len(order) == 1:
         sentences.append(
-            f"{pick.id} is the only candidate ranked (macro-F1 {f1:.3f} ± {spread:.3f})."
+            f"{pick.id} is the only candidate ranked ({metrics.label(quality)} "
+            f"{_show(quality, value)} ± {_show(quality, spread)})."
         )
     elif best is pick:
-        sentences += _best_pick(pick, order[1])
+        sentences += _best_pick(pick, order[1], quality)
     else:
-        sentences += _traded_pick(pick, best, weights)
+        sentences += _traded_pick(pick, best, weights, quality)
     budget = getattr(constraints, "max_latency_ms_p95", None)
     p95 = pick.raw(P95)
     if budget and p95 is not None and not pick.flags:
         sentences.append(f"Its p95 latency of {p95:.1f} ms is within the {budget:g} ms budget.")
-    baseline = next((r for r in order if r.outcome.candidate.source == "baseline"), None)
-    if baseline is not None and baseline is not pick:
-        gain = f1 - _f1(baseline)[0]
-        word = "above" if gain >= 0 else "below"
-        sentences.append(f"It is {abs(gain):.3f} macro-F1 {word} the TF-IDF baseline.")
+    sentences += against_references(pick, others + order, quality, names or {})
     return " ".join(sentences) + excluded
 
 
-def _best_pick(pick: Row, rival: Row) -> list[str]:
-    """Sentences for a pick with the best macro-F1: the gap to the runner-up, and the speed."""
-    f1, spread = _f1(pick)
-    rival_f1, rival_spread = _f1(rival)
+def baseline_name(candidate_id: str, columns: list[str] | None = None) -> str:
+    """How a sentence names a baseline: 'the TF-IDF baseline', or its id with the table
+    columns it was fitted on: 'baseline:columns (room_type)'."""
+    if candidate_id in BASELINE_NAMES:
+        return BASELINE_NAMES[candidate_id]
+    return f"{candidate_id} ({', '.join(columns)})" if columns else candidate_id
+
+
+def against_references(
+    pick: Row, rows: list[Row], quality: str, names: dict[str, str]
+) -> list[str]:
+    """One sentence per reference in ``pick.beats`` (each baseline, the mean predictor):
+    'It is 0.121 R² above baseline:columns (room_type).' or 'It does not beat ...: R² 0.300
+    vs 0.412.'"""
+    value = _q(pick, quality)[0]
+    found = {r.id: r.raw(quality) for r in rows} | {MEAN_PREDICTOR: floor(pick, quality)}
+    label = metrics.label(quality)
+    word = "above" if metrics.spec(quality).higher_is_better else "below"
+    sentences = []
+    for ref, beaten in pick.beats.items():
+        name = "the mean predictor" if ref == MEAN_PREDICTOR else names.get(ref, ref)
+        other = found.get(ref)
+        if other is None:
+            continue
+        if beaten:
+            gap = _show(quality, abs(value - other))
+            sentences.append(f"It is {gap} {label} {word} {name}.")
+        else:
+            sentences.append(
+                f"It does not beat {name}: {label} {_show(quality, value)} vs "
+                f"{_show(quality, other)}."
+            )
+    return sentences
+
+
+def floor_reason(quality: str, value: float, mean: float) -> str:
+    """Why a regression candidate is rejected: 'does not beat the mean predictor: R² -0.021
+    vs floor 0.000'."""
+    return (
+        f"does not beat the mean predictor: {metrics.label(quality)} {_show(quality, value)} "
+        f"vs floor {_show(quality, mean)}"
+    )
+
+
+def _best_pick(pick: Row, rival: Row, quality: str) -> list[str]:
+    """Sentences for a pick with the best quality: the gap to the runner-up, and the speed."""
+    value, spread = _q(pick, quality)
+    rival_value, rival_spread = _q(rival, quality)
     speed = _compare(pick.raw(P95), rival.raw(P95), "ms", SPEED)
-    gap = f1 - rival_f1
+    gap = abs(value - rival_value)
+    # the runner-up's number is lower for a higher-is-better metric, higher for MAE
+    side = "lower" if metrics.spec(quality).higher_is_better else "higher"
+    label = metrics.label(quality)
     sentences = [
-        f"{pick.id} has the best macro-F1 ({f1:.3f} ± {spread:.3f}); the runner-up {rival.id} "
-        f"is {gap:.3f} lower ({rival_f1:.3f})"
-        + (f", and {pick.id} is {speed}" if speed else "")
-        + "."
+        f"{pick.id} has the best {label} ({_show(quality, value)} ± {_show(quality, spread)}); "
+        f"the runner-up {rival.id} is {_show(quality, gap)} {side} "
+        f"({_show(quality, rival_value)})" + (f", and {pick.id} is {speed}" if speed else "") + "."
     ]
     if gap <= max(spread, rival_spread):
         sentences.append(
@@ -97,11 +165,11 @@ def _best_pick(pick: Row, rival: Row) -> list[str]:
     return sentences
 
 
-def _traded_pick(pick: Row, best: Row, weights: Weights) -> list[str]:
-    """Sentences for a pick below the best macro-F1: what it gains in exchange, at which
+def _traded_pick(pick: Row, best: Row, weights: Weights, quality: str) -> list[str]:
+    """Sentences for a pick below the best quality: what it gains in exchange, at which
     weights, and whether the quality gap is beyond the folds' spread."""
-    f1, spread = _f1(pick)
-    best_f1, best_spread = _f1(best)
+    value, spread = _q(pick, quality)
+    best_value, best_spread = _q(best, quality)
     memory = metrics.PEAK_MEMORY
     trade = [
         p
@@ -111,17 +179,19 @@ def _traded_pick(pick: Row, best: Row, weights: Weights) -> list[str]:
         )
         if p
     ]
+    label, gap = metrics.label(quality), abs(best_value - value)
+    side = "below" if metrics.spec(quality).higher_is_better else "above"
     sentences = [
-        f"{pick.id} is recommended: it is {best_f1 - f1:.3f} macro-F1 below {best.id} "
-        f"({f1:.3f} vs {best_f1:.3f}) but "
+        f"{pick.id} is recommended: it is {_show(quality, gap)} {label} {side} {best.id} "
+        f"({_show(quality, value)} vs {_show(quality, best_value)}) but "
         + (" and ".join(trade) or "scores higher overall")
         + f", which outweighs the gap at the weights used (quality {weights.quality:g}, "
         f"latency {weights.latency:g}, memory {weights.memory:g}, size {weights.size:g})."
     ]
     widest = max(spread, best_spread)
-    if best_f1 - f1 <= widest:
+    if gap <= widest:
         sentences.append(
-            f"The macro-F1 gap is within the fold-to-fold spread (± {widest:.3f}), "
+            f"The {label} gap is within the fold-to-fold spread (± {_show(quality, widest)}), "
             "so the two are not clearly apart on quality."
         )
     return sentences
@@ -228,20 +298,26 @@ def long_tail_classes(sizes: dict[str, int], share: float = LONG_TAIL_SHARE) -> 
     return chosen
 
 
-def long_tail(sizes: dict[str, int], share: float = LONG_TAIL_SHARE) -> LongTail:
-    """The long tail of a sample (class -> rows) and the sentence that says how it is defined."""
+def long_tail(
+    sizes: dict[str, int], share: float = LONG_TAIL_SHARE, labels: bool = False
+) -> LongTail:
+    """The long tail of a sample (class -> rows) and the sentence that says how it is defined.
+
+    ``labels``: the sizes are multi-label supports (label -> rows having it); the sentence then
+    speaks of labels and of label assignments, since a row with two labels counts for both."""
     classes = long_tail_classes(sizes, share)
     rows, total = sum(sizes[name] for name in classes), sum(sizes.values())
+    kind, units = ("labels", "label assignments") if labels else ("classes", "rows")
     if not classes:
         sentence = (
-            f"No long tail: no group of the smallest classes (taken smallest first, classes of "
-            f"equal size together) holds at most {share:.0%} of the {total} sampled rows."
+            f"No long tail: no group of the smallest {kind} (taken smallest first, {kind} of "
+            f"equal size together) holds at most {share:.0%} of the {total} sampled {units}."
         )
         return LongTail(share, classes, rows, total, sentence)
     sentence = (
-        f"Long tail ({len(classes)} classes, {rows} of {total} rows): the smallest classes that "
-        f"together hold at most {share:.0%} of the sampled rows, taken smallest first with "
-        "classes of equal size counted together (so balanced classes have no long tail)"
+        f"Long tail ({len(classes)} {kind}, {rows} of {total} {units}): the smallest {kind} "
+        f"that together hold at most {share:.0%} of the sampled {units}, taken smallest first "
+        f"with {kind} of equal size counted together (so balanced {kind} have no long tail)"
         + f": {', '.join(classes)}."
     )
     return LongTail(share, classes, rows, total, sentence)

@@ -37,6 +37,8 @@ class Row:
     normalized: dict[str, float] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)  # ranked, but not clearly within a budget
     confusions: list[Confusion] = field(default_factory=list)  # most confused pairs first
+    # baseline id (and, for regression, MEAN_PREDICTOR) -> whether this row's quality beats it
+    beats: dict[str, bool] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -50,7 +52,9 @@ class Row:
 
 @dataclass(frozen=True)
 class LongTail:
-    """The long-tail classes of the sample and the sentence that defines them."""
+    """The long-tail classes (multi-label: labels) of the sample and the sentence that defines
+    them. For labels, ``rows`` and ``total_rows`` count label assignments (a row with two
+    labels counts in both)."""
 
     share: float  # at most this share of the rows
     classes: list[str]  # smallest first
@@ -67,7 +71,9 @@ class Decision:
     flips_to and the sentence saying it; ``what_would_change``: the sentences to show under
     "What would change it" (those of the sensitivity, or why nothing can); ``alerts``: the
     warnings and flags as the lines the reports put above the matrix; ``confusions``: the
-    recommended candidate's most confused class pairs (each row has its own).
+    recommended candidate's most confused class pairs (each row has its own);
+    ``quality_metric``: the run's (``metrics.quality_metric``); ``long_tail`` is None for
+    regression (numbers have no classes).
     """
 
     rows: list[Row]
@@ -84,3 +90,4 @@ class Decision:
     what_would_change: list[str] = field(default_factory=list)
     long_tail: LongTail | None = None
     confusions: list[Confusion] = field(default_factory=list)  # the recommended candidate's
+    quality_metric: str = metrics.DEFAULT_QUALITY["classification"]  # what ranks as quality

@@ -6,19 +6,24 @@ import json
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
 
 from modelscout import __version__, metrics
 from modelscout.data import MAX_TEXT_CHARS
+from modelscout.data.inputs import NumberTargets, Targets
 from modelscout.decide import Decision, Row
 from modelscout.decide import rationale as words
+from modelscout.decide.baselines import BASELINE_SOURCE, beats_values
 from modelscout.errors import UserError
 from modelscout.results import Results
 
-SCHEMA_VERSION = "1.4"
+if TYPE_CHECKING:
+    from modelscout.run import RunResult
+
+SCHEMA_VERSION = "1.5"
 
 
 def _candidate(row: Row) -> dict[str, Any]:
@@ -53,21 +58,63 @@ def _candidate(row: Row) -> dict[str, Any]:
         },
         "gpu": gpu.detail if gpu else None,
         "confusions": [asdict(c) for c in row.confusions],
+        "beats": row.beats,
         "artifacts": (load.detail or {}).get("artifacts") if load else None,
         "meta": outcome.meta.model_dump(),
+    }
+
+
+def _target(targets: Targets) -> dict[str, Any] | None:
+    """A regression target in its original units: min, median, max, mean and the transform
+    models were fitted under; None for classes and label sets."""
+    if not isinstance(targets, NumberTargets):
+        return None
+    values = targets.values
+    summary = {
+        "min": np.min(values),
+        "median": np.median(values),
+        "max": np.max(values),
+        "mean": np.mean(values),
+    }
+    return {k: float(v) for k, v in summary.items()} | {"transform": targets.transform}
+
+
+def _data(run: RunResult) -> dict[str, Any]:
+    """The ``data`` part: where the rows came from, the sample, its classes (multi-label: each
+    label's support; regression: none, ``target`` instead) and slices."""
+    data, sample = run.data, run.sample
+    return {
+        "source": data.source,
+        "modality": sample.modality,
+        "fingerprint": data.fingerprint,
+        "sample_fingerprint": sample.fingerprint,
+        "rows_in_file": data.rows_in_file,
+        "rows_dropped": data.rows_dropped,
+        "rows_used": len(sample),
+        "max_text_chars": MAX_TEXT_CHARS,
+        "rows_cut": data.rows_cut,
+        "notes": sample.notes,
+        "classes": [{"name": c, "rows": n} for c, n in sample.targets.counts().items()],
+        "target": _target(sample.targets),
+        "slices": {
+            column: {
+                str(v): int(n) for v, n in zip(*np.unique(values, return_counts=True), strict=True)
+            }
+            for column, values in sample.slices.items()
+        },
     }
 
 
 def build_results(decision: Decision) -> dict[str, Any]:
     """The results dictionary of a decision (what results.json holds)."""
     run = decision.run
-    data, sample = run.data, run.sample
-    counts = np.bincount(sample.labels, minlength=len(sample.classes))
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "modelscout", "version": __version__},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "task": run.sample.task,
+        "quality_metric": decision.quality_metric,
+        "estimators_skipped": dict(run.estimators_skipped),
         "recommendation": decision.recommendation,
         "rationale": decision.rationale,
         "warnings": decision.warnings,
@@ -81,28 +128,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "variants": decision.variants,
         "transferability_stability": decision.stability,
         "candidates": [_candidate(row) for row in decision.rows],
-        "data": {
-            "source": data.source,
-            "modality": sample.modality,
-            "fingerprint": data.fingerprint,
-            "sample_fingerprint": sample.fingerprint,
-            "rows_in_file": data.rows_in_file,
-            "rows_dropped": data.rows_dropped,
-            "rows_used": len(sample),
-            "max_text_chars": MAX_TEXT_CHARS,
-            "rows_cut": data.rows_cut,
-            "notes": sample.notes,
-            "classes": [
-                {"name": c, "rows": int(n)} for c, n in zip(sample.classes, counts, strict=True)
-            ],
-            "slices": {
-                column: {
-                    str(v): int(n)
-                    for v, n in zip(*np.unique(values, return_counts=True), strict=True)
-                }
-                for column, values in sample.slices.items()
-            },
-        },
+        "data": _data(run),
         "environment": run.environment,
         "settings": run.spec.model_dump(mode="json"),
         "run": {
@@ -143,7 +169,41 @@ def read_results(path: str | Path) -> dict[str, Any]:
             f"{path} is not a complete results.json ({where}: {first['msg'].lower()}); give a "
             "results.json written by 'modelscout rank'"
         ) from None
-    return with_sentences(results)
+    return upgraded(results)
+
+
+def upgraded(results: dict[str, Any]) -> dict[str, Any]:
+    """A results dictionary of any 1.x version with what later minor versions added, written
+    by decide's own functions: the sentences (1.3) and the quality metric, skipped estimators
+    and each candidate's ``beats`` (1.5)."""
+    return with_quality(with_sentences(results))
+
+
+def with_quality(results: dict[str, Any]) -> dict[str, Any]:
+    """A results dictionary with what schema 1.5 added, for one of 1.0 to 1.4 (classification
+    only, so macro-F1 was its quality): ``quality_metric``, ``estimators_skipped`` and
+    ``candidates[].beats`` against the baselines that ran."""
+    if "quality_metric" in results:
+        return results
+    quality = metrics.quality_metric(results.get("task") or "classification")
+    baselines = {
+        c["id"]: c["metrics"][quality]["value"]
+        for c in results["candidates"]
+        if c["source"] == BASELINE_SOURCE
+        and c["status"] != "failed"
+        and (c["metrics"].get(quality) or {}).get("value") is not None
+    }
+    candidates = []
+    for c in results["candidates"]:
+        value = (c["metrics"].get(quality) or {}).get("value")
+        compared = {k: v for k, v in baselines.items() if k != c["id"]}
+        found = beats_values(value, compared, quality) if c["status"] == "ranked" else {}
+        candidates.append(c | {"beats": found})
+    return results | {
+        "quality_metric": quality,
+        "estimators_skipped": {},
+        "candidates": candidates,
+    }
 
 
 def with_sentences(results: dict[str, Any]) -> dict[str, Any]:
