@@ -113,7 +113,8 @@ def test_the_columns_baseline_is_ranked_and_every_candidate_says_if_it_beats_it(
     rows = _rows(regression[0])
     columns = rows["baseline:columns"]
     assert columns["status"] == "ranked", columns
-    assert 0.1 < _value(columns, metrics.R2) < 0.9  # room type explains part of the price
+    # room type doubles the price: about a sixth of its variance in the original units
+    assert 0.03 < _value(columns, metrics.R2) < _value(rows["baseline:tfidf"], metrics.R2)
     beats = rows["baseline:tfidf"]["beats"]
     assert beats["baseline:columns"] is True and beats["mean predictor"] is True
 
