@@ -485,7 +485,7 @@ def skipped_estimators(names: list[str], task: str) -> dict[str, str]:
         estimator = ESTIMATORS[name]
         if estimator.form(task) is None:
             served = ", ".join(estimator.tasks)
-            skipped[name] = f"{estimator.label} has no {task} form (it serves {served})"
+            skipped[name] = f"no {task} form; it serves {served}"
     return skipped
 
 
