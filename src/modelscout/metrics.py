@@ -80,6 +80,7 @@ COST_PER_1K = "cost.usd_per_1k"
 COST_PER_MONTH = "cost.usd_per_month"
 COST_PER_YEAR = "cost.usd_per_year"
 COST_FINE_TUNE = "cost.fine_tune_usd"
+FEATURE_LAYER = "features.layer"  # a note: which hidden layer the features come from
 PARAMS = "params"  # not a measurement: ModelMeta.params, ranked as the size criterion
 
 GPU_PREFIX = "gpu."
@@ -158,6 +159,9 @@ _SPECS = [
                "always-on instances for the traffic, a year"),
     MetricSpec(COST_FINE_TUNE, "USD", "lower", "fine-tuning $", "{:,.4g}", TASKS,
                "estimated cost of fine-tuning on all rows"),
+    MetricSpec(FEATURE_LAYER, "layer", None, "layer", "{:.0f}", TASKS,
+               "the hidden layer LogME chose (feature_layer: best); the detail says which "
+               "features were used (last, mean of all layers, best) and why"),
     MetricSpec(PARAMS, "count", "lower", "params", "{:,}", TASKS,
                "parameter count (from the weights' headers)"),
 ]

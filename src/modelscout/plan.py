@@ -27,7 +27,7 @@ from modelscout.records import Candidate, Measurement
 from modelscout.spec import Spec
 from modelscout.store import Store
 
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "1"  # the model's own features; other layer choices add theirs
 MODEL_PASS_VERSION = "1"
 PROBS_VERSION = "probs-1"
 # the linear probe's name in its settings, by task (measure/probe)
@@ -53,8 +53,11 @@ class Ledger:
     """The store as the run sees it: a job's stored measurements, and what is saved; counts
     what was measured and what was reused."""
 
-    def __init__(self, store: Store, data_key: str) -> None:
+    def __init__(
+        self, store: Store, data_key: str, features_version: str = FEATURES_VERSION
+    ) -> None:
         self.store, self.data_key = store, data_key
+        self.features_version = features_version  # ``features_version(spec)``
         self.measured = self.reused = 0
 
     def cached(self, job: Job) -> dict[str, Measurement] | None:
@@ -78,18 +81,30 @@ class Ledger:
         """Store ``measurements`` (with the features, in one transaction, when given)."""
         if features is not None:
             self.store.put_features(
-                candidate.key, self.data_key, FEATURES_VERSION, features, *measurements
+                candidate.key, self.data_key, self.features_version, features, *measurements
             )
         else:
             self.store.put(candidate.key, self.data_key, *measurements)
         self.measured += len(measurements)
         return {m.name: m for m in measurements}
 
-    def features(self, candidate: Candidate, version: str = FEATURES_VERSION) -> Any:
+    def features(self, candidate: Candidate, version: str | None = None) -> Any:
+        """The stored features of ``candidate`` (under ``version``; None: the run's own)."""
+        version = version or self.features_version
         return self.store.get_features(candidate.key, self.data_key, version)
 
     def save_probs(self, candidate: Candidate, probs: np.ndarray) -> None:
         self.store.put_features(candidate.key, self.data_key, PROBS_VERSION, probs)
+
+
+def features_version(spec: Spec) -> str:
+    """The store version of a run's features: the model's own ("1"), or those of another
+    layer choice ("1:mean", "1:best"), so that one never stands in for another."""
+    return (
+        FEATURES_VERSION
+        if spec.feature_layer == "last"
+        else f"{FEATURES_VERSION}:{spec.feature_layer}"
+    )
 
 
 def pass_settings(
@@ -103,6 +118,8 @@ def pass_settings(
         "machine": machine,
         # only when set, so that stores written before threads existed stay valid
         **({"threads": threads} if threads is not None else {}),
+        # only when not the default, so that stores written before it existed stay valid
+        **({"feature_layer": spec.feature_layer} if spec.feature_layer != "last" else {}),
     }
     if artifacts is not None:  # a pass that kept no files must not stand in for one that does
         settings["keep_artifacts"] = str(artifacts)
@@ -122,6 +139,8 @@ def pass_job(spec: Spec, candidate: Candidate, settings: dict[str, Any]) -> Job:
     ]
     if backend.dense_features:
         names.append(metrics.TRUNCATED)
+        if spec.feature_layer != "last":
+            names.append(metrics.FEATURE_LAYER)
         if spec.onnx and backend.torch:
             names += ONNX_NAMES
     return Job(candidate, "model_pass", tuple(names), MODEL_PASS_VERSION, settings)

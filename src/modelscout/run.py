@@ -50,6 +50,7 @@ from modelscout.plan import (
     Ledger,
     artifact_folder,
     estimator_job,
+    features_version,
     files_still_there,
     gpu_for,
     gpu_jobs,
@@ -180,7 +181,7 @@ class Runner:
     ) -> None:
         self.spec, self.sample, self.step = spec, prepared.sample, step
         self.rows_in_data = len(prepared.data)
-        self.ledger = Ledger(store, prepared.sample.fingerprint)
+        self.ledger = Ledger(store, prepared.sample.fingerprint, features_version(spec))
         self.machine = machine()
         self.threads, self.threads_source = measuring_threads(spec)
         self.executor = executor or LocalExecutor(self.threads)
@@ -213,7 +214,9 @@ class Runner:
         features, probs, complete = self._stored_features(candidate, meta)
         if cached is not None and complete:
             return {**self.ledger.reuse(cached), **skip_note(gpu)}, features, probs
-        stored = features if complete else None  # the pass then only times
+        # Given stored features, the pass only times; features of another layer than the
+        # last come with their choice, so that pass chooses again.
+        stored = features if complete and self.spec.feature_layer == "last" else None
         self.step(
             candidate.id,
             ("loading, timing" if stored is not None else "loading, encoding, timing")
@@ -282,6 +285,7 @@ class Runner:
             items=self._items(candidate),
             labels=self.sample.targets.fit_targets(),
             task=self.sample.task,
+            feature_layer=self.spec.feature_layer,
             batch_sizes=tuple(spec.batch_sizes),
             feature_batch=spec.batch_size,
             seed=spec.seed,

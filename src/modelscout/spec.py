@@ -173,6 +173,12 @@ class Spec(_Strict):
     folds: int = Field(5, ge=2, le=20, description="cross-validation folds")
     seed: int = Field(0, description="seed for the sample and the folds")
     batch_size: int = Field(32, ge=1, description="batch size of the feature pass")
+    feature_layer: Literal["last", "mean", "best"] = Field(
+        "last",
+        description="the hidden layer features come from: last (the model's own output), "
+        "mean (the mean of every layer, pooled), best (the layer with the best LogME on the "
+        "sample)",
+    )
     batch_sizes: list[int] = Field(
         default_factory=lambda: [1, 8, 32], description="batch sizes timed (1 is always included)"
     )

@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,6 +122,37 @@ class TextEncoder:
             features[rows] = batch
         return features, seconds
 
+    def encode_layers(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """(N,) texts -> (N, L, D) float32: each of the L transformer layers' outputs (the
+        embedding layer left out), pooled as the model pools its last one (the first token,
+        or the mean over the real tokens; a final Normalize module is not applied) —
+        measure/layers.py chooses among them."""
+        import torch
+
+        parts = []
+        with torch.inference_mode():
+            for first in range(0, len(texts), batch_size):
+                tokens = self._model_tokens(self.preprocess(texts[first : first + batch_size]))
+                hidden = self._hidden_states(tokens)[1:]
+                parts.append(pool_layers(hidden, tokens["attention_mask"], self._first_token))
+        return np.concatenate(parts)
+
+    @property
+    def _first_token(self) -> bool:
+        """Whether the model pools by its first token (CLS) rather than a mean."""
+        pooling = next((m for m in self.model if hasattr(m, "pooling_mode_cls_token")), None)
+        return bool(pooling is not None and pooling.pooling_mode_cls_token)
+
+    def _model_tokens(self, batch: dict) -> dict:
+        """The tensors the transformer itself takes, on its device."""
+        device = self.model.device
+        names = ("input_ids", "attention_mask", "token_type_ids")
+        return {k: v.to(device) for k, v in batch.items() if k in names}
+
+    def _hidden_states(self, tokens: dict) -> tuple:
+        """Every layer's (B, T, D) output, the embedding layer first."""
+        return self.model[0].auto_model(**tokens, output_hidden_states=True).hidden_states
+
     def token_lengths(self, texts: list[str]) -> np.ndarray:
         """(N,) token counts of the untruncated inputs, special tokens included."""
         encoded = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)[
@@ -172,6 +204,17 @@ class HeadTextEncoder(TextEncoder):
             probs = torch.softmax(out.logits.float(), dim=-1)
         return pooled.cpu().numpy(), probs.cpu().numpy()
 
+    @property
+    def _first_token(self) -> bool:
+        return False  # its features are the mean-pooled last layer (``_pooled_and_probs``)
+
+    def _model_tokens(self, batch: dict) -> dict:
+        device = self.model.device
+        return {k: v.to(device) for k, v in batch.items() if hasattr(v, "to")}
+
+    def _hidden_states(self, tokens: dict) -> tuple:
+        return self.model(**tokens, output_hidden_states=True).hidden_states
+
     def encode_with_probs(self, texts: list[str], batch_size: int = 32):
         """(N,) texts -> (N, D) features and (N, K) source-label probabilities."""
         features, probs = [], []
@@ -199,6 +242,19 @@ class HeadTextEncoder(TextEncoder):
             features[rows], probs[rows] = batch, batch_probs
         self.source_probs = probs
         return features, seconds
+
+
+def pool_layers(hidden: tuple, mask: Any, first_token: bool) -> np.ndarray:
+    """L tensors (B, T, D) -> (B, L, D) float32: each layer's first token, or its mean over
+    the tokens whose ``mask`` (B, T) is 1 (padding left out)."""
+    import torch
+
+    stacked = torch.stack([layer.float() for layer in hidden], dim=1)  # (B, L, T, D)
+    if first_token:
+        return stacked[:, :, 0].cpu().numpy()
+    weights = mask[:, None, :, None].to(stacked.dtype)
+    pooled = (stacked * weights).sum(2) / weights.sum(2).clamp(min=1)
+    return pooled.cpu().numpy()
 
 
 def has_classification_head(meta: ModelMeta) -> bool:

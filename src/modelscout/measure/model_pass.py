@@ -19,6 +19,7 @@ from modelscout.backends import backend_of
 from modelscout.backends.base import Backend, LoadOptions
 from modelscout.backends.onnx import Int8Files, int8_files
 from modelscout.measure.device import Precisions, gpu_precisions, measure_precisions
+from modelscout.measure.layers import LAST, layer_features, layer_measurement
 from modelscout.measure.memory import MemoryWatch
 from modelscout.measure.onnx import onnx_check, onnx_measurements
 from modelscout.measure.timing import (
@@ -63,6 +64,7 @@ class PassJob:
     # batch size -> reliable runs (ms) of a stored timing that did not settle: continued
     prior_ms: dict[int, list[float]] = field(default_factory=dict)
     task: Task = "classification"  # what ``labels`` are: class ids, numbers, label indicators
+    feature_layer: str = "last"  # measure/layers.py: last, mean or best
 
 
 @dataclass
@@ -85,6 +87,7 @@ class PassResult:
     gpu: Precisions | None = None  # the same model on the CUDA device, when job.gpu names one
     artifacts: dict[str, str] | None = None  # kind ("onnx", "int8") -> path of a kept model file
     pooling: str | None = None  # how the encoder pools its outputs into one vector, if it says
+    layer: dict[str, Any] | None = None  # measure/layers.py: which layer's features, and why
 
 
 def run_model_pass(job: PassJob) -> PassResult:
@@ -145,6 +148,13 @@ def _model_pass(job: PassJob) -> PassResult:
         pooling=getattr(loaded.encoder, "pooling", None),
     )
     _checks(job, loaded, result, keep, kept)
+    if job.feature_layer != LAST and result.features is not None:
+        # after the checks: ONNX and the GPU are compared with the model's own output
+        chosen, result.layer = layer_features(
+            loaded.encoder, job.items, job.feature_batch, job.feature_layer, job.labels, job.task
+        )
+        if chosen is not None:
+            result.features = chosen
     return result
 
 
@@ -306,6 +316,8 @@ def pass_measurements(result: PassResult, settings: dict[str, Any], rows: int) -
     out += _truncation(result, settings, rows)
     if result.onnx is not None:
         out += onnx_measurements(result.onnx, settings)
+    if result.layer is not None:
+        out.append(layer_measurement(result.layer, settings))
     return out
 
 

@@ -118,7 +118,7 @@ def _task(results: dict[str, Any]) -> dict[str, Any]:
         "confusions": task == "classification",
         "quality": metrics.label(results_quality(results)),
         "notes": [n for n in (units_note(results), tasks.floor_line(results)) if n],
-        "beats": tasks.beats_lines(results),
+        "beats": tasks.beats_lines(results) + tasks.layer_lines(results),
         "skipped": tasks.skipped_estimators(results),
         "residuals": tasks.slice_residuals(results),
     }

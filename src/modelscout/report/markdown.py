@@ -67,7 +67,7 @@ def _task_notes(results: dict[str, Any]) -> list[str]:
     """Under the matrix: the units of MAE and RMSE, the mean-predictor floor, which baselines
     each candidate beats, and the estimators skipped for the task, with their reasons."""
     notes = [note for note in (units_note(results), tasks.floor_line(results)) if note]
-    notes += tasks.beats_lines(results)
+    notes += tasks.beats_lines(results) + tasks.layer_lines(results)
     skipped = tasks.skipped_estimators(results)
     if skipped:
         notes.append("Estimators skipped: " + "; ".join(f"{name} ({why})" for name, why in skipped))

@@ -86,6 +86,29 @@ def beats_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def layer_lines(results: dict[str, Any]) -> list[str]:
+    """Which hidden layer each candidate's features came from, where the spec chose one
+    (``feature_layer``: mean or best; the last layer, the default, says nothing)."""
+    lines = []
+    for c in results["candidates"]:
+        found = (c.get("metrics") or {}).get(metrics.FEATURE_LAYER)
+        detail = (found or {}).get("detail") or {}
+        if detail.get("choice") == "best":
+            scores = detail.get("scores") or {}
+            best = scores.get(str(detail["layer"]))
+            last = scores.get(str(detail["layers"]))
+            figures = f" (LogME {best:.3f}; the last layer {last:.3f})" if best is not None else ""
+            lines.append(
+                f"{c['id']}: features from layer {detail['layer']} of {detail['layers']}, "
+                f"the best by LogME{figures}"
+            )
+        elif detail.get("choice") == "mean":
+            lines.append(f"{c['id']}: features are the mean of all {detail['layers']} layers")
+        elif detail.get("why"):
+            lines.append(f"{c['id']}: {detail['requested']} layer not used: {detail['why']}")
+    return lines
+
+
 def skipped_estimators(results: dict[str, Any]) -> list[tuple[str, str]]:
     """(estimator label, reason) for each estimator with no form for the run's task."""
     skipped = results.get("estimators_skipped") or {}
