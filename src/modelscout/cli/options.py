@@ -24,6 +24,9 @@ TransformChoice = Enum(
         for name in get_args(get_args(Spec.model_fields["target_transform"].annotation)[0])
     },
 )
+LayerChoice = Enum(
+    "LayerChoice", {name: name for name in get_args(Spec.model_fields["feature_layer"].annotation)}
+)
 
 
 def spec_help(field: str) -> str:

@@ -16,6 +16,7 @@ from modelscout.cli.exit_codes import exit_code, fail
 from modelscout.cli.options import (
     AllowPickle,
     Instance,
+    LayerChoice,
     Modality,
     Quiet,
     Task,
@@ -101,6 +102,13 @@ BaselineColumns = Annotated[
         metavar="NAME",
         help="Also rank a baseline fitted on this column of the table (e.g. room_type); "
         "repeatable.",
+    ),
+]
+FeatureLayer = Annotated[
+    LayerChoice | None,
+    typer.Option(
+        help="The hidden layer features come from: last (the model's own output), mean (of "
+        "every layer), best (by LogME on the sample) [default: last]."
     ),
 ]
 MinQuality = Annotated[
@@ -204,6 +212,7 @@ def rank(
     quality_metric: QualityMetric = None,
     baseline_columns: BaselineColumns = None,
     min_quality: MinQuality = None,
+    feature_layer: FeatureLayer = None,
     variants: Variants = None,
     max_samples: MaxSamples = None,
     folds: Folds = None,
