@@ -218,6 +218,7 @@ class Ties(_Closed):
     best: str = Field(description="the ranked candidate with the best quality")
     tied_with_best: list[str] = Field(description="candidates whose interval holds 0")
     pairs: list[TiePair]
+    sentence: str = Field(description="what the test is and who is tied, as the reports show it")
 
 
 class Results(_Closed):

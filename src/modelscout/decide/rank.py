@@ -9,6 +9,7 @@ multi-label, R² for regression unless the spec names another, such as MAE, lowe
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -146,6 +147,7 @@ def statistical_ties(
     pairs = paired_bootstrap(truth, predictions, best, scorer, seed=result.spec.seed)
     tied = [p.candidate for p in pairs if p.tied]
     ties = Ties(quality, METHOD, RESAMPLES, CONFIDENCE, len(truth), best, tied, pairs)
+    ties = replace(ties, sentence=words.ties_sentence(ties))
     missing = len(ranked) - len(paired)
     return ties, words.ties_note("some_missing", quality, missing) if missing else None
 

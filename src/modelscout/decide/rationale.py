@@ -221,6 +221,19 @@ def ties_note(kind: str, quality: str, missing: int = 0) -> str:
     return TIES_NOTES[kind].format(label=metrics.label(quality), missing=missing)
 
 
+def ties_sentence(ties: Ties) -> str:
+    """What the test of ties is: 'Paired bootstrap of macro-F1 over the 2,000 sample rows
+    (2,000 resamples, 95% percentile intervals) ...'."""
+    tied = _listed(ties.tied_with_best) if ties.tied_with_best else "none"
+    return (
+        f"{ties.method.capitalize()} of {metrics.label(ties.metric)} over the {ties.rows:,} "
+        f"sample rows ({ties.resamples:,} resamples, {ties.confidence:.0%} percentile "
+        f"intervals): each candidate against the best, {ties.best}, on the same drawn rows "
+        f"(the probes' out-of-fold predictions); tied when the interval holds 0. Tied with "
+        f"{ties.best}: {tied}."
+    )
+
+
 def _listed(ids: list[str]) -> str:
     """'a', 'a and b', 'a, b and c'."""
     return ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"

@@ -285,8 +285,9 @@ class Ties:
     confidence: float
     rows: int  # the sample rows resampled
     best: str
-    tied_with_best: list[str]  # best first excluded; in the order of ``pairs``
+    tied_with_best: list[str]  # the best itself not listed; in the order of ``pairs``
     pairs: list[Pair]
+    sentence: str = ""  # what the test is, as the reports show it (decide/rationale.py)
 
 
 def paired_bootstrap(
