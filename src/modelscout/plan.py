@@ -7,6 +7,7 @@ answers whether the store already holds every measurement of a job: what it hold
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from modelscout.store import Store
 FEATURES_VERSION = "1"  # the model's own features; other layer choices add theirs
 MODEL_PASS_VERSION = "1"
 PROBS_VERSION = "probs-1"
+PREDICTIONS_VERSION = "predictions-1"  # the probe's out-of-fold predictions (decide/ties.py)
 # the linear probe's name in its settings, by task (measure/probe)
 LINEAR_PROBES = {
     "classification": "standardize-logreg-C1",
@@ -95,6 +97,24 @@ class Ledger:
 
     def save_probs(self, candidate: Candidate, probs: np.ndarray) -> None:
         self.store.put_features(candidate.key, self.data_key, PROBS_VERSION, probs)
+
+    def save_probe(
+        self, job: Job, measurements: list[Measurement], predictions: np.ndarray
+    ) -> dict[str, Measurement]:
+        """A probe's measurements and its out-of-fold predictions, in one transaction."""
+        self.store.put_features(
+            job.candidate.key,
+            self.data_key,
+            predictions_version(job),
+            predictions,
+            *measurements,
+        )
+        self.measured += len(measurements)
+        return {m.name: m for m in measurements}
+
+    def predictions(self, job: Job) -> np.ndarray | None:
+        """The stored out-of-fold predictions of a probe job, or None."""
+        return self.features(job.candidate, predictions_version(job))
 
 
 def features_version(spec: Spec) -> str:
@@ -185,6 +205,15 @@ def probe_job(spec: Spec, candidate: Candidate, probe_name: str, targets: Target
     settings = {"folds": spec.folds, "seed": spec.seed, "model": probe_name}
     settings.update(task_settings(targets))
     return Job(candidate, "probe", tuple(probe.names), probe.version, settings)
+
+
+def predictions_version(job: Job) -> str:
+    """The features-table version of a probe's out-of-fold predictions: everything that
+    determines them besides the candidate and the sample (the task, the probe's version, its
+    folds, seed and model), so a change to any stores them afresh."""
+    task = job.settings.get("task", "classification")
+    determined = {"task": task, "probe_version": job.version, **job.settings}
+    return f"{PREDICTIONS_VERSION}:{json.dumps(determined, sort_keys=True, default=str)}"
 
 
 def estimator_job(spec: Spec, candidate: Candidate, name: str, targets: Targets) -> Job:

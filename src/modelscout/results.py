@@ -197,6 +197,30 @@ class Run(_Closed):
     )
 
 
+class TiePair(_Closed):
+    """1.6: one candidate against the best on the quality metric, on the same resampled rows."""
+
+    candidate: str
+    difference: float = Field(description="candidate − best, in the quality metric's units")
+    low: float = Field(description="lower end of the percentile interval of the difference")
+    high: float = Field(description="upper end of the percentile interval")
+    tied: bool = Field(description="the interval holds 0")
+
+
+class Ties(_Closed):
+    """1.6: the paired test of every ranked candidate against the best on quality."""
+
+    metric: str = Field(description="the quality metric tested")
+    method: str = Field(description="paired bootstrap")
+    resamples: int
+    confidence: float
+    rows: int = Field(description="the sample rows resampled (the probes' out-of-fold rows)")
+    best: str = Field(description="the ranked candidate with the best quality")
+    tied_with_best: list[str] = Field(description="candidates whose interval holds 0")
+    pairs: list[TiePair]
+    sentence: str = Field(description="what the test is and who is tied, as the reports show it")
+
+
 class Results(_Closed):
     """results.json (docs/results-schema.md)."""
 
@@ -230,6 +254,12 @@ class Results(_Closed):
     )
     confusions: list[Confusion] = Field(
         default_factory=list, description="1.4: the recommended candidate's confused pairs"
+    )
+    ties: Ties | None = Field(
+        None, description="1.6: statistical ties with the best; null when not computed"
+    )
+    ties_note: str | None = Field(
+        None, description="1.6: why there is no test of ties, or what it left out"
     )
     variants: list[VariantComparison]
     transferability_stability: list[Stability] = Field(

@@ -93,6 +93,9 @@ class RunResult:
     threads: dict[str, Any] = field(default_factory=dict)  # measuring_threads' answer
     # estimator -> why it was not run (it has no form for the task): said, never faked
     estimators_skipped: dict[str, str] = field(default_factory=dict)
+    # candidate id -> its probe's out-of-fold predictions, row-aligned over the sample (the
+    # folds depend only on the targets, the folds and the seed): paired across candidates
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def environment() -> dict[str, Any]:
@@ -153,6 +156,11 @@ def run(
         runner.timings,
         {"threads": runner.threads, "source": runner.threads_source},
         runner.estimators_skipped,
+        {
+            o.candidate.id: runner.predictions[o.candidate.id]
+            for o in outcomes
+            if o.status == "measured" and o.candidate.id in runner.predictions
+        },
     )
 
 
@@ -187,6 +195,7 @@ class Runner:
         self.executor = executor or LocalExecutor(self.threads)
         self.timings: dict[str, dict[str, float]] = {}  # candidate -> phase -> wall seconds
         self.estimators_skipped = skipped_estimators(spec.estimators, self.sample.task)
+        self.predictions: dict[str, np.ndarray] = {}  # candidate id -> out-of-fold predictions
 
     @cached_property
     def gpu(self) -> dict[str, Any]:
@@ -316,8 +325,11 @@ class Runner:
             probe, name = self._own_probe(item)
             job = probe_job(self.spec, item.candidate, name, self.sample.targets)
             cached = self.ledger.cached(job)
-            if cached is not None:
+            # a probe stored without its predictions (before they were kept) runs again
+            predictions = self.ledger.predictions(job) if cached is not None else None
+            if cached is not None and predictions is not None:
                 out[index] = self.ledger.reuse(cached)
+                self.predictions[item.candidate.id] = predictions
                 continue
             self.step(item.candidate.id, f"{self.spec.folds}-fold probe")
             try:
@@ -336,7 +348,8 @@ class Runner:
                 return
             pending[index].clock["probe_s"] = result.fit_seconds
             measurements = probe_measurements(result, self.sample.task, job.settings)
-            out[index] = self.ledger.save(job.candidate, measurements)
+            out[index] = self.ledger.save_probe(job, measurements, result.predictions)
+            self.predictions[job.candidate.id] = result.predictions
 
         self.executor.probes(jobs, store)
         return out  # type: ignore[return-value]

@@ -8,6 +8,8 @@ multi-label, R² for regression unless the spec names another, such as MAE, lowe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +23,14 @@ from modelscout.decide.criteria import QUALITY_METRIC, normalized_criteria, weig
 from modelscout.decide.pareto import pareto_front
 from modelscout.decide.records import Decision, LongTail, Row
 from modelscout.decide.stability import transferability_stability
+from modelscout.decide.ties import (
+    CONFIDENCE,
+    METHOD,
+    RESAMPLES,
+    Ties,
+    paired_bootstrap,
+    scorer_for,
+)
 from modelscout.decide.variants import variant_comparisons
 from modelscout.records import Measurement
 from modelscout.spec import Constraints
@@ -107,6 +117,53 @@ def _judge(result: RunResult, quality: str) -> list[Row]:
     return rows
 
 
+# What a task's probe predictions are scored against: class ids and (N, L) 0/1 are the fitted
+# targets; regression predictions are in the original units, whatever the probe was fitted on.
+_TRUTH: dict[str, Callable[[Any], np.ndarray]] = {"regression": lambda targets: targets.values}
+
+
+def _truth(result: RunResult) -> np.ndarray:
+    targets = result.sample.targets
+    read = _TRUTH.get(targets.task, lambda found: found.fit_targets())
+    return np.asarray(read(targets))
+
+
+def statistical_ties(
+    result: RunResult, ranked: list[Row], quality: str
+) -> tuple[Ties | None, str | None]:
+    """The paired bootstrap of every ranked candidate against the best on ``quality``
+    (decide/ties.py), or None and why it could not run."""
+    task = result.sample.task
+    scorer = scorer_for(task, quality)
+    paired = [r for r in ranked if r.id in result.predictions and r.raw(quality) is not None]
+    if scorer is None:
+        return None, words.ties_note("no_scorer", quality)
+    if len(paired) < 2:
+        return None, words.ties_note("no_predictions" if len(ranked) > 1 else "alone", quality)
+    signed = _tie_break(paired, quality)
+    best = max(paired, key=lambda r: signed[r.id]).id
+    predictions = {r.id: np.asarray(result.predictions[r.id]) for r in paired}
+    truth = _truth(result)
+    pairs = paired_bootstrap(truth, predictions, best, scorer, seed=result.spec.seed)
+    tied = [p.candidate for p in pairs if p.tied]
+    ties = Ties(quality, METHOD, RESAMPLES, CONFIDENCE, len(truth), best, tied, pairs)
+    ties = replace(ties, sentence=words.ties_sentence(ties))
+    missing = len(ranked) - len(paired)
+    return ties, words.ties_note("some_missing", quality, missing) if missing else None
+
+
+def tie_quality(table: dict[str, dict[str, float]], ties: Ties | None) -> None:
+    """Within the group tied with the best, quality no longer separates candidates: each gets
+    the group's best normalized quality, so the other criteria decide among them."""
+    column = table.get("quality", {})
+    if ties is None or not column:
+        return
+    group = [cid for cid in (ties.best, *ties.tied_with_best) if cid in column]
+    if group:
+        top = max(column[cid] for cid in group)
+        column.update(dict.fromkeys(group, top))
+
+
 def _below_floor(row: Row, quality: str) -> str | None:
     """Why a regression candidate is rejected for not beating the mean predictor on the same
     folds, or None (no floor for this task or metric, or the candidate beats it)."""
@@ -140,6 +197,8 @@ def decide(result: RunResult) -> Decision:
     rows = _judge(result, quality)
     ranked = [r for r in rows if r.status == "ranked"]
     table = normalized_criteria(ranked, spec.estimators, quality)
+    ties, ties_note = statistical_ties(result, ranked, quality)
+    tie_quality(table, ties)
     order = _order(ranked, table, weights, quality)
     others = [r for r in rows if r.status != "ranked"]
     ordered = order + sorted(others, key=lambda r: r.status != "rejected")
@@ -150,7 +209,9 @@ def decide(result: RunResult) -> Decision:
     return Decision(
         rows=ordered,
         recommendation=order[0].id if order else None,
-        rationale=words.rationale(order, others, spec.weights, spec.constraints, quality, names)
+        rationale=words.rationale(
+            order, others, spec.weights, spec.constraints, quality, names, ties
+        )
         + words.caveats(order, warnings),
         pareto=[r.id for r in order if r.pareto],
         weights=weights,
@@ -164,6 +225,8 @@ def decide(result: RunResult) -> Decision:
         long_tail=_long_tail(sizes, result.sample.task),
         confusions=order[0].confusions if order else [],
         quality_metric=quality,
+        ties=ties,
+        ties_note=ties_note,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from modelscout import metrics
 from modelscout.decide.baselines import MEAN_PREDICTOR, floor
 from modelscout.decide.records import LongTail, Row
+from modelscout.decide.ties import Pair, Ties
 from modelscout.spec import BASELINE_PIXELS, BASELINE_TFIDF, Weights
 
 LONG_TAIL_SHARE = 0.2
@@ -65,11 +66,14 @@ def rationale(
     constraints: Any,
     quality: str = QUALITY,
     names: dict[str, str] | None = None,
+    ties: Ties | None = None,
 ) -> str:
     """One paragraph naming the trade-off behind the pick, with numbers.
 
     ``quality``: the run's quality metric; ``names``: baseline id -> how a sentence names it
-    (``baseline_name``); the pick is compared with each reference in its ``beats``."""
+    (``baseline_name``); the pick is compared with each reference in its ``beats``;
+    ``ties``: the paired test, whose verdict replaces the fold-spread heuristic (kept only
+    without it)."""
     excluded = ""
     rejected = sum(r.status == "rejected" for r in others)
     failed = sum(r.status == "failed" for r in others)
@@ -88,9 +92,11 @@ def rationale(
             f"{_show(quality, value)} ± {_show(quality, spread)})."
         )
     elif best is pick:
-        sentences += _best_pick(pick, order[1], quality)
+        sentences += _best_pick(pick, order[1], quality, heuristic=ties is None)
     else:
-        sentences += _traded_pick(pick, best, weights, quality)
+        sentences += _traded_pick(pick, best, weights, quality, heuristic=ties is None)
+    if ties is not None and len(order) > 1:
+        sentences += tie_sentences(pick, order, ties, weights)
     budget = getattr(constraints, "max_latency_ms_p95", None)
     p95 = pick.raw(P95)
     if budget and p95 is not None and not pick.flags:
@@ -143,7 +149,7 @@ def floor_reason(quality: str, value: float, mean: float) -> str:
     )
 
 
-def _best_pick(pick: Row, rival: Row, quality: str) -> list[str]:
+def _best_pick(pick: Row, rival: Row, quality: str, heuristic: bool = True) -> list[str]:
     """Sentences for a pick with the best quality: the gap to the runner-up, and the speed."""
     value, spread = _q(pick, quality)
     rival_value, rival_spread = _q(rival, quality)
@@ -157,7 +163,7 @@ def _best_pick(pick: Row, rival: Row, quality: str) -> list[str]:
         f"the runner-up {rival.id} is {_show(quality, gap)} {side} "
         f"({_show(quality, rival_value)})" + (f", and {pick.id} is {speed}" if speed else "") + "."
     ]
-    if gap <= max(spread, rival_spread):
+    if heuristic and gap <= max(spread, rival_spread):
         sentences.append(
             "The quality gap is within the fold-to-fold spread, so the two are "
             "not clearly apart on quality."
@@ -165,7 +171,9 @@ def _best_pick(pick: Row, rival: Row, quality: str) -> list[str]:
     return sentences
 
 
-def _traded_pick(pick: Row, best: Row, weights: Weights, quality: str) -> list[str]:
+def _traded_pick(
+    pick: Row, best: Row, weights: Weights, quality: str, heuristic: bool = True
+) -> list[str]:
     """Sentences for a pick below the best quality: what it gains in exchange, at which
     weights, and whether the quality gap is beyond the folds' spread."""
     value, spread = _q(pick, quality)
@@ -189,12 +197,96 @@ def _traded_pick(pick: Row, best: Row, weights: Weights, quality: str) -> list[s
         f"latency {weights.latency:g}, memory {weights.memory:g}, size {weights.size:g})."
     ]
     widest = max(spread, best_spread)
-    if gap <= widest:
+    if heuristic and gap <= widest:
         sentences.append(
             f"The {label} gap is within the fold-to-fold spread (± {_show(quality, widest)}), "
             "so the two are not clearly apart on quality."
         )
     return sentences
+
+
+TIES_NOTES = {
+    "no_scorer": "No statistical test of ties: {label} has no paired scorer, so the fold-to-fold "
+    "spread is the only guide to how far apart candidates are.",
+    "no_predictions": "No statistical test of ties: the probes' out-of-fold predictions are not "
+    "available, so the fold-to-fold spread is the only guide to how far apart candidates are.",
+    "alone": "No statistical test of ties: fewer than two candidates were ranked.",
+    "some_missing": "{missing} ranked candidate(s) had no out-of-fold predictions and are left "
+    "out of the test of ties.",
+}
+
+
+def ties_note(kind: str, quality: str, missing: int = 0) -> str:
+    """Why the paired test did not run (``TIES_NOTES`` key ``kind``), or what it left out."""
+    return TIES_NOTES[kind].format(label=metrics.label(quality), missing=missing)
+
+
+def ties_sentence(ties: Ties) -> str:
+    """What the test of ties is: 'Paired bootstrap of macro-F1 over the 2,000 sample rows
+    (2,000 resamples, 95% percentile intervals) ...'."""
+    tied = _listed(ties.tied_with_best) if ties.tied_with_best else "none"
+    return (
+        f"{ties.method.capitalize()} of {metrics.label(ties.metric)} over the {ties.rows:,} "
+        f"sample rows ({ties.resamples:,} resamples, {ties.confidence:.0%} percentile "
+        f"intervals): each candidate against the best, {ties.best}, on the same drawn rows "
+        f"(the probes' out-of-fold predictions); tied when the interval holds 0. Tied with "
+        f"{ties.best}: {tied}."
+    )
+
+
+def _listed(ids: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"
+
+
+def tested(ties: Ties, pair: Pair) -> str:
+    """'paired bootstrap over the 2,000 sample rows: MiniLM − tfidf difference -0.004, 95%
+    interval -0.019 to 0.011'."""
+    show = metrics.spec(ties.metric).show
+    return (
+        f"{ties.method} over the {ties.rows:,} sample rows: {pair.candidate} − {ties.best} "
+        f"difference {show(pair.difference)}, {ties.confidence:.0%} interval "
+        f"{show(pair.low)} to {show(pair.high)}"
+    )
+
+
+def _favoured(pick: Row, group: list[Row], weights: Weights) -> list[str]:
+    """The weighted criteria other than quality on which the pick is the best of its tied
+    group and not merely level with all of it."""
+    found = []
+    for name, weight in weights.model_dump().items():
+        if name == "quality" or weight <= 0 or name not in pick.normalized:
+            continue
+        values = [r.normalized.get(name) for r in group if r is not pick]
+        known = [v for v in values if v is not None]
+        mine = pick.normalized[name]
+        if known and mine >= max(known) and mine > min(known):
+            found.append(name)
+    return found
+
+
+def tie_sentences(pick: Row, order: list[Row], ties: Ties, weights: Weights) -> list[str]:
+    """The paired test's verdict on the pick: tied with the best (and what picked it among the
+    tied), or apart from it (the gap is not chance)."""
+    label = metrics.label(ties.metric)
+    pairs = {p.candidate: p for p in ties.pairs}
+    group = [ties.best, *ties.tied_with_best]
+    if pick.id in group and len(group) > 1:
+        rows = [r for r in order if r.id in group]
+        cited = pairs.get(pick.id) or pairs[next(r.id for r in rows if r.id != ties.best)]
+        favoured = _favoured(pick, rows, weights)
+        why = f"for its {_listed(favoured)}" if favoured else "on its overall score"
+        return [
+            f"{_listed([r.id for r in rows])} are statistically tied on {label} "
+            f"({tested(ties, cited)}); among them {pick.id} is picked {why}."
+        ]
+    other = pairs.get(pick.id) or pairs.get(order[1].id)
+    if other is None:
+        return []
+    return [
+        f"{other.candidate} and {ties.best} are not tied on {label}: the gap is beyond chance "
+        f"({tested(ties, other)}, which excludes 0)."
+    ]
 
 
 def caveats(order: list[Row], warnings: list[str]) -> str:

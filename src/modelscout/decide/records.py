@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelscout import metrics
+from modelscout.decide.ties import Ties
 from modelscout.records import Outcome
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ class Decision:
     warnings and flags as the lines the reports put above the matrix; ``confusions``: the
     recommended candidate's most confused class pairs (each row has its own);
     ``quality_metric``: the run's (``metrics.quality_metric``); ``long_tail`` is None for
-    regression (numbers have no classes).
+    regression (numbers have no classes); ``ties``: which candidates are statistically tied
+    with the best on quality, None (with ``ties_note`` saying why) when not computed.
     """
 
     rows: list[Row]
@@ -91,3 +93,5 @@ class Decision:
     long_tail: LongTail | None = None
     confusions: list[Confusion] = field(default_factory=list)  # the recommended candidate's
     quality_metric: str = metrics.DEFAULT_QUALITY["classification"]  # what ranks as quality
+    ties: Ties | None = None  # the paired test against the best (decide/ties.py)
+    ties_note: str | None = None  # why there is no test, or what it left out

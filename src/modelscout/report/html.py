@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from modelscout import metrics
 from modelscout.report import plots, tasks
+from modelscout.report.markdown import TIES_HEADERS, tie_rows, ties_line
 from modelscout.report.matrix import (
     BEATS_HEADER,
     format_params,
@@ -155,6 +156,7 @@ def _decision(results: dict[str, Any]) -> dict[str, Any]:
             for c in ranked
         ],
         "weights": [_number(float(v)) for v in weights.values()],
+        "ties": {"line": ties_line(results), "headers": TIES_HEADERS, "rows": tie_rows(results)},
     }
 
 

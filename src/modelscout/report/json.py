@@ -23,7 +23,7 @@ from modelscout.results import Results
 if TYPE_CHECKING:
     from modelscout.run import RunResult
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 
 
 def _candidate(row: Row) -> dict[str, Any]:
@@ -125,6 +125,8 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "what_would_change": decision.what_would_change,
         "long_tail": asdict(decision.long_tail) if decision.long_tail else None,
         "confusions": [asdict(c) for c in decision.confusions],
+        "ties": asdict(decision.ties) if decision.ties else None,
+        "ties_note": decision.ties_note,
         "variants": decision.variants,
         "transferability_stability": decision.stability,
         "candidates": [_candidate(row) for row in decision.rows],
@@ -174,9 +176,19 @@ def read_results(path: str | Path) -> dict[str, Any]:
 
 def upgraded(results: dict[str, Any]) -> dict[str, Any]:
     """A results dictionary of any 1.x version with what later minor versions added, written
-    by decide's own functions: the sentences (1.3) and the quality metric, skipped estimators
-    and each candidate's ``beats`` (1.5)."""
-    return with_quality(with_sentences(results))
+    by decide's own functions: the sentences (1.3), the quality metric, skipped estimators
+    and each candidate's ``beats`` (1.5), and no test of ties (1.6: without the out-of-fold
+    predictions it cannot be computed, and the note says so)."""
+    return with_ties(with_quality(with_sentences(results)))
+
+
+def with_ties(results: dict[str, Any]) -> dict[str, Any]:
+    """A results dictionary with what schema 1.6 added, for an older one: ``ties`` null and
+    the note saying why."""
+    if "ties" in results:
+        return results
+    note = words.ties_note("no_predictions", results["quality_metric"])
+    return results | {"ties": None, "ties_note": note}
 
 
 def with_quality(results: dict[str, Any]) -> dict[str, Any]:

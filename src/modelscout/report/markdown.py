@@ -44,7 +44,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "|" + "---|" * len(headers),
     ]
     lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in matrix_rows(results)]
-    lines += _task_notes(results) + _timing(results) + _long_tail(results)
+    lines += _task_notes(results) + _ties(results) + _timing(results) + _long_tail(results)
     lines += _labels(results) + _residuals(results) + _confusions(results)
     lines += _variants(results) + _cost(results) + _deployment(results) + _gpu(results)
     weights = ", ".join(f"{md_text(k)} {v:g}" for k, v in results["weights"].items())
@@ -151,6 +151,47 @@ def _what_would_change(results: dict[str, Any]) -> list[str]:
     if not sentences:
         return []
     return ["", "What would change the pick:", "", *(f"- {md_text(s)}" for s in sentences)]
+
+
+TIES_HEADERS = ("candidate", "difference to the best", "95% interval", "tied with the best")
+
+
+def tie_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The paired test's pairs as display strings, in TIES_HEADERS' order (the interval's
+    confidence is the one in results.json)."""
+    ties = results.get("ties")
+    if not ties:
+        return []
+    show = metrics.spec(ties["metric"]).show
+    return [
+        (
+            pair["candidate"],
+            show(pair["difference"]),
+            f"{show(pair['low'])} to {show(pair['high'])}",
+            "yes" if pair["tied"] else "no",
+        )
+        for pair in ties["pairs"]
+    ]
+
+
+def ties_line(results: dict[str, Any]) -> str | None:
+    """Decide's sentence on the test of ties and its note (why none ran), or None."""
+    ties = results.get("ties") or {}
+    found = [text for text in (ties.get("sentence"), results.get("ties_note")) if text]
+    return " ".join(found) or None
+
+
+def _ties(results: dict[str, Any]) -> list[str]:
+    """The paired test of ties with the best, as a table, or the note saying why none ran."""
+    line = ties_line(results)
+    if line is None:
+        return []
+    lines = ["", "## Statistical ties", "", md_text(line)]
+    rows = tie_rows(results)
+    if rows:
+        lines += ["", "| " + " | ".join(TIES_HEADERS) + " |", "|" + "---|" * len(TIES_HEADERS)]
+        lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in rows]
+    return lines
 
 
 def _long_tail(results: dict[str, Any]) -> list[str]:
