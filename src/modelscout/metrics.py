@@ -51,6 +51,7 @@ MACRO_F1 = "probe.macro_f1"
 MACRO_PRECISION = "probe.macro_precision"
 MACRO_RECALL = "probe.macro_recall"
 BREAKDOWN = "probe.breakdown"
+ECE = "probe.ece"
 MICRO_F1 = "probe.micro_f1"
 SAMPLES_F1 = "probe.samples_f1"
 SUBSET_ACCURACY = "probe.subset_accuracy"
@@ -101,6 +102,9 @@ _SPECS = [
     MetricSpec(BREAKDOWN, "fraction", None, "worst-class F1", "{:.3f}", LABELS,
                "F1 of the worst class (multi-label: label); per class and per slice in its "
                "detail"),
+    MetricSpec(ECE, "fraction", "lower", "ECE", "{:.3f}", CLASSIFICATION,
+               "expected calibration error of the probe's predicted-class probabilities "
+               "(15 equal-width bins); reliability bins in its detail"),
     MetricSpec(MICRO_F1, "fraction", "higher", "micro-F1", "{:.3f}", MULTILABEL,
                "micro-F1 of the cross-validated one-vs-rest probe, over every (row, label)"),
     MetricSpec(SAMPLES_F1, "fraction", "higher", "samples-F1", "{:.3f}", MULTILABEL,
@@ -207,6 +211,9 @@ DEFAULT_QUALITY: dict[Task, str] = {
     "regression": R2,
 }
 PROBE_PREFIX = "probe."
+# Probe figures that are no quality: a classifier that always predicts the commonest class
+# with its frequency as confidence is perfectly calibrated and useless.
+NOT_QUALITY = (ECE,)
 
 
 def quality_choices(task: Task) -> list[str]:
@@ -214,7 +221,10 @@ def quality_choices(task: Task) -> list[str]:
     return [
         s.name
         for s in _SPECS
-        if s.name.startswith(PROBE_PREFIX) and task in s.tasks and s.direction is not None
+        if s.name.startswith(PROBE_PREFIX)
+        and task in s.tasks
+        and s.direction is not None
+        and s.name not in NOT_QUALITY
     ]
 
 

@@ -31,6 +31,7 @@ CLASSIFICATION_ORDER = (
     metrics.ACCURACY,
     metrics.MACRO_PRECISION,
     metrics.MACRO_RECALL,
+    metrics.ECE,
 )
 
 

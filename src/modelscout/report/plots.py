@@ -546,3 +546,65 @@ def label_f1_svg(results: dict[str, Any]) -> str | None:
         axes.set_title(_label(pick), fontsize=9)
         axes.grid(axis="y", visible=False)
         return _svg(figure, "label-f1")
+
+
+def reliability_svg(results: dict[str, Any]) -> str | None:
+    """Classification: the recommended candidate's reliability diagram (Guo et al. 2017,
+    figure 1): per confidence bin its accuracy as a bar, the bin's mean confidence as a
+    marker, the diagonal of perfect calibration, each bar's row count above it. None when
+    the pick has no reliability bins (no ECE: its probe gave no probabilities)."""
+    pick = _recommended(results)
+    ece = (find_metric(pick, metrics.ECE) or {}) if pick else {}
+    bins = ece.get("detail") or {}
+    if ece.get("value") is None or not bins.get("count"):
+        return None
+    with _style():
+        figure = Figure(figsize=(5.5, 4.6))
+        axes = figure.add_subplot()
+        _reliability_bars(axes, bins, candidate_colors(results)[pick["id"]])
+        axes.plot(
+            [0, 1], [0, 1], color="black", linestyle="--", linewidth=1, label="perfect calibration"
+        )
+        axes.set_xlim(0, 1)
+        axes.set_ylim(0, 1.08)  # room for the counts above a bar at accuracy 1
+        axes.set_xlabel("confidence: probability of the predicted class (fraction)")
+        axes.set_ylabel("accuracy (fraction); rows above each bar")
+        shown = metrics.spec(metrics.ECE).show(ece["value"])
+        axes.set_title(f"{_label(pick)}, {metrics.label(metrics.ECE)} {shown}", fontsize=9)
+        axes.legend(loc="upper left", fontsize=8)
+        return _svg(figure, "reliability")
+
+
+def _reliability_bars(axes: Any, bins: dict[str, Any], color: str) -> None:
+    """Each non-empty bin's accuracy as a bar over the bin, its row count above the bar, and
+    its mean confidence as a marker at the bar's height (``calibration.reliability`` bins)."""
+    edges, counts = bins["edges"], bins["count"]
+    filled = [i for i, n in enumerate(counts) if n]
+    accuracy = [bins["accuracy"][i] for i in filled]
+    bars = axes.bar(
+        [edges[i] for i in filled],
+        accuracy,
+        width=[edges[i + 1] - edges[i] for i in filled],
+        align="edge",
+        color=color,
+        alpha=0.75,
+        edgecolor="white",
+        label="accuracy in the bin",
+    )
+    axes.scatter(
+        [bins["confidence"][i] for i in filled],
+        accuracy,
+        s=12,
+        color="black",
+        zorder=3,
+        label="mean confidence in the bin",
+    )
+    for bar, i in zip(bars, filled, strict=True):
+        axes.annotate(
+            f"{counts[i]}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            fontsize=6,
+        )

@@ -2,7 +2,10 @@
 
 The linear probe is scikit-learn's LogisticRegression on standardized features,
 fitted once per stratified fold; the out-of-fold predictions then give every
-breakdown (per class, per slice) without another fit.
+breakdown (per class, per slice) without another fit. Where the fold's model gives class
+probabilities (``predict_proba``: the linear probe does, the TF-IDF baseline's linear SVM
+does not), the predicted class's probability is kept per row and gives the expected
+calibration error (``measure/calibration.py``).
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from modelscout import metrics
 from modelscout.data.inputs import ClassTargets
+from modelscout.measure.calibration import BINS, expected_calibration_error, reliability
 from modelscout.measure.probe.base import (
     Fold,
     ProbeJob,
@@ -33,6 +37,15 @@ from modelscout.records import Measurement, Task
 
 CONFUSED_PAIRS = 5  # the most confused (true, predicted) class pairs a breakdown keeps
 CONFUSED_EXAMPLES = 3  # example rows kept per confused pair
+
+
+class FoldPredictions(np.ndarray):
+    """A fold's (T,) predicted class ids, carrying the (T,) probability the model gave each
+    predicted class (``confidence``), or None and the reason (``no_confidence``) when the
+    model has no class probabilities, since a fold hands ``summarize`` only its predictions."""
+
+    confidence: np.ndarray | None = None
+    no_confidence: str | None = None
 
 
 @dataclass
@@ -51,6 +64,9 @@ class ProbeResult:
     per_class_recall: dict[str, float] = field(default_factory=dict)
     per_slice_f1: dict[str, dict[str, float]] = field(default_factory=dict)
     confusions: list[dict[str, Any]] = field(default_factory=list)  # ``confused_pairs``
+    ece: float | None = None  # of the pooled out-of-fold confidences; None: ``calibration``
+    ece_std: float | None = None  # over folds
+    calibration: dict[str, Any] = field(default_factory=dict)  # ``reliability`` or skipped
     fit_seconds: float = 0.0  # the folds' fit-and-predict time, summed over folds
 
 
@@ -65,14 +81,16 @@ class ClassificationProbe:
     """One class per row: stratified k-fold, the linear probe's predicted class ids."""
 
     task: Task = "classification"
-    # 2: macro precision and recall, per-class precision and recall; 3: the confused pairs
-    version = "3"
+    # 2: macro precision and recall, per-class precision and recall; 3: the confused pairs;
+    # 4: the expected calibration error (a new measurement every stored probe lacks)
+    version = "4"
     names = (
         metrics.ACCURACY,
         metrics.MACRO_F1,
         metrics.MACRO_PRECISION,
         metrics.MACRO_RECALL,
         metrics.BREAKDOWN,
+        metrics.ECE,
     )
 
     def linear_probe(self, seed: int) -> Any:
@@ -86,13 +104,63 @@ class ClassificationProbe:
     def fit_fold(self, job: ProbeJob, train: np.ndarray, test: np.ndarray) -> np.ndarray:
         labels = job.targets.fit_targets()
         model = job.make_model().fit(take(job.inputs, train), labels[train])
-        return model.predict(take(job.inputs, test))
+        return predict_with_confidence(model, take(job.inputs, test))
 
     def summarize(self, job: ProbeJob, folds: list[Fold]) -> ProbeResult:
         return _summarize(job, folds)
 
     def measurements(self, result: ProbeResult, settings: dict[str, Any]) -> list[Measurement]:
         return probe_measurements(result, settings)
+
+
+def predict_with_confidence(model: Any, inputs: Any) -> FoldPredictions:
+    """A fitted model's (T,) predicted class ids with the probability it gave each of them.
+
+    A model without ``predict_proba`` (a pipeline ending in a linear SVM) gets no
+    confidence and the reason: its decision values are margins, not probabilities, and
+    squashing them into [0, 1] would make up a calibration the model does not have.
+    """
+    predicted = np.asarray(model.predict(inputs)).view(FoldPredictions)
+    if not hasattr(model, "predict_proba"):  # a Pipeline answers for its last step
+        final = model[-1] if isinstance(model, Pipeline) else model
+        predicted.no_confidence = (
+            f"{type(final).__name__} gives no class probabilities, so the probe has no "
+            "calibration to measure"
+        )
+        return predicted
+    probabilities = model.predict_proba(inputs)
+    column = np.searchsorted(model.classes_, predicted)
+    predicted.confidence = probabilities[np.arange(len(predicted)), column]
+    return predicted
+
+
+def calibration(
+    labels: np.ndarray, folds: list[Fold]
+) -> tuple[float | None, float | None, dict[str, Any]]:
+    """(ECE of the pooled out-of-fold confidences, its sample std over the folds' ECEs, the
+    pooled ``reliability`` bins), or (None, None, {"skipped": why}) when a fold has no
+    confidences.
+
+    Shape:
+        labels: (N,) true class ids; each fold's predictions carry (T,) ``confidence``.
+    """
+    for _, predicted, _ in folds:
+        if getattr(predicted, "confidence", None) is None:
+            why = getattr(predicted, "no_confidence", None) or "the probe gave no probabilities"
+            return None, None, {"skipped": why}
+    confidence = np.empty(len(labels), dtype=float)
+    correct = np.zeros(len(labels), dtype=bool)
+    per_fold = []
+    for test, predicted, _ in folds:
+        confidence[test] = predicted.confidence
+        correct[test] = np.asarray(predicted) == labels[test]
+        per_fold.append(expected_calibration_error(confidence[test], correct[test], BINS))
+    spread = float(np.std(per_fold, ddof=1)) if len(per_fold) > 1 else 0.0
+    return (
+        expected_calibration_error(confidence, correct, BINS),
+        spread,
+        reliability(confidence, correct, BINS),
+    )
 
 
 def _summarize(job: ProbeJob, folds: list[Fold]) -> ProbeResult:
@@ -126,6 +194,7 @@ def _summarize(job: ProbeJob, folds: list[Fold]) -> ProbeResult:
         }
         for column, values in (job.slices or {}).items()
     }
+    ece, ece_std, calibrated = calibration(labels, folds)
     return ProbeResult(
         accuracy=float(np.mean(accuracies)),
         accuracy_std=float(np.std(accuracies, ddof=1)),
@@ -142,6 +211,9 @@ def _summarize(job: ProbeJob, folds: list[Fold]) -> ProbeResult:
         macro_recall_std=float(np.std(recalls, ddof=1)),
         per_class_precision=_by_class(classes, per_precision),
         per_class_recall=_by_class(classes, per_recall),
+        ece=ece,
+        ece_std=ece_std,
+        calibration=calibrated,
     )
 
 
@@ -252,4 +324,14 @@ def probe_measurements(result: ProbeResult, settings: dict[str, Any]) -> list[Me
         PROBE_VERSION,
         detail=detail,
     )
-    return [*out, breakdown]
+    ece = Measurement(
+        metrics.ECE,
+        result.ece,
+        metrics.spec(metrics.ECE).unit,
+        result.ece_std,
+        settings,
+        seconds,
+        PROBE_VERSION,
+        detail=result.calibration,
+    )
+    return [*out, breakdown, ece]
