@@ -70,8 +70,11 @@ def test_a_run_says_which_layer_was_used_and_keeps_it_apart_in_the_store(tiny_be
     best = rank(build_spec(**common, feature_layer="best")).rows[0].outcome.measurements
     layer = best[metrics.FEATURE_LAYER]
     assert layer.value in (1, 2) and layer.detail["estimator"] == metrics.LOGME
-    assert not layer.reused  # features of the last layer were not taken for the best one's
+    # nothing measured on the last layer's features stands in for the best one's
+    for name in (metrics.FEATURE_LAYER, metrics.MACRO_F1, metrics.LOGME):
+        assert not best[name].reused, name
     mean = rank(build_spec(**common, feature_layer="mean")).rows[0].outcome.measurements
+    assert not mean[metrics.MACRO_F1].reused and not mean[metrics.LOGME].reused
     assert mean[metrics.FEATURE_LAYER].value is None
     assert mean[metrics.FEATURE_LAYER].detail == {"choice": "mean", "layers": 2}
     again = rank(build_spec(**common, feature_layer="mean")).rows[0].outcome.measurements

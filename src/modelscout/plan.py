@@ -203,8 +203,17 @@ def probe_job(spec: Spec, candidate: Candidate, probe_name: str, targets: Target
     """The cross-validated probe of ``targets``' task (``measure/probe``)."""
     probe = PROBES[targets.task]
     settings = {"folds": spec.folds, "seed": spec.seed, "model": probe_name}
-    settings.update(task_settings(targets))
+    settings.update(task_settings(targets) | layer_settings(spec, candidate))
     return Job(candidate, "probe", tuple(probe.names), probe.version, settings)
+
+
+def layer_settings(spec: Spec, candidate: Candidate) -> dict[str, Any]:
+    """What the layer choice adds to the key of a step on a candidate's features: nothing for
+    the last layer (stores written before the choice existed stay valid) or for a backend
+    without features (its probe reads its own inputs)."""
+    if spec.feature_layer == "last" or not backend_of(candidate).dense_features:
+        return {}
+    return {"feature_layer": spec.feature_layer}
 
 
 def predictions_version(job: Job) -> str:
@@ -218,6 +227,7 @@ def predictions_version(job: Job) -> str:
 
 def estimator_job(spec: Spec, candidate: Candidate, name: str, targets: Targets) -> Job:
     settings = {"fractions": STABILITY_FRACTIONS, "seed": spec.seed, **task_settings(targets)}
+    settings.update(layer_settings(spec, candidate))
     return Job(candidate, name, (name,), TRANSFERABILITY_VERSION, settings)
 
 
