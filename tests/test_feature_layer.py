@@ -42,7 +42,10 @@ def test_mean_and_best_are_what_they_say(tiny_bert, small_csv):
     scores = [logme(layers[:, i].astype(np.float64), labels) for i in range(2)]
     assert said["layer"] == int(np.argmax(scores)) + 1
     assert said["scores"] == pytest.approx({"1": scores[0], "2": scores[1]})
-    np.testing.assert_allclose(best, layers[:, said["layer"] - 1])
+    if said["layer"] == 2:  # the last layer: the model's own output is kept
+        assert best is None
+    else:
+        np.testing.assert_allclose(best, layers[:, said["layer"] - 1])
 
 
 def test_best_layer_for_regression_uses_logme_s_regression_form():
@@ -100,3 +103,20 @@ def test_the_reports_say_which_layer(tiny_bert, small_csv, tmp_path):
     markdown = (tmp_path / "results.md").read_text()
     assert "the best by LogME" in markdown and "of 2" in markdown
     assert "the best by LogME" in (tmp_path / "report.html").read_text()
+
+
+def test_best_takes_an_earlier_layer_when_it_carries_the_classes_and_the_last_does_not():
+    rng = np.random.default_rng(0)
+    labels = np.arange(120) % 3
+    telling = rng.normal(size=(120, 6)) + 3 * np.eye(3, 6)[labels]
+    stacked = np.stack([telling, rng.normal(size=(120, 6))], axis=1).astype(np.float32)
+
+    class Layered:  # an encoder's layers given as numbers: the choice is what is tested
+        modality = "text"
+
+        def encode_layers(self, items, batch_size):
+            return stacked
+
+    chosen, said = layer_features(Layered(), [""] * 120, 8, "best", labels, "classification")
+    assert said["layer"] == 1 and said["scores"]["1"] > said["scores"]["2"]
+    np.testing.assert_array_equal(chosen, stacked[:, 0])

@@ -36,8 +36,8 @@ def layer_features(
     task: Task,
 ) -> tuple[np.ndarray | None, dict[str, Any]]:
     """The features of ``choice`` and what to say about them (the detail of
-    ``metrics.FEATURE_LAYER``); None features when the encoder has no layers to choose from
-    (its own output is then kept).
+    ``metrics.FEATURE_LAYER``); None features when the model's own output stays: the encoder
+    has no layers to choose from, or ``best`` chose the last layer.
 
     Shape:
         targets: (N,) class ids or numbers, or (N, L) label indicators (``fit_targets``)
@@ -54,7 +54,10 @@ def layer_features(
     scores = layer_scores(layers, targets, task)
     best = max(scores, key=scores.get)
     detail = {"choice": BEST, "layers": count, "layer": best, "estimator": CHOOSER}
-    return layers[:, best - 1], detail | {"scores": {str(k): v for k, v in scores.items()}}
+    detail["scores"] = {str(k): v for k, v in scores.items()}
+    if best == count:  # the last layer: the model's own output (its pooling, its normalizing)
+        return None, detail
+    return layers[:, best - 1], detail
 
 
 def layer_scores(layers: np.ndarray, targets: np.ndarray, task: Task) -> dict[int, float]:
