@@ -20,6 +20,7 @@ import numpy as np
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
+from modelscout import metrics
 from modelscout.data.inputs import Targets
 from modelscout.measure.timing import usable_cores
 from modelscout.records import Measurement, Task
@@ -27,6 +28,26 @@ from modelscout.records import Measurement, Task
 Split = tuple[np.ndarray, np.ndarray]  # (train rows, test rows)
 # A fold's (test rows, predictions on them or the exception its fit raised, seconds)
 Fold = tuple[np.ndarray, "np.ndarray | Exception", float]
+
+
+class FoldPredictions(np.ndarray):
+    """A fold's predictions (what ``fit_fold`` returns), carrying in ``found`` what else the
+    fold's fit learned (the probabilities of the predicted classes, the chosen penalty, the
+    labels' thresholds), since ``summarize`` receives only the predictions."""
+
+    found: dict[str, Any]
+
+
+def with_found(predictions: np.ndarray, **found: Any) -> FoldPredictions:
+    """``predictions`` as a ``FoldPredictions`` carrying ``found``."""
+    out = np.asarray(predictions).view(FoldPredictions)
+    out.found = found
+    return out
+
+
+def found_in(predictions: Any, name: str) -> Any:
+    """What a fold's fit found under ``name`` (``with_found``), or None."""
+    return (getattr(predictions, "found", None) or {}).get(name)
 
 
 @dataclass
@@ -181,6 +202,26 @@ def _summarize(job: ProbeJob, folds: list[Fold]) -> Any:
 def probe_measurements(result: Any, task: Task, settings: dict[str, Any]) -> list[Measurement]:
     """The measurements of one cross-validated probe of ``task``."""
     return PROBES[task].measurements(result, settings)
+
+
+def fold_measurements(
+    result: Any, figures: dict[str, str], settings: dict[str, Any], version: str
+) -> list[Measurement]:
+    """One measurement per ``figures`` entry (metric name -> the result's attribute, whose
+    ``_std`` partner is its spread over folds), in the metric's unit, timed by the result's
+    ``fit_seconds``."""
+    return [
+        Measurement(
+            metric,
+            getattr(result, name),
+            metrics.spec(metric).unit,
+            getattr(result, f"{name}_std"),
+            settings,
+            result.fit_seconds,
+            version,
+        )
+        for metric, name in figures.items()
+    ]
 
 
 def fold_spread(values: Sequence[float]) -> tuple[float, float]:

@@ -27,25 +27,20 @@ from modelscout.data.inputs import ClassTargets
 from modelscout.measure.calibration import BINS, expected_calibration_error, reliability
 from modelscout.measure.probe.base import (
     Fold,
+    FoldPredictions,
     ProbeJob,
     Split,
     cross_validate_many,
+    fold_measurements,
+    found_in,
     register_probe,
     take,
+    with_found,
 )
 from modelscout.records import Measurement, Task
 
 CONFUSED_PAIRS = 5  # the most confused (true, predicted) class pairs a breakdown keeps
 CONFUSED_EXAMPLES = 3  # example rows kept per confused pair
-
-
-class FoldPredictions(np.ndarray):
-    """A fold's (T,) predicted class ids, carrying the (T,) probability the model gave each
-    predicted class (``confidence``), or None and the reason (``no_confidence``) when the
-    model has no class probabilities, since a fold hands ``summarize`` only its predictions."""
-
-    confidence: np.ndarray | None = None
-    no_confidence: str | None = None
 
 
 @dataclass
@@ -120,18 +115,18 @@ def predict_with_confidence(model: Any, inputs: Any) -> FoldPredictions:
     confidence and the reason: its decision values are margins, not probabilities, and
     squashing them into [0, 1] would make up a calibration the model does not have.
     """
-    predicted = np.asarray(model.predict(inputs)).view(FoldPredictions)
+    predicted = np.asarray(model.predict(inputs))
     if not hasattr(model, "predict_proba"):  # a Pipeline answers for its last step
         final = model[-1] if isinstance(model, Pipeline) else model
-        predicted.no_confidence = (
+        why = (
             f"{type(final).__name__} gives no class probabilities, so the probe has no "
             "calibration to measure"
         )
-        return predicted
+        return with_found(predicted, no_confidence=why)
     probabilities = model.predict_proba(inputs)
     column = np.searchsorted(model.classes_, predicted)
-    predicted.confidence = probabilities[np.arange(len(predicted)), column]
-    return predicted
+    confidence = probabilities[np.arange(len(predicted)), column]
+    return with_found(predicted, confidence=confidence)
 
 
 def calibration(
@@ -145,14 +140,14 @@ def calibration(
         labels: (N,) true class ids; each fold's predictions carry (T,) ``confidence``.
     """
     for _, predicted, _ in folds:
-        if getattr(predicted, "confidence", None) is None:
-            why = getattr(predicted, "no_confidence", None) or "the probe gave no probabilities"
+        if found_in(predicted, "confidence") is None:
+            why = found_in(predicted, "no_confidence") or "the probe gave no probabilities"
             return None, None, {"skipped": why}
     confidence = np.empty(len(labels), dtype=float)
     correct = np.zeros(len(labels), dtype=bool)
     per_fold = []
     for test, predicted, _ in folds:
-        confidence[test] = predicted.confidence
+        confidence[test] = found_in(predicted, "confidence")
         correct[test] = np.asarray(predicted) == labels[test]
         per_fold.append(expected_calibration_error(confidence[test], correct[test], BINS))
     spread = float(np.std(per_fold, ddof=1)) if len(per_fold) > 1 else 0.0
@@ -293,18 +288,7 @@ def probe_measurements(result: ProbeResult, settings: dict[str, Any]) -> list[Me
     with their standard deviations, and the worst class's F1 with every per-class and
     per-slice figure and the most confused class pairs."""
     seconds = result.fit_seconds
-    out = [
-        Measurement(
-            metric,
-            getattr(result, name),
-            "fraction",
-            getattr(result, f"{name}_std"),
-            settings,
-            seconds,
-            PROBE_VERSION,
-        )
-        for metric, name in _FIGURES.items()
-    ]
+    out = fold_measurements(result, _FIGURES, settings, PROBE_VERSION)
     worst = min(result.per_class_f1, key=result.per_class_f1.get)
     detail = {
         "worst_class": worst,

@@ -26,23 +26,20 @@ from modelscout import metrics
 from modelscout.data.inputs import LabelSetTargets
 from modelscout.measure.probe.base import (
     Fold,
+    FoldPredictions,
     ProbeJob,
     Split,
+    fold_measurements,
     fold_spread,
+    found_in,
     register_probe,
     take,
+    with_found,
 )
 from modelscout.records import Measurement, Task
 
 INNER_FOLDS = 3  # the split of a fold's training rows whose scores choose the thresholds
 THRESHOLD_QUANTILES = np.linspace(0.0, 1.0, 101)  # each label's candidate thresholds
-
-
-class FoldPredictions(np.ndarray):
-    """A fold's (T, L) 0/1 predictions, carrying the (L,) thresholds chosen in that fold
-    (``inf``: the label is never predicted), so that ``summarize`` can report them."""
-
-    thresholds: np.ndarray
 
 
 @dataclass
@@ -153,9 +150,7 @@ class MultilabelProbe:
         thresholds = best_thresholds(inner_scores(job, train), indicators[train])
         model = job.make_model().fit(take(job.inputs, train), indicators[train])
         predicted = (scores(model, take(job.inputs, test)) >= thresholds).astype(np.uint8)
-        out = predicted.view(FoldPredictions)
-        out.thresholds = thresholds
-        return out
+        return with_found(predicted, thresholds=thresholds)
 
     def summarize(self, job: ProbeJob, folds: list[Fold]) -> MultilabelResult:
         return summarize(job.targets, folds, job.slices)
@@ -213,7 +208,7 @@ def mean_thresholds(folds: list[Fold], names: list[str]) -> dict[str, float | No
     """Per label, the mean over folds of its finite thresholds (in the model's score units:
     logits for the linear probe); None where no fold ever predicts it. Empty when the folds'
     predictions carry no thresholds."""
-    chosen = [getattr(predicted, "thresholds", None) for _, predicted, _ in folds]
+    chosen = [found_in(predicted, "thresholds") for _, predicted, _ in folds]
     if any(t is None for t in chosen):
         return {}
     stacked = np.array(chosen, dtype=float)  # (folds, L)
@@ -273,18 +268,7 @@ def probe_measurements(result: MultilabelResult, settings: dict[str, Any]) -> li
     """The ``MultilabelProbe.names`` measurements: fold means with their standard deviations,
     and the worst label's F1 (among labels with rows) with every per-label and per-slice
     figure, in the classification breakdown's keys (a label in place of a class)."""
-    out = [
-        Measurement(
-            metric,
-            getattr(result, name),
-            "fraction",
-            getattr(result, f"{name}_std"),
-            settings,
-            result.fit_seconds,
-            PROBE.version,
-        )
-        for metric, name in _FIGURES.items()
-    ]
+    out = fold_measurements(result, _FIGURES, settings, PROBE.version)
     # a label without rows in the sample has F1 0 by convention, not by a failure of the model
     scored = [name for name, n in result.support.items() if n > 0] or list(result.per_label_f1)
     worst = min(scored, key=result.per_label_f1.__getitem__)

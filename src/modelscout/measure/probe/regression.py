@@ -24,20 +24,23 @@ from sklearn.preprocessing import StandardScaler
 
 from modelscout import metrics
 from modelscout.data.inputs import NumberTargets
-from modelscout.measure.probe.base import Fold, ProbeJob, Split, fold_spread, register_probe, take
+from modelscout.measure.probe.base import (
+    Fold,
+    ProbeJob,
+    Split,
+    fold_measurements,
+    fold_spread,
+    found_in,
+    register_probe,
+    take,
+    with_found,
+)
 from modelscout.records import Measurement, Task
 
 # Half-decade steps over nine decades: standardized embeddings of a few hundred dimensions
 # on hundreds to thousands of rows have chosen alphas from ~1 to ~1e4; the ends leave room.
 ALPHAS = np.logspace(-3, 6, 19)
 POINTS = 500  # out-of-fold (true, predicted) pairs kept for the predicted-vs-true plot
-
-
-class FoldPredictions(np.ndarray):
-    """A fold's predictions (T,) in original units, carrying the ``alpha`` its model chose
-    (None for a model without one), since a fold hands ``summarize`` only its predictions."""
-
-    alpha: float | None = None
 
 
 @dataclass
@@ -86,9 +89,7 @@ class RegressionProbe:
         targets: NumberTargets = job.targets  # type: ignore[assignment]
         model = job.make_model().fit(take(job.inputs, train), targets.fit_targets()[train])
         fitted = np.asarray(model.predict(take(job.inputs, test)), dtype=float).ravel()
-        predictions = targets.invert(fitted).view(FoldPredictions)
-        predictions.alpha = chosen_alpha(model)
-        return predictions
+        return with_found(targets.invert(fitted), alpha=chosen_alpha(model))
 
     def summarize(self, job: ProbeJob, folds: list[Fold]) -> RegressionResult:
         return summarize(job, folds)
@@ -222,7 +223,7 @@ def summarize(job: ProbeJob, folds: list[Fold]) -> RegressionResult:
     for test, predicted, _ in folds:
         predictions[test] = predicted
         scores.append(fold_scores(true[test], np.asarray(predicted, dtype=float)))
-        alpha = getattr(predicted, "alpha", None)
+        alpha = found_in(predicted, "alpha")
         if alpha is not None:
             alphas.append(alpha)
     spread = {
@@ -258,18 +259,7 @@ def probe_measurements(result: RegressionResult, settings: dict[str, Any]) -> li
     and the worst slice's MAE (the overall MAE without slices) whose detail holds the
     residuals, the mean predictor's floor, the chosen alpha and the predicted-vs-true points."""
     seconds, version = result.fit_seconds, PROBE.version
-    out = [
-        Measurement(
-            metric,
-            getattr(result, name),
-            metrics.spec(metric).unit,
-            getattr(result, f"{name}_std"),
-            settings,
-            seconds,
-            version,
-        )
-        for metric, name in _FIGURES.items()
-    ]
+    out = fold_measurements(result, _FIGURES, settings, version)
     worst = result.residuals["worst_slice"]
     value = (
         result.residuals["per_slice"][worst[0]][worst[1]]["mae"]
