@@ -218,11 +218,20 @@ class LabelSetTargets:
     def stratify_key(self) -> np.ndarray:
         """(N,) int: each row's rarest label (L for rows without a label), so that a sample
         keeps the rare labels."""
-        support = self.indicators.sum(axis=0)
-        rarity = np.where(self.indicators > 0, support[None, :], np.iinfo(np.int64).max)
-        key = np.argmin(rarity, axis=1)
-        return np.where(self.indicators.any(axis=1), key, len(self.names)).astype(np.int64)
+        return rarest_label(self.indicators)
 
     def counts(self) -> dict[str, int]:
         support = self.indicators.sum(axis=0)
         return {name: int(n) for name, n in zip(self.names, support, strict=True)}
+
+
+def rarest_label(indicators: np.ndarray) -> np.ndarray:
+    """(N,) int: each row's rarest label (the column with the fewest rows among the row's
+    labels; L for a row with none): the group that keeps rare labels in a sample or a fold.
+
+    Shape:
+        indicators: (N, L) 0/1 or bool
+    """
+    has = np.asarray(indicators) > 0
+    rarity = np.where(has, has.sum(axis=0)[None, :], np.iinfo(np.int64).max)
+    return np.where(has.any(axis=1), rarity.argmin(axis=1), has.shape[1]).astype(np.int64)

@@ -12,6 +12,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import r2_score
 
+# the rows of a rare label spread over the folds as the sample keeps them (data/inputs.py)
+from modelscout.data.inputs import rarest_label as rarest_label_strata
 from modelscout.measure.validation import (
     InputError,
     check_features,
@@ -112,18 +114,6 @@ def rank_strata(values: np.ndarray, folds: int) -> np.ndarray:
         - output: (N,) stratum ids
     """
     return np.argsort(np.argsort(values, kind="stable"), kind="stable") // folds
-
-
-def rarest_label_strata(indicators: np.ndarray) -> np.ndarray:
-    """Stratum per row: its rarest label (L for a row with none), so that dealing each
-    stratum round-robin gives every fold its share of each rare label.
-
-    Shape:
-        - indicators: (N, L) bool
-        - output: (N,) stratum ids in 0..L
-    """
-    rarity = np.where(indicators, indicators.sum(axis=0), np.inf)
-    return np.where(indicators.any(axis=1), rarity.argmin(axis=1), indicators.shape[1])
 
 
 def _leave_fold_out_neighbours(
