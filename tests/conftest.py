@@ -166,3 +166,17 @@ SMALL_VIT = {
     "image_size": 32,
     "patch_size": 8,
 }
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(tmp_path_factory) -> Path:
+    """A tiny random ViT (``SMALL_VIT``: 2 layers, 32 wide, 32 x 32 inputs) and its image
+    processor, saved as a model folder."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("models") / "tiny-vit"
+    transformers.ViTModel(transformers.ViTConfig(**SMALL_VIT)).save_pretrained(folder)
+    transformers.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder

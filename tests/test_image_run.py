@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SMALL_VIT, rewrite_timings
+from conftest import rewrite_timings
 from typer.testing import CliRunner
 
 import modelscout
@@ -30,19 +30,6 @@ def digits(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def vit(tmp_path_factory) -> Path:
-    """A tiny random ViT (2 layers, 32 wide, 32 x 32 inputs) and its image processor."""
-    import torch
-    import transformers
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("models") / "tiny-vit"
-    transformers.ViTModel(transformers.ViTConfig(**SMALL_VIT)).save_pretrained(folder)
-    transformers.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
-    return folder
-
-
 def _spec_file(folder: Path, **settings) -> Path:
     settings = {"folds": 3, "batch_size": 8, "batch_sizes": [1, 4], "latency_budget_s": 0.1}
     settings |= {"estimators": ["logme", "knn"]}
@@ -52,14 +39,22 @@ def _spec_file(folder: Path, **settings) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ranked(tmp_path_factory, digits, vit, tiny_bert):
+def ranked(tmp_path_factory, digits, tiny_vit, tiny_bert):
     """One CLI run (ViT, its image_size:16 variant, a text model, the pixel baseline), then a
     rerun on the same store, its timings marked settled (a busy machine's unsettled timing is
     timed again by design): (first results, rerun results)."""
     work = tmp_path_factory.mktemp("run")
     spec = _spec_file(work)
     common = ["rank", "--data", str(digits), "--spec", str(spec), "--store", str(work / "s.db")]
-    common += ["-c", str(vit), "-c", f"{vit}+image_size:16", "-c", str(tiny_bert), "--quiet"]
+    common += [
+        "-c",
+        str(tiny_vit),
+        "-c",
+        f"{tiny_vit}+image_size:16",
+        "-c",
+        str(tiny_bert),
+        "--quiet",
+    ]
     out = []
     for name in ("first", "again"):
         result = CliRunner().invoke(app, [*common, "--output", str(work / name)])
@@ -177,8 +172,8 @@ def test_each_factory_of_one_module_is_its_own_candidate():
     assert len(keys) == 3
 
 
-def test_image_model_folder_resolves_to_the_image_backend(vit, tiny_bert):
-    assert resolve_candidate(str(vit)).backend == "transformers-image"
+def test_image_model_folder_resolves_to_the_image_backend(tiny_vit, tiny_bert):
+    assert resolve_candidate(str(tiny_vit)).backend == "transformers-image"
     assert resolve_candidate(str(tiny_bert)).backend == "text"
     assert resolve_candidate("baseline:pixels").backend == "pixels"
 

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import SMALL_VIT
 from typer.testing import CliRunner
 
 from modelscout import metrics
@@ -196,20 +195,8 @@ def digit_table(tmp_path_factory) -> Path:
     return folder / "digits.csv"
 
 
-@pytest.fixture(scope="module")
-def vit(tmp_path_factory) -> Path:
-    import torch
-    import transformers
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("models") / "tiny-vit"
-    transformers.ViTModel(transformers.ViTConfig(**SMALL_VIT)).save_pretrained(folder)
-    transformers.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
-    return folder
-
-
-def test_images_rank_for_regression_and_multilabel(tmp_path, digit_table, vit):
-    flags = ["-c", str(vit), "--label-column", "digit", "--task", "regression"]
+def test_images_rank_for_regression_and_multilabel(tmp_path, digit_table, tiny_vit):
+    flags = ["-c", str(tiny_vit), "--label-column", "digit", "--task", "regression"]
     results = _rank(tmp_path, digit_table, *flags, name="regression")
     rows = _rows(results)
     assert results["task"] == "regression"
@@ -217,7 +204,7 @@ def test_images_rank_for_regression_and_multilabel(tmp_path, digit_table, vit):
     assert metrics.R2 in rows["baseline:pixels"]["metrics"]
     assert metrics.R2 in rows["tiny-vit"]["metrics"], rows["tiny-vit"]
 
-    flags = ["-c", str(vit), "--label-column", "tags", "--label-delimiter", ";"]
+    flags = ["-c", str(tiny_vit), "--label-column", "tags", "--label-delimiter", ";"]
     results = _rank(tmp_path, digit_table, *flags, name="multilabel")
     rows = _rows(results)
     assert results["task"] == "multilabel"
