@@ -14,6 +14,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from browser import Browser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # A synthetic multilingual example (4 languages, a language column) for the tests.
@@ -166,6 +167,16 @@ SMALL_VIT = {
     "image_size": 32,
     "patch_size": 8,
 }
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Chromium for the HTML report tests (skipped where it is not installed)."""
+    started = Browser.start(tmp_path_factory.mktemp("chromium-profile"))
+    if started is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    yield started
+    started.close()
 
 
 @pytest.fixture(scope="session")

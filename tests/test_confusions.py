@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import Browser
 from markdown_it import MarkdownIt
 from PIL import Image
 from sklearn.datasets import load_digits
@@ -205,15 +204,6 @@ def test_html_embeds_jpeg_thumbnails_of_the_example_images(image_results):
         with Image.open(BytesIO(data)) as image:
             assert image.format == "JPEG" and image.size == (96, 72)
     assert "img-src data:" in page  # the page's own Content-Security-Policy lets them show
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    started = Browser.start(tmp_path_factory.mktemp("chromium-profile"))
-    if started is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
-    yield started
-    started.close()
 
 
 def test_chromium_shows_every_thumbnail_and_runs_no_script(browser, image_results, tmp_path):

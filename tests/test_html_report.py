@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from browser import Browser
 
 from modelscout.decide import long_tail_classes
 from modelscout.report.csv import render_csv
@@ -300,15 +299,6 @@ def test_outside_strings_are_escaped_in_text_attributes_and_plots(demo):
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
     svgs = "".join(re.findall(r"<svg.*?</svg>", page, re.DOTALL))
     assert "alert" not in svgs and "onerror" not in svgs  # labels are outlines, not text
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    started = Browser.start(tmp_path_factory.mktemp("chromium-profile"))
-    if started is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
-    yield started
-    started.close()
 
 
 DOM = {

@@ -17,7 +17,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from browser import Browser
 from markdown_it import MarkdownIt
 
 from modelscout import metrics
@@ -310,15 +309,6 @@ def test_compare_judges_the_runs_quality_metric_by_its_direction():
     assert "## Quality: MAE (target units, lower is better)" in markdown
     assert "The old run ranked on `probe.r2`" in markdown
     assert "| baseline:tfidf | 60 ± 4 | 80 ± 4 | +20 | worse |" in markdown
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    started = Browser.start(tmp_path_factory.mktemp("chromium-profile"))
-    if started is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
-    yield started
-    started.close()
 
 
 def test_regression_report_loads_in_chromium_with_its_plots_and_no_errors(browser, tmp_path):
