@@ -11,13 +11,12 @@ run's quality metric (``metrics.quality_metric``), in every part.
 from modelscout.decide.baselines import MEAN_PREDICTOR
 from modelscout.decide.confusions import confusion_sentence, confusions
 from modelscout.decide.criteria import (
-    CRITERIA,
     Criterion,
     criteria_for,
     normalized_criteria,
     weighted_scores,
 )
-from modelscout.decide.pareto import PARETO_AXES, pareto_axes, pareto_front
+from modelscout.decide.pareto import pareto_axes, pareto_front
 from modelscout.decide.rank import decide, run_quality, sensitivity
 from modelscout.decide.rationale import long_tail, long_tail_classes, timing_warnings
 from modelscout.decide.records import Confusion, Decision, LongTail, Row
@@ -25,9 +24,7 @@ from modelscout.decide.stability import transferability_stability
 from modelscout.decide.variants import variant_comparisons
 
 __all__ = [
-    "CRITERIA",
     "MEAN_PREDICTOR",
-    "PARETO_AXES",
     "Confusion",
     "Criterion",
     "Decision",

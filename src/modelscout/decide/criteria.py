@@ -57,9 +57,6 @@ def criteria_for(quality: str = QUALITY_METRIC) -> tuple[Criterion, ...]:
     )
 
 
-CRITERIA = criteria_for()
-
-
 def normalize(
     values: dict[str, float], higher_is_better: bool, log_scale: bool = False
 ) -> dict[str, float]:

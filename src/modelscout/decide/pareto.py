@@ -13,9 +13,6 @@ def pareto_axes(quality: str = QUALITY_METRIC) -> tuple[str, str, str]:
     return (quality, metrics.latency_p95(1), metrics.PEAK_MEMORY)
 
 
-PARETO_AXES = pareto_axes()
-
-
 def pareto_front(rows: list[Row], quality: str = QUALITY_METRIC) -> list[str]:
     """Ids of the rows no other row beats on every Pareto axis; each axis's direction is its
     metric's (metrics.py)."""

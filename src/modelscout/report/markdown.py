@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelscout import metrics
-from modelscout.decide.pareto import PARETO_AXES
+from modelscout.decide.pareto import pareto_axes_label
 from modelscout.report import tasks
 from modelscout.report.matrix import (
     matrix_headers,
@@ -33,7 +33,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"Data: {data['rows_used']} rows used of {data['rows_in_file']} "
         f"({md_text(tasks.data_counts(results))}), "
         f"fingerprint {md_code(data['fingerprint'][:12])}. "
-        f"Pareto set ({_pareto_axes(results)}): "
+        f"Pareto set ({pareto_axes_label(results_quality(results))}): "
         f"{', '.join(map(md_text, results['pareto'])) or 'none'}.",
         *(f"Note on the data: {md_text(note)}." for note in data.get("notes", [])),
         *_what_would_change(results),
@@ -55,12 +55,6 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def _pareto_axes(results: dict[str, Any]) -> str:
-    """'R², p95 ms @1, peak MB': decide's Pareto axes with the run's quality metric first."""
-    names = (results_quality(results), *PARETO_AXES[1:])
-    return ", ".join(metrics.label(name) for name in names)
 
 
 def _task_notes(results: dict[str, Any]) -> list[str]:
