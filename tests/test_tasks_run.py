@@ -214,3 +214,19 @@ def test_images_rank_for_regression_and_multilabel(tmp_path, digit_table, tiny_v
         "even",
         "odd",
     }
+
+
+def test_a_candidate_that_does_not_beat_the_mean_predictor_is_rejected(tmp_path):
+    frame = text_regression_frame()
+    # a colour drawn at random: no model of it can predict the price better than its mean
+    frame["colour"] = np.random.default_rng(1).choice(["red", "green", "blue"], len(frame))
+    frame.to_csv(tmp_path / "listings.csv", index=False)
+    spec = _spec(tmp_path, estimators=["logme"])
+    args = ["rank", "--data", str(tmp_path / "listings.csv"), "--spec", str(spec)]
+    args += ["--label-column", "target", "--baseline-column", "colour", "--no-baseline"]
+    args += ["--output", str(tmp_path / "out"), "--store", str(tmp_path / "s.db"), "--quiet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 4, result.output  # nothing ranked
+    row = _rows(json.loads((tmp_path / "out" / "results.json").read_text()))["baseline:columns"]
+    assert row["status"] == "rejected"
+    assert row["reason"].startswith("does not beat the mean predictor: R² ")
