@@ -171,5 +171,9 @@ def show_decision(decision: Decision, out: Console, output: Any = None) -> None:
             out.print(Text("Flagged: ", style="bold yellow") + Text(flagged))
     for warning in decision.warnings:
         out.print(Text("Warning: ", style="bold yellow") + Text(clean(warning, one_line=True)))
+    by_reason: dict[str, list[str]] = {}  # one line per reason, not per estimator
     for name, why in decision.run.estimators_skipped.items():
-        out.print(Text(f"Skipped estimator {clean(name)}: {clean(why, one_line=True)}"))
+        by_reason.setdefault(clean(why, one_line=True), []).append(clean(name))
+    for why, names in by_reason.items():
+        word = "estimator" if len(names) == 1 else "estimators"
+        out.print(Text(f"Skipped {word} {', '.join(names)}: {why}"))
