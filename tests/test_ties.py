@@ -22,7 +22,7 @@ from sklearn.metrics import (
 from modelscout import build_spec, metrics
 from modelscout.data import TaskData
 from modelscout.decide import decide
-from modelscout.decide.ties import Resamples, paired_bootstrap, scorer_for
+from modelscout.measure.paired import Resamples, paired_bootstrap, scorer_for
 from modelscout.records import Candidate, Measurement, ModelMeta, Outcome
 from modelscout.report import build_results
 from modelscout.report.html import render_html

@@ -81,6 +81,10 @@ COST_PER_1K = "cost.usd_per_1k"
 COST_PER_MONTH = "cost.usd_per_month"
 COST_PER_YEAR = "cost.usd_per_year"
 COST_FINE_TUNE = "cost.fine_tune_usd"
+VERIFY_SECONDS = "verify.train_seconds"
+VERIFY_PEAK_MEMORY = "verify.peak_mb"
+VERIFY_NOTE = "verify.note"  # mode, epochs run, early stop, budget, holdout, gain; or why not
+COST_VERIFY = "cost.verify_usd"
 FEATURE_LAYER = "features.layer"  # a note: which hidden layer the features come from
 PARAMS = "params"  # not a measurement: ModelMeta.params, ranked as the size criterion
 
@@ -163,6 +167,15 @@ _SPECS = [
                "always-on instances for the traffic, a year"),
     MetricSpec(COST_FINE_TUNE, "USD", "lower", "fine-tuning $", "{:,.4g}", TASKS,
                "estimated cost of fine-tuning on all rows"),
+    MetricSpec(VERIFY_SECONDS, "s", "lower", "fine-tune s", "{:.0f}", TASKS,
+               "wall seconds of the verification fine-tune (training and its evaluation)"),
+    MetricSpec(VERIFY_PEAK_MEMORY, "MB", "lower", "fine-tune MB", "{:.0f}", TASKS,
+               "peak resident memory of the verification fine-tune above the runtime's"),
+    MetricSpec(VERIFY_NOTE, "", None, "verified", "{}", TASKS,
+               "a note: the fine-tune's mode, epochs, early stop and budget, its holdout and "
+               "its gain over the frozen probe on the same rows; or why it was skipped"),
+    MetricSpec(COST_VERIFY, "USD", "lower", "fine-tune $", "{:,.4g}", TASKS,
+               "what the verification fine-tune cost at the spec's hourly price"),
     MetricSpec(FEATURE_LAYER, "layer", None, "layer", "{:.0f}", TASKS,
                "the hidden layer LogME chose (feature_layer: best); the detail says which "
                "features were used (last, mean of all layers, best) and why"),
@@ -198,6 +211,27 @@ _SPECS += [
                ESTIMATOR_TASKS.get(name, CLASSIFICATION),
                f"transferability estimator {ESTIMATOR_LABELS[name]}")
     for name, unit in ESTIMATOR_UNITS.items()
+]  # fmt: skip
+# Every quality metric twice more: fine-tuned on the holdout (``verified.macro_f1``, the
+# verification stage) and predicted at the full row count from the probe's learning curve
+# (``predicted.macro_f1``); same unit, direction and tasks as the probe's own.
+VERIFIED_PREFIX = "verified."
+PREDICTED_PREFIX = "predicted."
+_QUALITY_SPECS = [
+    s for s in _SPECS
+    if s.name.startswith("probe.") and s.direction is not None and s.name != ECE
+]  # fmt: skip
+_SPECS += [
+    MetricSpec(VERIFIED_PREFIX + s.name.removeprefix("probe."), s.unit, s.direction,
+               f"fine-tuned {s.label}", s.format, s.tasks,
+               f"{s.label} of the fine-tuned model on the verification holdout")
+    for s in _QUALITY_SPECS
+] + [
+    MetricSpec(PREDICTED_PREFIX + s.name.removeprefix("probe."), s.unit, s.direction,
+               f"{s.label} at full size", s.format, s.tasks,
+               f"{s.label} the probe is expected to reach trained on every row, from its "
+               "learning curve on nested samples (interval in its detail)")
+    for s in _QUALITY_SPECS
 ]  # fmt: skip
 REGISTRY: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
 ESTIMATORS = tuple(ESTIMATOR_UNITS)
@@ -240,6 +274,16 @@ def quality_metric(task: Task, chosen: str | None = None) -> str:
         short = ", ".join(c.removeprefix(PROBE_PREFIX) for c in choices)
         raise ValueError(f"quality_metric {chosen!r} is not a {task} metric; use one of {short}")
     return name
+
+
+def verified(quality: str) -> str:
+    """``probe.macro_f1`` -> ``verified.macro_f1``: the quality metric of the fine-tuned model."""
+    return VERIFIED_PREFIX + quality.removeprefix(PROBE_PREFIX)
+
+
+def predicted(quality: str) -> str:
+    """``probe.macro_f1`` -> ``predicted.macro_f1``: the quality metric at the full row count."""
+    return PREDICTED_PREFIX + quality.removeprefix(PROBE_PREFIX)
 
 
 def spec(name: str) -> MetricSpec:

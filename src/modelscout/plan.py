@@ -31,7 +31,7 @@ from modelscout.store import Store
 FEATURES_VERSION = "1"  # the model's own features; other layer choices add theirs
 MODEL_PASS_VERSION = "1"
 PROBS_VERSION = "probs-1"
-PREDICTIONS_VERSION = "predictions-1"  # the probe's out-of-fold predictions (decide/ties.py)
+PREDICTIONS_VERSION = "predictions-1"  # the probe's out-of-fold predictions (measure/paired.py)
 # the linear probe's name in its settings, by task (measure/probe)
 LINEAR_PROBES = {
     "classification": "standardize-logreg-C1",

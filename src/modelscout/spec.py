@@ -105,6 +105,37 @@ class Cost(_Strict):
         return value
 
 
+class Verify(_Strict):
+    """The verification stage: fine-tune the top candidates of the frozen ranking on the
+    user's data (measure/verify) and rank the finalists on what they reach fine-tuned.
+    ``verify: 2`` in YAML (or ``--verify 2``) is ``verify: {top: 2}``."""
+
+    top: int = Field(0, ge=0, description="fine-tune this many finalists (0: no verification)")
+    mode: Literal["head", "full", "lora"] = Field(
+        "full",
+        description="head: a new head on frozen weights; full: every weight; lora: low-rank "
+        "adapters (peft) where the architecture has known target modules",
+    )
+    epochs: int = Field(3, ge=1, description="at most this many epochs (early stopping)")
+    patience: int = Field(1, ge=1, description="epochs without a better validation loss")
+    budget_s: float = Field(300.0, gt=0, description="wall seconds each fine-tune may take")
+    learning_rate: float | None = Field(
+        None, gt=0, description="[head 1e-3, full 3e-5, lora 5e-4]"
+    )
+    batch_size: int = Field(16, ge=1, description="training batch size")
+    folds: int = Field(
+        1,
+        ge=1,
+        description="fine-tune on this many of the probe's folds, each holding its test rows "
+        "out (1: one holdout of 1/folds of the rows)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_alone(cls, value: Any) -> Any:
+        return {"top": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class Spec(_Strict):
     """One ranking run, fully described."""
 
@@ -206,6 +237,14 @@ class Spec(_Strict):
     )
     weights: Weights = Field(default_factory=Weights, description="what counts how much")
     cost: Cost = Field(default_factory=Cost, description="hourly price and traffic to serve")
+    verify: Verify = Field(
+        default_factory=Verify, description="fine-tune the top finalists (verify: K)"
+    )
+    predict_rows: int | None = Field(
+        None,
+        gt=0,
+        description="also predict the quality at this many training rows [the data's rows]",
+    )
 
     @model_validator(mode="after")
     def _serving_batch_is_timed(self) -> Spec:

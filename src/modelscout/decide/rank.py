@@ -23,7 +23,8 @@ from modelscout.decide.criteria import QUALITY_METRIC, normalized_criteria, weig
 from modelscout.decide.pareto import pareto_front
 from modelscout.decide.records import Decision, LongTail, Row
 from modelscout.decide.stability import transferability_stability
-from modelscout.decide.ties import (
+from modelscout.decide.variants import variant_comparisons
+from modelscout.measure.paired import (
     CONFIDENCE,
     METHOD,
     RESAMPLES,
@@ -31,7 +32,6 @@ from modelscout.decide.ties import (
     paired_bootstrap,
     scorer_for,
 )
-from modelscout.decide.variants import variant_comparisons
 from modelscout.records import Measurement
 from modelscout.spec import Constraints
 
@@ -132,7 +132,7 @@ def statistical_ties(
     result: RunResult, ranked: list[Row], quality: str
 ) -> tuple[Ties | None, str | None]:
     """The paired bootstrap of every ranked candidate against the best on ``quality``
-    (decide/ties.py), or None and why it could not run."""
+    (measure/paired.py), or None and why it could not run."""
     task = result.sample.task
     scorer = scorer_for(task, quality)
     paired = [r for r in ranked if r.id in result.predictions and r.raw(quality) is not None]

@@ -14,7 +14,7 @@ from typing import Any
 from modelscout import metrics
 from modelscout.decide.baselines import MEAN_PREDICTOR, floor
 from modelscout.decide.records import LongTail, Row
-from modelscout.decide.ties import Pair, Ties
+from modelscout.measure.paired import Pair, Ties
 from modelscout.spec import BASELINE_PIXELS, BASELINE_TFIDF, Weights
 
 LONG_TAIL_SHARE = 0.2

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelscout import metrics
-from modelscout.decide.ties import Ties
+from modelscout.measure.paired import Ties
 from modelscout.records import Outcome
 
 if TYPE_CHECKING:
@@ -93,5 +93,5 @@ class Decision:
     long_tail: LongTail | None = None
     confusions: list[Confusion] = field(default_factory=list)  # the recommended candidate's
     quality_metric: str = metrics.DEFAULT_QUALITY["classification"]  # what ranks as quality
-    ties: Ties | None = None  # the paired test against the best (decide/ties.py)
+    ties: Ties | None = None  # the paired test against the best (measure/paired.py)
     ties_note: str | None = None  # why there is no test, or what it left out

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:  # names for the annotations only: the fork server's module must stay light
     from modelscout.measure.model_pass import PassJob, PassResult
     from modelscout.measure.probe import ProbeJob, ProbeResult
+    from modelscout.measure.verify import VerifyJob, VerifyResult
 
 
 class Executor(Protocol):
@@ -24,3 +25,6 @@ class Executor(Protocol):
     ) -> None:
         """Every probe; ``on_result(index, result)`` as each finishes (an exception for a
         probe that raised), so that a killed run keeps the finished ones."""
+
+    def verify(self, job: VerifyJob) -> VerifyResult:
+        """One finalist's verification fine-tune, alone on its machine (its own process)."""

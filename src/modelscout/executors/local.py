@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from modelscout.executors.forkserver import isolated_pool
 from modelscout.measure.model_pass import PassJob, PassResult, run_model_pass
 from modelscout.measure.probe import ProbeJob, ProbeResult, cross_validate_many
 from modelscout.measure.timing import usable_cores
+from modelscout.measure.verify import VerifyJob, VerifyResult, run_verify
 
 logger = logging.getLogger(__name__)
 
 
-def run_isolated(job: PassJob) -> PassResult:
-    """``run_model_pass`` in a fresh process of its own; its death fails only this candidate."""
+def run_isolated(job: PassJob | VerifyJob, work: Callable = run_model_pass) -> Any:
+    """``work(job)`` (the model pass, or a verification fine-tune) in a fresh process of its
+    own; its death fails only this candidate."""
     from concurrent.futures.process import BrokenProcessPool
 
     from modelscout.errors import CandidateError
@@ -25,7 +28,7 @@ def run_isolated(job: PassJob) -> PassResult:
     logger.debug("model pass of %s in a process of its own", job.candidate.id)
     with isolated_pool() as pool:
         try:
-            return pool.submit(run_model_pass, job).result()
+            return pool.submit(work, job).result()
         except BrokenProcessPool:
             raise CandidateError(
                 "its measuring process died (out of memory, or a crash in native code)"
@@ -41,6 +44,9 @@ class LocalExecutor:
 
     def model_pass(self, job: PassJob) -> PassResult:
         return run_isolated(job)
+
+    def verify(self, job: VerifyJob) -> VerifyResult:
+        return run_isolated(job, run_verify)
 
     def probes(
         self,
