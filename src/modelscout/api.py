@@ -48,7 +48,16 @@ def rank(
     prepared = prepared or prepare(spec)
     decide = import_module("modelscout.decide").decide
     run = import_module("modelscout.run").run
-    return decide(run(spec, prepared=prepared, step=step, on_candidate=on_candidate))
+    result = run(spec, prepared=prepared, step=step, on_candidate=on_candidate)
+    decision = decide(result)
+    if spec.verify.top == 0:
+        return decision
+    # Verification: the frozen ranking's finalists fine-tuned, then decided again on that.
+    verification = import_module("modelscout.verification")
+    ranked = [row.id for row in decision.rows if row.status == "ranked"]
+    finalists, notes = verification.finalists_of(ranked, spec.verify.top)
+    verification.verify(result, finalists, step=step, notes=notes)
+    return decide(result)
 
 
 def rank_and_report(

@@ -221,6 +221,28 @@ class Ties(_Closed):
     sentence: str = Field(description="what the test is and who is tied, as the reports show it")
 
 
+class Verification(_Closed):
+    """1.7: what the verification stage did: the finalists fine-tuned, and the pick after."""
+
+    mode: str = Field(description="head, full or lora")
+    asked: int = Field(description="verify.top as the spec gave it")
+    finalists: list[str] = Field(description="the frozen ranking's top, best first")
+    verified: list[str] = Field(description="finalists with fine-tuned figures, in final order")
+    skipped: dict[str, str] = Field(description="finalist -> why it was not fine-tuned")
+    notes: list[str] = Field(description="e.g. fewer candidates ranked than asked")
+    rows: int = Field(description="held-out rows every fine-tune is scored on")
+    folds: int = Field(description="probe folds fine-tuned on (each holding its test rows out)")
+    device: str = Field(description="cpu or cuda")
+    metric: str = Field(description="the fine-tuned quality metric ranked (verified.*)")
+    frozen_pick: str | None = Field(description="the pick of the frozen ranking")
+    pick: str | None = Field(description="the pick after verification")
+    changed: bool = Field(description="verification changed the pick")
+    tied_with_best: list[str] = Field(
+        description="verified finalists statistically tied with the best fine-tuned one"
+    )
+    sentence: str = Field(description="what verification decided, as the reports show it")
+
+
 class Results(_Closed):
     """results.json (docs/results-schema.md)."""
 
@@ -260,6 +282,9 @@ class Results(_Closed):
     )
     ties_note: str | None = Field(
         None, description="1.6: why there is no test of ties, or what it left out"
+    )
+    verification: Verification | None = Field(
+        None, description="1.7: the verification stage; null when it did not run"
     )
     variants: list[VariantComparison]
     transferability_stability: list[Stability] = Field(

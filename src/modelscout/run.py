@@ -96,6 +96,8 @@ class RunResult:
     # candidate id -> its probe's out-of-fold predictions, row-aligned over the sample (the
     # folds depend only on the targets, the folds and the seed): paired across candidates
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    # what the verification stage did (modelscout/verification.py), once it has run
+    verification: Any = None
 
 
 def environment() -> dict[str, Any]:

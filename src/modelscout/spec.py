@@ -368,6 +368,9 @@ def read_spec_file(path: Path) -> dict[str, Any]:
 def build_spec(spec_file: Path | None = None, **overrides: Any) -> Spec:
     """The spec from an optional YAML file, with non-None ``overrides`` (CLI flags) on top."""
     settings = read_spec_file(spec_file) if spec_file else {}
+    verify = settings.get("verify")
+    if isinstance(verify, int) and not isinstance(verify, bool):  # ``verify: 2``; flags merge
+        settings["verify"] = {"top": settings["verify"]}
     for key, value in overrides.items():
         # (not ``value == []``: a DataFrame compares element by element)
         if value is None or (isinstance(value, (list, tuple)) and not value):

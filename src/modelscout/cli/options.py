@@ -11,7 +11,7 @@ import typer
 from modelscout.measure.cost import instance_presets
 from modelscout.records import TASKS
 from modelscout.records import Modality as ModalityName
-from modelscout.spec import Spec
+from modelscout.spec import Spec, Verify
 
 # Choices named in --help, read from where they are defined so they never drift.
 Task = Enum("Task", {name: name for name in TASKS})
@@ -23,6 +23,10 @@ TransformChoice = Enum(
         name: name
         for name in get_args(get_args(Spec.model_fields["target_transform"].annotation)[0])
     },
+)
+VerifyMode = Enum(
+    "VerifyMode",
+    {name: name for name in get_args(Verify.model_fields["mode"].annotation)},
 )
 LayerChoice = Enum(
     "LayerChoice", {name: name for name in get_args(Spec.model_fields["feature_layer"].annotation)}

@@ -22,6 +22,7 @@ from modelscout.cli.options import (
     Task,
     TransformChoice,
     TrustRemoteCode,
+    VerifyMode,
     spec_default,
     spec_help,
 )
@@ -190,10 +191,29 @@ Baseline = Annotated[
         help="Rank the data's baseline too (TF-IDF for text, pixels for images) [default: yes].",
     ),
 ]
+VerifyTop = Annotated[
+    int | None,
+    typer.Option(
+        "--verify",
+        metavar="K",
+        min=0,
+        help="Fine-tune the top K of the frozen ranking on your data and rank them on what "
+        "they reach [default: 0, off].",
+    ),
+]
+VerifyModeChoice = Annotated[
+    VerifyMode | None,
+    typer.Option(help="How --verify fine-tunes: head, full or lora [default: full]."),
+]
+VerifyBudget = Annotated[
+    float | None,
+    typer.Option(metavar="SECONDS", help="Wall seconds each fine-tune may take [default: 300]."),
+]
 AsJson = Annotated[
     bool, typer.Option("--json", help="Print results.json on stdout, the rest on stderr.")
 ]
 COST_FLAGS = ("instance", "price_per_hour", "requests_per_day")
+VERIFY_FLAGS = {"verify_top": "top", "verify_mode": "mode", "verify_budget": "budget_s"}
 NOT_SPEC_FLAGS = ("spec", "as_json", "quiet")
 
 
@@ -213,6 +233,9 @@ def rank(
     baseline_columns: BaselineColumns = None,
     min_quality: MinQuality = None,
     feature_layer: FeatureLayer = None,
+    verify_top: VerifyTop = None,
+    verify_mode: VerifyModeChoice = None,
+    verify_budget: VerifyBudget = None,
     variants: Variants = None,
     max_samples: MaxSamples = None,
     folds: Folds = None,
@@ -261,6 +284,7 @@ def _spec_overrides(flags: dict[str, Any]) -> dict[str, Any]:
     }
     chosen["cost"] = {name: chosen.pop(name) for name in COST_FLAGS}
     chosen["constraints"] = {"min_quality": chosen.pop("min_quality")}
+    chosen["verify"] = {key: chosen.pop(flag) for flag, key in VERIFY_FLAGS.items()}
     return chosen
 
 

@@ -24,6 +24,7 @@ from modelscout.decide.pareto import pareto_front
 from modelscout.decide.records import Decision, LongTail, Row
 from modelscout.decide.stability import transferability_stability
 from modelscout.decide.variants import variant_comparisons
+from modelscout.decide.verified import verified_order
 from modelscout.measure.paired import (
     CONFIDENCE,
     METHOD,
@@ -199,7 +200,9 @@ def decide(result: RunResult) -> Decision:
     table = normalized_criteria(ranked, spec.estimators, quality)
     ties, ties_note = statistical_ties(result, ranked, quality)
     tie_quality(table, ties)
-    order = _order(ranked, table, weights, quality)
+    order, verdict = verified_order(
+        _order(ranked, table, weights, quality), table, weights, result, quality
+    )
     others = [r for r in rows if r.status != "ranked"]
     ordered = order + sorted(others, key=lambda r: r.status != "rejected")
     warnings = words.timing_warnings(rows)
@@ -210,7 +213,7 @@ def decide(result: RunResult) -> Decision:
         rows=ordered,
         recommendation=order[0].id if order else None,
         rationale=words.rationale(
-            order, others, spec.weights, spec.constraints, quality, names, ties
+            order, others, spec.weights, spec.constraints, quality, names, ties, verdict
         )
         + words.caveats(order, warnings),
         pareto=[r.id for r in order if r.pareto],
@@ -227,6 +230,7 @@ def decide(result: RunResult) -> Decision:
         quality_metric=quality,
         ties=ties,
         ties_note=ties_note,
+        verification=verdict,
     )
 
 

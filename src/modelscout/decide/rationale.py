@@ -67,13 +67,15 @@ def rationale(
     quality: str = QUALITY,
     names: dict[str, str] | None = None,
     ties: Ties | None = None,
+    verdict: dict[str, Any] | None = None,
 ) -> str:
     """One paragraph naming the trade-off behind the pick, with numbers.
 
     ``quality``: the run's quality metric; ``names``: baseline id -> how a sentence names it
     (``baseline_name``); the pick is compared with each reference in its ``beats``;
     ``ties``: the paired test, whose verdict replaces the fold-spread heuristic (kept only
-    without it)."""
+    without it); ``verdict``: what verification decided (decide/verified.py): when it changed
+    the pick, its sentence leads, since the frozen trade-off no longer explains the pick."""
     excluded = ""
     rejected = sum(r.status == "rejected" for r in others)
     failed = sum(r.status == "failed" for r in others)
@@ -86,7 +88,9 @@ def rationale(
     value, spread = _q(pick, quality)
     best = max(order, key=lambda r: _signed(r, quality))
     sentences = []
-    if len(order) == 1:
+    if verdict is not None and verdict["changed"]:
+        sentences.append(verdict["sentence"])
+    elif len(order) == 1:
         sentences.append(
             f"{pick.id} is the only candidate ranked ({metrics.label(quality)} "
             f"{_show(quality, value)} ± {_show(quality, spread)})."
@@ -95,8 +99,10 @@ def rationale(
         sentences += _best_pick(pick, order[1], quality, heuristic=ties is None)
     else:
         sentences += _traded_pick(pick, best, weights, quality, heuristic=ties is None)
-    if ties is not None and len(order) > 1:
+    if ties is not None and len(order) > 1 and not (verdict and verdict["changed"]):
         sentences += tie_sentences(pick, order, ties, weights)
+    if verdict is not None and not verdict["changed"]:
+        sentences.append(verdict["sentence"])
     budget = getattr(constraints, "max_latency_ms_p95", None)
     p95 = pick.raw(P95)
     if budget and p95 is not None and not pick.flags:
@@ -413,3 +419,63 @@ def long_tail(
         + f": {', '.join(classes)}."
     )
     return LongTail(share, classes, rows, total, sentence)
+
+
+MODES = {"head": "a new head on frozen weights", "full": "full fine-tune", "lora": "LoRA"}
+
+
+def _fine_tuned(row: Row, name: str) -> str:
+    """'0.912 [0.884, 0.937], +0.031 over its frozen probe on the same rows'."""
+    found = row.outcome.measurements[name]
+    show, detail = metrics.spec(name).show, found.detail or {}
+    text = f"{show(found.value)} [{show(detail.get('low'))}, {show(detail.get('high'))}]"
+    if detail.get("gain") is not None:
+        gain = detail["gain"]
+        sign = "+" if gain >= 0 else "−"
+        text += f", {sign}{show(abs(gain))} over its frozen probe on the same rows"
+    return text
+
+
+def verification_sentence(verdict: dict[str, Any], rows: dict[str, Row], quality: str) -> str:
+    """What verification did to the pick: changed it, confirmed it, or could not judge it;
+    then who was not fine-tuned and why."""
+    name, label = verdict["metric"], metrics.label(quality)
+    how = (
+        f"{MODES.get(verdict['mode'], verdict['mode'])} on {verdict['rows']:,} held-out rows"
+        f"{' of ' + str(verdict['folds']) + ' folds' if verdict['folds'] > 1 else ''}"
+    )
+    verified, pick, frozen = verdict["verified"], verdict["pick"], verdict["frozen_pick"]
+    if not verified:
+        sentence = (
+            f"Verification fine-tuned none of the finalists ({how}); the frozen ranking stands."
+        )
+    elif verdict["changed"]:
+        sentence = (
+            f"Verification ({how}) changed the pick from {frozen} to {pick}: fine-tuned, {pick} "
+            f"reaches {label} {_fine_tuned(rows[pick], name)}, and {frozen} "
+            f"{_fine_tuned(rows[frozen], name)}."
+        )
+    elif pick in verified:
+        others = [cid for cid in verified if cid != pick]
+        rival = f"; {others[0]} reaches {_fine_tuned(rows[others[0]], name)}" if others else ""
+        sentence = (
+            f"Verification ({how}) confirmed the pick: fine-tuned, {pick} reaches {label} "
+            f"{_fine_tuned(rows[pick], name)}{rival}."
+        )
+    else:
+        sentence = (
+            f"Verification ({how}) could not fine-tune the pick, {pick}, so its frozen figures "
+            f"stand; among the finalists fine-tuned, {verified[0]} reaches {label} "
+            f"{_fine_tuned(rows[verified[0]], name)}."
+        )
+    if verdict["tied_with_best"]:
+        tied = verdict["tied_with_best"]
+        sentence += (
+            f" Fine-tuned, {_listed(tied)} {'is' if len(tied) == 1 else 'are'} statistically "
+            "tied with the best (paired bootstrap on the held-out rows), so the other criteria "
+            "decided among them."
+        )
+    skipped = [f"{cid} ({why})" for cid, why in verdict["skipped"].items()]
+    if skipped:
+        sentence += f" Not fine-tuned: {'; '.join(skipped)}."
+    return sentence

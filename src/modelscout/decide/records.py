@@ -95,3 +95,5 @@ class Decision:
     quality_metric: str = metrics.DEFAULT_QUALITY["classification"]  # what ranks as quality
     ties: Ties | None = None  # the paired test against the best (measure/paired.py)
     ties_note: str | None = None  # why there is no test, or what it left out
+    # what verification decided (decide/verified.py), None when it did not run
+    verification: dict[str, Any] | None = None

@@ -32,6 +32,7 @@ from modelscout.report.matrix import (
     units_note,
 )
 from modelscout.report.thumbnails import thumbnail_uri
+from modelscout.report.verified import verification_headers, verification_rows
 
 SECTIONS = (
     ("recommendation", "Recommendation"),
@@ -157,6 +158,12 @@ def _decision(results: dict[str, Any]) -> dict[str, Any]:
         ],
         "weights": [_number(float(v)) for v in weights.values()],
         "ties": {"line": ties_line(results), "headers": TIES_HEADERS, "rows": tie_rows(results)},
+        "verification": {
+            "line": (results.get("verification") or {}).get("sentence"),
+            "notes": (results.get("verification") or {}).get("notes") or [],
+            "headers": verification_headers(results),
+            "rows": verification_rows(results),
+        },
     }
 
 

@@ -23,7 +23,7 @@ from modelscout.results import Results
 if TYPE_CHECKING:
     from modelscout.run import RunResult
 
-SCHEMA_VERSION = "1.6"
+SCHEMA_VERSION = "1.7"
 
 
 def _candidate(row: Row) -> dict[str, Any]:
@@ -127,6 +127,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "confusions": [asdict(c) for c in decision.confusions],
         "ties": asdict(decision.ties) if decision.ties else None,
         "ties_note": decision.ties_note,
+        "verification": decision.verification,
         "variants": decision.variants,
         "transferability_stability": decision.stability,
         "candidates": [_candidate(row) for row in decision.rows],
@@ -179,7 +180,12 @@ def upgraded(results: dict[str, Any]) -> dict[str, Any]:
     by decide's own functions: the sentences (1.3), the quality metric, skipped estimators
     and each candidate's ``beats`` (1.5), and no test of ties (1.6: without the out-of-fold
     predictions it cannot be computed, and the note says so)."""
-    return with_ties(with_quality(with_sentences(results)))
+    return with_verification(with_ties(with_quality(with_sentences(results))))
+
+
+def with_verification(results: dict[str, Any]) -> dict[str, Any]:
+    """A results dictionary with what schema 1.7 added, for an older one: no verification."""
+    return results if "verification" in results else results | {"verification": None}
 
 
 def with_ties(results: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from modelscout.report.matrix import (
     units_note,
 )
 from modelscout.report.md_escape import md_code, md_text
+from modelscout.report.verified import verification_headers, verification_rows
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -44,7 +45,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         "|" + "---|" * len(headers),
     ]
     lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in matrix_rows(results)]
-    lines += _task_notes(results) + _ties(results) + _timing(results) + _long_tail(results)
+    lines += _task_notes(results) + _ties(results) + _verification(results)
+    lines += _timing(results) + _long_tail(results)
     lines += _labels(results) + _residuals(results) + _confusions(results)
     lines += _variants(results) + _cost(results) + _deployment(results) + _gpu(results)
     weights = ", ".join(f"{md_text(k)} {v:g}" for k, v in results["weights"].items())
@@ -185,6 +187,26 @@ def _ties(results: dict[str, Any]) -> list[str]:
     if rows:
         lines += ["", "| " + " | ".join(TIES_HEADERS) + " |", "|" + "---|" * len(TIES_HEADERS)]
         lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _verification(results: dict[str, Any]) -> list[str]:
+    """Decide's sentence on what verification did, and the finalists' fine-tuned figures."""
+    verdict = results.get("verification")
+    if not verdict:
+        return []
+    lines = ["", "## Verification", "", md_text(verdict["sentence"])]
+    for note in verdict.get("notes") or []:
+        lines += ["", md_text(note)]
+    headers = verification_headers(results)
+    lines += [
+        "",
+        "| " + " | ".join(md_text(h) for h in headers) + " |",
+        "|" + "---|" * len(headers),
+    ]
+    lines += [
+        "| " + " | ".join(md_text(v) for v in row) + " |" for row in verification_rows(results)
+    ]
     return lines
 
 
