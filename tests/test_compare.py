@@ -293,6 +293,9 @@ def test_a_genuinely_better_candidate_in_the_new_run_has_changed():
     assert (picks["old"], picks["new"], picks["changed"]) == ("a", "a", True)
     assert picks["sentence"].startswith("New pick a against old pick a on macro-F1: new − old 0.")
     assert picks["sentence"].endswith("(on the 600 shared rows): a real change.")
+    markdown = render_comparison_markdown(diff)
+    assert "| +0.0" in markdown and "(paired, 600 rows) | better |" in markdown
+    assert "(paired bootstrap) |" in markdown and "interval of its bootstrap test" in markdown
 
 
 def test_a_few_rows_mended_and_a_few_broken_is_not_a_change():
@@ -337,10 +340,10 @@ def test_different_data_is_compared_unpaired_and_said_so():
     new = _results({"a": _mended(a, 60)}, texts=[f"other text {i}" for i in range(N)])
     diff = compare_results(old, new)
     test = diff["quality"]["test"]
-    assert (test["method"], test["rows_shared"]) == ("bootstrap (unpaired)", 0)
+    assert (test["method"], test["rows_shared"]) == ("unpaired bootstrap", 0)
     assert test["sentence"].startswith("Not paired: the runs share 0 of their rows")
     tested = _row(diff, "a")["test"]
-    assert tested["method"] == "bootstrap (unpaired)" and tested["rows"] is None
+    assert tested["method"] == "unpaired bootstrap" and tested["rows"] is None
     assert tested["changed"] and tested["low"] > 0  # 10 points of accuracy: clear unpaired too
     paired = _row(compare_results(old, _results({"a": _mended(a, 60)})), "a")["test"]
     # independent draws keep each run's row difficulty: a wider interval than the paired one

@@ -300,7 +300,7 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
 # A paired test needs this many shared rows; with fewer, each run's rows are resampled on their
 # own (a percentile interval from a handful of rows says little either way)
 MIN_SHARED_ROWS = 20
-UNPAIRED = "bootstrap (unpaired)"
+UNPAIRED = "unpaired bootstrap"
 HEURISTIC = "fold spread"
 
 

@@ -210,6 +210,11 @@ def _metric_lines(diff: dict[str, Any]) -> list[str]:
             "of the two spreads; one without a spread moved when it changed by more than "
             f"{RELATIVE_CHANGE:.0%}.",
         ]
+        if any(m.get("low") is not None for m in diff["moved_metrics"]):
+            lines[-1] += (
+                " The quality metric, where both runs kept predictions, moved when the 95% "
+                "interval of its bootstrap test excludes 0."
+            )
     else:
         lines.append(
             "None: every metric measured in both runs stayed within its spread "
