@@ -98,6 +98,12 @@ class Candidate(_Closed):
         "predictor') -> whether its quality metric beats that one's",
     )
     meta: Meta
+    predictions: list[Any] | None = Field(
+        None,
+        description="1.7: the probe's out-of-fold predictions, one per sample row in the order "
+        "of data.row_keys: class ids into data.classes, label-index lists (multi-label) or "
+        "numbers in the target's units; null when not kept (not measured, or an older file)",
+    )
 
 
 class VariantComparison(_Closed):
@@ -167,6 +173,16 @@ class Data(_Closed):
     rows_cut: int = Field(0, description="1.2: texts that were cut to max_text_chars")
     notes: list[str] = Field(
         default_factory=list, description="1.2: sentences the reports show about the data"
+    )
+    row_keys: list[str] | None = Field(
+        None,
+        description="1.7: per sample row, a hash of its input and target that identifies it "
+        "across runs; null when no predictions were kept",
+    )
+    truth: list[Any] | None = Field(
+        None,
+        description="1.7: per sample row, its target in the predictions' form (class id, "
+        "label-index list or number); null when no predictions were kept",
     )
 
 

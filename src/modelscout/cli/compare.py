@@ -25,7 +25,10 @@ AsJson = Annotated[
 
 
 def compare(old: Old, new: New, markdown: MarkdownPath = None, as_json: AsJson = False) -> None:
-    """Say what changed between two runs: candidates, ranks, the pick, metrics beyond spread.
+    """Say what changed between two runs: candidates, ranks, the pick, metrics beyond noise.
+
+    Quality is tested with the paired bootstrap on the rows both runs share (results.json 1.7
+    keeps the predictions); otherwise unpaired, or by the fold spread, and it says so.
 
     Example:
 

@@ -34,6 +34,15 @@ def _with_spread(value: float, spread: float | None, unit: str | None) -> str:
     return text if spread is None else f"{text} ± {_number(spread, unit)}"
 
 
+def _signed(value: float, unit: str | None) -> str:
+    return f"{'+' if value > 0 else ''}{_number(value, unit)}"
+
+
+def _interval(test: dict[str, Any], unit: str | None) -> str:
+    """'95% interval -0.012 to +0.031'."""
+    return f"95% interval {_signed(test['low'], unit)} to {_signed(test['high'], unit)}"
+
+
 def _rank(rank: int | None) -> str:
     return "–" if rank is None else str(rank)
 
@@ -48,6 +57,8 @@ def _moved_table(moved: list[dict[str, Any]]) -> list[str]:
         change = f"{'+' if m['change'] > 0 else ''}{_number(m['change'], unit)}"
         if m["rule"] == "spread":
             beyond = f"spread {_number(m['threshold'], unit)}"
+        elif m.get("low") is not None:
+            beyond = f"{_interval(m, unit)} ({m['rule']})"
         else:
             # a move away from 0 has no relative size: it is said as such, never divided by 0
             beyond = (
@@ -152,18 +163,39 @@ def _quality_lines(diff: dict[str, Any]) -> list[str]:
             f" The old run ranked on {md_code(quality['old_metric'])}: its pick was chosen "
             "on another metric."
         )
-    lines.append("")
+    test = quality.get("test")
+    lines += ["", _text(test["sentence"]), ""] if test else [""]
+    if quality.get("picks"):
+        lines += [_text(quality["picks"]["sentence"]), ""]
     if not quality["rows"]:
         return [*lines, "No candidate has this metric in both runs.", ""]
-    lines += ["| candidate | old | new | change | verdict |", "|---|---:|---:|---:|---|"]
+    tested = any(row.get("test") for row in quality["rows"])
+    if tested:
+        lines += [
+            "| candidate | old | new | change | tested new − old | verdict |",
+            "|---|---:|---:|---:|---|---|",
+        ]
+    else:
+        lines += ["| candidate | old | new | change | verdict |", "|---|---:|---:|---:|---|"]
     for row in quality["rows"]:
-        change = f"{'+' if row['change'] > 0 else ''}{_number(row['change'], unit)}"
-        lines.append(
-            f"| {_text(row['id'])} | {_with_spread(row['old'], row['old_spread'], unit)} "
-            f"| {_with_spread(row['new'], row['new_spread'], unit)} | {change} "
-            f"| {row['verdict']} |"
-        )
+        cells = [
+            _text(row["id"]),
+            _with_spread(row["old"], row["old_spread"], unit),
+            _with_spread(row["new"], row["new_spread"], unit),
+            _signed(row["change"], unit),
+        ]
+        if tested:
+            cells.append(_tested(row.get("test"), unit))
+        lines.append(f"| {' | '.join(cells)} | {row['verdict']} |")
     return [*lines, ""]
+
+
+def _tested(test: dict[str, Any] | None, unit: str | None) -> str:
+    """A quality row's test: '+0.012, 95% interval -0.004 to +0.030 (paired, 540 rows)'."""
+    if test is None:
+        return "not tested (no predictions kept)"
+    how = f"paired, {test['rows']:,} rows" if test["rows"] else "not paired"
+    return f"{_signed(test['difference'], unit)}, {_interval(test, unit)} ({how})"
 
 
 def _metric_lines(diff: dict[str, Any]) -> list[str]:
@@ -178,6 +210,11 @@ def _metric_lines(diff: dict[str, Any]) -> list[str]:
             "of the two spreads; one without a spread moved when it changed by more than "
             f"{RELATIVE_CHANGE:.0%}.",
         ]
+        if any(m.get("low") is not None for m in diff["moved_metrics"]):
+            lines[-1] += (
+                " The quality metric, where both runs kept predictions, moved when the 95% "
+                "interval of its bootstrap test excludes 0."
+            )
     else:
         lines.append(
             "None: every metric measured in both runs stayed within its spread "

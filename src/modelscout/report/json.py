@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,7 +15,7 @@ from pydantic import ValidationError
 
 from modelscout import __version__, metrics
 from modelscout.data import MAX_TEXT_CHARS
-from modelscout.data.inputs import NumberTargets, Targets
+from modelscout.data.inputs import LabelSetTargets, NumberTargets, Targets
 from modelscout.decide import Decision, Row
 from modelscout.decide import rationale as words
 from modelscout.decide.baselines import BASELINE_SOURCE, beats_values
@@ -25,9 +27,58 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = "1.7"
 
+# A row key's length in hex digits: 64 bits, so that two different rows of samples of a few
+# thousand share a key with odds below one in a billion.
+ROW_KEY_HEX = 16
 
-def _candidate(row: Row) -> dict[str, Any]:
+
+def encoded(predicted: np.ndarray) -> list[Any]:
+    """Predictions or truth in results.json's compact form: class ids as ints, a label set as
+    the list of its label indices, numbers as floats (original units).
+
+    Shape:
+        predicted: (N,) class ids or numbers, or (N, L) 0/1 label indicators.
+    """
+    values = np.asarray(predicted)
+    if values.ndim == 2:
+        return [np.flatnonzero(row).tolist() for row in values]
+    if np.issubdtype(values.dtype, np.integer):
+        return values.tolist()
+    return values.astype(float).tolist()
+
+
+def _target_text(targets: Targets) -> list[bytes]:
+    """Each row's target as bytes, independent of how models were fitted (a regression
+    target's transform is left out: the same row under another transform is the same row)."""
+    if isinstance(targets, NumberTargets):
+        return [repr(float(v)).encode("ascii") for v in targets.values]
+    return targets.fingerprint_parts()
+
+
+def row_keys(run: RunResult) -> list[str]:
+    """A short hash of each sample row's input (text, or image file content) and target, so
+    that two runs' rows can be matched across samples (decide/compare.py)."""
+    inputs = run.sample.inputs.fingerprint_parts()
+    targets = _target_text(run.sample.targets)
+    return [
+        hashlib.sha256(i + b"\x1f" + t).hexdigest()[:ROW_KEY_HEX]
+        for i, t in zip(inputs, targets, strict=True)
+    ]
+
+
+def _truth(targets: Targets) -> list[Any]:
+    """The sample's truth in the form its predictions are scored against (decide/rank.py):
+    class ids into ``data.classes``, label indices, or numbers in the original units."""
+    if isinstance(targets, NumberTargets):
+        return encoded(targets.values)
+    if isinstance(targets, LabelSetTargets):
+        return encoded(targets.indicators)
+    return encoded(targets.fit_targets())
+
+
+def _candidate(row: Row, predictions: dict[str, np.ndarray]) -> dict[str, Any]:
     outcome = row.outcome
+    predicted = predictions.get(outcome.candidate.id)
     candidate = outcome.candidate
     measurements = dict(outcome.measurements)
     gpu = measurements.pop(metrics.GPU_DEVICE, None)  # a note, not a number: ``gpu`` below
@@ -61,6 +112,7 @@ def _candidate(row: Row) -> dict[str, Any]:
         "beats": row.beats,
         "artifacts": (load.detail or {}).get("artifacts") if load else None,
         "meta": outcome.meta.model_dump(),
+        "predictions": None if predicted is None else encoded(predicted),
     }
 
 
@@ -94,6 +146,8 @@ def _data(run: RunResult) -> dict[str, Any]:
         "max_text_chars": MAX_TEXT_CHARS,
         "rows_cut": data.rows_cut,
         "notes": sample.notes,
+        "row_keys": row_keys(run) if run.predictions else None,
+        "truth": _truth(sample.targets) if run.predictions else None,
         "classes": [{"name": c, "rows": n} for c, n in sample.targets.counts().items()],
         "target": _target(sample.targets),
         "slices": {
@@ -130,7 +184,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "verification": decision.verification,
         "variants": decision.variants,
         "transferability_stability": decision.stability,
-        "candidates": [_candidate(row) for row in decision.rows],
+        "candidates": [_candidate(row, run.predictions) for row in decision.rows],
         "data": _data(run),
         "environment": run.environment,
         "settings": run.spec.model_dump(mode="json"),
@@ -142,6 +196,25 @@ def build_results(decision: Decision) -> dict[str, Any]:
             "threads": run.threads,
         },
     }
+
+
+# A JSON string, or an array of scalars (or of arrays of scalars) with no object in it: strings
+# are matched whole first, so that a bracket inside one never starts an array
+_STRING = r'"(?:[^"\\]|\\.)*"'
+_SCALAR = rf'[^\[\]{{}}"]|{_STRING}'
+_STRING_OR_FLAT_ARRAY = re.compile(rf"{_STRING}|\[(?:{_SCALAR}|\[(?:{_SCALAR})*\])*\]")
+
+
+def _one_line(found: re.Match[str]) -> str:
+    text = found.group()
+    return text if text.startswith('"') else json.dumps(json.loads(text), ensure_ascii=False)
+
+
+def dumps_results(results: dict[str, Any]) -> str:
+    """results.json's text: indented, but each array of plain values on one line, so that
+    the per-row predictions, truth and row keys take a line each, not a line per row."""
+    text = json.dumps(results, indent=2, ensure_ascii=False, default=str)
+    return _STRING_OR_FLAT_ARRAY.sub(_one_line, text)
 
 
 def read_results(path: str | Path) -> dict[str, Any]:

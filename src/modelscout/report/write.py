@@ -10,6 +10,7 @@ from typing import Any
 from modelscout.errors import UserError, require_writable_folder
 from modelscout.report.csv import render_csv
 from modelscout.report.html import render_html
+from modelscout.report.json import dumps_results
 from modelscout.report.markdown import render_markdown
 from modelscout.run import LOG_FOLDER
 
@@ -63,7 +64,7 @@ def write_reports(results: dict[str, Any], output: str | Path) -> list[Path]:
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
     files = {
-        "results.json": json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n",
+        "results.json": dumps_results(results) + "\n",
         "results.md": render_markdown(results),
         "matrix.csv": render_csv(results),
         "report.html": render_html(results),
