@@ -152,3 +152,18 @@ def test_regression_and_multilabel_runs_predict_their_quality(task, tmp_path, ti
         found = row["metrics"][metrics.predicted(quality)]
         assert found["value"] is not None or found["detail"]["reason"], row["id"]
         assert len(found["detail"]["points"]) == 4
+
+
+def test_the_cli_flag_sets_predict_rows_and_refuses_zero(small_csv):
+    from typer.testing import CliRunner
+
+    from modelscout.cli import app
+    from modelscout.cli.rank import _spec_overrides
+    from modelscout.spec import build_spec as spec_from
+
+    flags = {"data": small_csv, "predict_rows": 50_000, "instance": None}
+    overrides = _spec_overrides(flags | {"price_per_hour": None, "requests_per_day": None,
+                                         "min_quality": None})  # fmt: skip
+    assert spec_from(**overrides).predict_rows == 50_000
+    refused = CliRunner().invoke(app, ["rank", "--data", str(small_csv), "--predict-rows", "0"])
+    assert refused.exit_code == 2 and "--predict-rows" in refused.output
