@@ -22,7 +22,9 @@ from modelscout.data.inputs import Targets
 from modelscout.measure.device import GPU_INT8, GPU_NOTE, gpu_names
 from modelscout.measure.estimates import STABILITY_FRACTIONS, TRANSFERABILITY_VERSION
 from modelscout.measure.onnx import ONNX_NAMES
+from modelscout.measure.paired import SCORERS
 from modelscout.measure.probe import PROBES
+from modelscout.measure.probe.curve_points import CURVE_FRACTIONS, CURVE_VERSION
 from modelscout.measure.timing import stage_names, timing_names
 from modelscout.records import Candidate, Measurement
 from modelscout.spec import Spec
@@ -31,6 +33,7 @@ from modelscout.store import Store
 FEATURES_VERSION = "1"  # the model's own features; other layer choices add theirs
 MODEL_PASS_VERSION = "1"
 PROBS_VERSION = "probs-1"
+CURVE_POINTS_VERSION = "curve-points-1"  # a probe's learning-curve points (curve_points.py)
 PREDICTIONS_VERSION = "predictions-1"  # the probe's out-of-fold predictions (measure/paired.py)
 # the linear probe's name in its settings, by task (measure/probe)
 LINEAR_PROBES = {
@@ -111,6 +114,20 @@ class Ledger:
         )
         self.measured += len(measurements)
         return {m.name: m for m in measurements}
+
+    def save_curve(
+        self, job: Job, measurements: list[Measurement], points: np.ndarray
+    ) -> dict[str, Measurement]:
+        """A curve's measurements and its packed points, in one transaction."""
+        self.store.put_features(
+            job.candidate.key, self.data_key, curve_points_version(job), points, *measurements
+        )
+        self.measured += len(measurements)
+        return {m.name: m for m in measurements}
+
+    def curve_points(self, job: Job) -> np.ndarray | None:
+        """The stored packed points of a curve job, or None."""
+        return self.features(job.candidate, curve_points_version(job))
 
     def predictions(self, job: Job) -> np.ndarray | None:
         """The stored out-of-fold predictions of a probe job, or None."""
@@ -214,6 +231,35 @@ def layer_settings(spec: Spec, candidate: Candidate) -> dict[str, Any]:
     if spec.feature_layer == "last" or not backend_of(candidate).dense_features:
         return {}
     return {"feature_layer": spec.feature_layer}
+
+
+def curve_job(
+    spec: Spec, candidate: Candidate, probe_name: str, targets: Targets, rows: int
+) -> Job:
+    """The probe's learning curve (``measure/probe/curve_points.py``): ``predicted.<metric>``
+    for every scored quality metric of the task, at ``rows`` (the data's rows) and at the
+    spec's ``predict_rows``. Its points are kept apart (``curve_points_version``): another
+    row count only refits the curve."""
+    names = tuple(metrics.predicted(name) for name in SCORERS[targets.task])
+    settings = {**curve_points_settings(spec, candidate, probe_name, targets), "rows": rows}
+    settings["predict_rows"] = spec.predict_rows
+    return Job(candidate, "curve", names, CURVE_VERSION, settings)
+
+
+def curve_points_settings(
+    spec: Spec, candidate: Candidate, probe_name: str, targets: Targets
+) -> dict[str, Any]:
+    """What determines a probe's curve points besides the candidate and the sample: the
+    probe's own settings and version, and the fractions."""
+    probe = probe_job(spec, candidate, probe_name, targets)
+    return {**probe.settings, "probe_version": probe.version, "fractions": CURVE_FRACTIONS}
+
+
+def curve_points_version(job: Job) -> str:
+    """The features-table version of a curve job's points (its settings less the rows it
+    predicts at)."""
+    determined = {k: v for k, v in job.settings.items() if k not in ("rows", "predict_rows")}
+    return f"{CURVE_POINTS_VERSION}:{json.dumps(determined, sort_keys=True, default=str)}"
 
 
 def predictions_version(job: Job) -> str:

@@ -42,13 +42,28 @@ from modelscout.measure.device import GPU_OFF, gpu_measurements, skip_note
 from modelscout.measure.estimates import STABILITY_FRACTIONS, estimate
 from modelscout.measure.model_pass import PassJob, pass_measurements
 from modelscout.measure.probe import PROBES, ProbeJob, probe_measurements
-from modelscout.measure.timing import machine, reliable_runs, settled, timed_medians
+from modelscout.measure.probe.curve_points import (
+    CURVE_FRACTIONS,
+    CurvePoints,
+    curve_failed,
+    curve_measurements,
+    curve_points_many,
+)
+from modelscout.measure.timing import (
+    machine,
+    reliable_runs,
+    settled,
+    timed_medians,
+    usable_cores,
+)
 from modelscout.measure.transferability import ESTIMATORS
 from modelscout.plan import (
     LINEAR_PROBES,
     PROBS_VERSION,
+    Job,
     Ledger,
     artifact_folder,
+    curve_job,
     estimator_job,
     features_version,
     files_still_there,
@@ -316,6 +331,7 @@ class Runner:
         folds of all candidates sharing the cores; a candidate whose probe raised gets the
         exception."""
         out: list[dict[str, Measurement] | Exception | None] = [None] * len(pending)
+        owns: dict[int, tuple[Any, str]] = {}  # index in ``pending`` -> ``_own_probe``
         jobs, todo = [], []  # todo[j]: (the index in ``pending`` of jobs[j], its store job)
         # A backend's own probe model (the baseline's) is the slowest: first, so that the
         # last fold to finish is short.
@@ -324,7 +340,7 @@ class Runner:
         )
         for index in order:
             item = pending[index]
-            probe, name = self._own_probe(item)
+            probe, name = owns[index] = self._own_probe(item)
             job = probe_job(self.spec, item.candidate, name, self.sample.targets)
             cached = self.ledger.cached(job)
             # a probe stored without its predictions (before they were kept) runs again
@@ -354,7 +370,59 @@ class Runner:
             self.predictions[job.candidate.id] = result.predictions
 
         self.executor.probes(jobs, store)
+        self.curves(pending, out, owns)  # type: ignore[arg-type]
         return out  # type: ignore[return-value]
+
+    def curves(
+        self,
+        pending: list[Pending],
+        out: list[dict[str, Measurement] | Exception],
+        owns: dict[int, tuple[Any, str]],
+    ) -> None:
+        """Each probed candidate's learning curve (``predicted.*``, measure/probe/curve_points.py)
+        added to its probe's measurements: the stored one where there is one, refitted where
+        only its points are stored, else measured, the fits of all candidates sharing the
+        cores and each stored as it finishes."""
+        task, jobs, todo = self.sample.task, [], []
+        for index, item in enumerate(pending):
+            found = out[index]
+            if isinstance(found, Exception) or item.candidate.id not in self.predictions:
+                continue
+            probe, name = owns[index]
+            job = curve_job(self.spec, item.candidate, name, self.sample.targets, self.rows_in_data)
+            cached, packed = self.ledger.cached(job), self.ledger.curve_points(job)
+            if cached is not None:
+                found.update(self.ledger.reuse(cached))
+            elif packed is not None:  # another row count: the curve refitted, nothing measured
+                points = CurvePoints.unpack(packed, task, CURVE_FRACTIONS)
+                found.update(self._save_curve(job, points))
+            else:
+                self.step(item.candidate.id, "learning curve")
+                jobs.append(self._probe_job(item, probe))
+                todo.append((index, job))
+
+        def store(position: int, result: CurvePoints | Exception) -> None:
+            index, job = todo[position]
+            if isinstance(result, Exception):  # the probe stands; the curve says why it is not
+                out[index].update(curve_failed(job, result))  # type: ignore[union-attr]
+                return
+            pending[index].clock["curve_s"] = result.fit_seconds
+            out[index].update(self._save_curve(job, result))  # type: ignore[union-attr]
+
+        full = [self.predictions[pending[index].candidate.id] for index, _ in todo]
+        threads = self.threads or usable_cores()
+        curve_points_many(jobs, full, CURVE_FRACTIONS, threads, store)
+
+    def _save_curve(self, job: Job, points: CurvePoints) -> dict[str, Measurement]:
+        found = curve_measurements(
+            points,
+            self.sample.task,
+            self.rows_in_data,
+            self.spec.predict_rows,
+            job.settings,
+            self.spec.seed,
+        )
+        return self.ledger.save_curve(job, found, points.pack())
 
     def _own_probe(self, item: Pending) -> tuple[Any, str]:
         """The encoder whose own probe model replaces the linear probe (a backend without

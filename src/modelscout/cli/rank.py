@@ -144,6 +144,14 @@ MaxSamples = Annotated[
     int | None,
     typer.Option(metavar="N", help=f"Stratified sample size {spec_default('max_samples')}."),
 ]
+PredictRows = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N",
+        min=1,
+        help="Also predict the quality at N training rows [default: the data's rows].",
+    ),
+]
 Folds = Annotated[
     int | None,
     typer.Option(metavar="N", help=f"Cross-validation folds {spec_default('folds')}."),
@@ -238,6 +246,7 @@ def rank(
     verify_budget: VerifyBudget = None,
     variants: Variants = None,
     max_samples: MaxSamples = None,
+    predict_rows: PredictRows = None,
     folds: Folds = None,
     seed: Seed = None,
     threads: Threads = None,

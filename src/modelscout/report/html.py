@@ -196,6 +196,7 @@ def _plots(results: dict[str, Any]) -> dict[str, Markup | None]:
         "predicted_true": plots.predicted_true_svg(results),
         "label_f1": plots.label_f1_svg(results),
         "reliability": plots.reliability_svg(results),
+        "learning_curves": plots.learning_curves_svg(results),
     }
     # The SVGs are matplotlib's own markup with every text drawn as outlines: safe as is.
     return {name: None if svg is None else Markup(svg) for name, svg in drawn.items()}

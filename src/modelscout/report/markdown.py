@@ -8,6 +8,8 @@ from modelscout import metrics
 from modelscout.decide.pareto import pareto_axes_label
 from modelscout.report import tasks
 from modelscout.report.matrix import (
+    find_metric,
+    format_metric,
     matrix_headers,
     matrix_rows,
     results_quality,
@@ -47,7 +49,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in matrix_rows(results)]
     lines += _task_notes(results) + _ties(results) + _verification(results)
     lines += _timing(results) + _long_tail(results)
-    lines += _labels(results) + _residuals(results) + _confusions(results)
+    lines += _labels(results) + _residuals(results) + _confusions(results) + _curves(results)
     lines += _variants(results) + _cost(results) + _deployment(results) + _gpu(results)
     weights = ", ".join(f"{md_text(k)} {v:g}" for k, v in results["weights"].items())
     lines += [
@@ -57,6 +59,45 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _curves(results: dict[str, Any]) -> list[str]:
+    """The learning curves as a table: each candidate's quality on the sample, the quality
+    expected trained on all the data's rows with its interval, and how far that extrapolates."""
+    quality = results_quality(results)
+    predicted, fmt = metrics.predicted(quality), metrics.fmt(quality)
+    rows = []
+    for c in results["candidates"]:
+        found = find_metric(c, predicted)
+        if not found:
+            continue
+        detail = found.get("detail") or {}
+        sample = format_metric(c, quality, fmt, spread=False)
+        points = " · ".join(
+            f"{p['rows']:.0f}: {'–' if p['mean'] is None else fmt.format(p['mean'])}"
+            for p in detail.get("points", [])
+        )
+        if found.get("value") is None:
+            cells = ["–", "–", "–", detail.get("reason", "no curve")]
+        else:
+            at = detail["predictions"]
+            cells = [
+                f"{fmt.format(found['value'])} at {detail['rows']:,} rows",
+                f"{fmt.format(detail['low'])} – {fmt.format(detail['high'])}",
+                "; ".join(f"{fmt.format(p['value'])} at {p['rows']:,} rows" for p in at[1:]),
+                f"{detail['extrapolation']:g}× the largest training size"
+                + (" (far: read with care)" if detail.get("far") else ""),
+            ]
+        rows.append([c["id"], sample, *cells, points])
+    if not rows:
+        return []
+    headers = ["candidate", "on the sample", "expected", "interval", "also", "extrapolation"]
+    lines = ["", "## Learning curves", "", md_text(
+        f"{metrics.label(quality)} of the probe trained on nested fractions of each fold's "
+        "rows (the points: mean training rows: mean score), fitted as an inverse power law "
+        "and extended to the data's rows; the interval is a bootstrap over folds."
+    ), "", "| " + " | ".join([*headers, "points"]) + " |", "|" + "---|" * (len(headers) + 1)]
+    return lines + ["| " + " | ".join(md_text(v) for v in row) + " |" for row in rows]
 
 
 def _task_notes(results: dict[str, Any]) -> list[str]:

@@ -60,7 +60,10 @@ def matrix_metrics(results: dict[str, Any]) -> tuple[str, ...]:
     task = results_task(results)
     quality = results_quality(results)
     order = CLASSIFICATION_ORDER if task == CLASSIFICATION else metrics.quality_choices(task)
-    return (quality, *(n for n in order if n != quality), *SHARED_METRICS)
+    # the quality expected at full size beside the sample's, where the run predicted it
+    predicted = metrics.predicted(quality)
+    full = [predicted] if any(find_metric(c, predicted) for c in results["candidates"]) else []
+    return (quality, *full, *(n for n in order if n != quality), *SHARED_METRICS)
 
 
 def matrix_columns(results: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:

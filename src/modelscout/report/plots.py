@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import matplotlib
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -608,3 +609,69 @@ def _reliability_bars(axes: Any, bins: dict[str, Any], color: str) -> None:
             ha="center",
             fontsize=6,
         )
+
+
+def _curve(candidate: dict[str, Any], quality: str) -> dict[str, Any] | None:
+    """The learning-curve detail of a candidate's ``predicted.<quality>``, when it has points."""
+    found = find_metric(candidate, metrics.predicted(quality)) or {}
+    detail = found.get("detail") or {}
+    return detail if detail.get("points") else None
+
+
+def _fitted_line(detail: dict[str, Any], higher: bool, until: float) -> tuple[Any, Any] | None:
+    """(rows, scores) of the fitted law from the smallest point to ``until`` (measure/curve.py)."""
+    params = detail.get("params")
+    if not params:
+        return None
+    rows = np.geomspace(detail["points"][0]["rows"], until, 60)
+    error = params["a"] + params["b"] * (rows / params["n_max"]) ** -params["c"]
+    return rows, (1 - error if higher else error)
+
+
+def learning_curves_svg(results: dict[str, Any]) -> str | None:
+    """Quality against training rows (log axis) per candidate: the mean of the folds at each
+    nested fraction with its fold spread, the fitted curve extended to the predicted row count,
+    and the prediction with its interval. None when no candidate has a curve."""
+    quality = results_quality(results)
+    shown = [(c, d) for c in results["candidates"] if (d := _curve(c, quality)) is not None]
+    if not shown:
+        return None
+    colors = candidate_colors(results)
+    higher = metrics.spec(quality).higher_is_better
+    with _style():
+        figure = Figure(figsize=(7.0, 4.2))
+        axes = figure.add_subplot()
+        for candidate, detail in shown:
+            color = colors[candidate["id"]]
+            points = [p for p in detail["points"] if p["mean"] is not None]
+            spreads = [float(np.nanstd([s for s in p["scores"] if s is not None])) for p in points]
+            axes.errorbar(
+                [p["rows"] for p in points],
+                [p["mean"] for p in points],
+                yerr=spreads,
+                fmt="o",
+                color=color,
+                markersize=4,
+                capsize=2,
+                label=_label(candidate),
+            )
+            target = detail.get("rows") or points[-1]["rows"]
+            line = _fitted_line(detail, higher, max(target, points[-1]["rows"]))
+            if line is not None:
+                axes.plot(*line, color=color, linewidth=1.2, linestyle="--")
+                low, high = detail["low"], detail["high"]
+                value = _value(candidate, metrics.predicted(quality))
+                axes.errorbar(
+                    [target],
+                    [value],
+                    yerr=[[value - low], [high - value]],
+                    fmt="D",
+                    color=color,
+                    markersize=5,
+                    capsize=3,
+                )
+        _log_x(axes)
+        axes.set_xlabel("training rows (log scale); diamonds: expected at the data's rows")
+        axes.set_ylabel(quality_axis(quality))
+        axes.legend(loc="best", fontsize=8)
+        return _svg(figure, "learning-curves")
