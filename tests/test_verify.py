@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from conftest import build_tiny_bert
 from PIL import Image
 
@@ -244,3 +245,32 @@ def test_an_image_model_learns_the_colour(tiny_vit, tmp_path, mode):
     result = run_verify(job)
     assert result.predictions.shape == (40,)
     assert np.mean(result.predictions == targets[result.rows]) >= 0.8
+
+
+def test_an_int8_variant_is_not_verifiable(word_model, text_data):
+    job = text_job(word_model, text_data)
+    job.candidate = resolve_candidate(f"{word_model}+int8")
+    with pytest.raises(NotVerifiable, match="no torch weights to fine-tune"):
+        run_verify(job)
+
+
+def test_variants_and_source_heads_train_as_they_are_measured(
+    word_model, tiny_classifier, text_data
+):
+    whole = run_verify(text_job(word_model, text_data, mode="full", epochs=1))
+    job = text_job(word_model, text_data, mode="full", epochs=1)
+    job.candidate = resolve_candidate(f"{word_model}+layers:1")
+    cut = run_verify(job)
+    assert cut.total_params < whole.total_params and cut.predictions.shape == (ROWS,)
+    # a model with a source classification head: its base model's mean-pooled features train,
+    # the source head does not (head mode: only the new 32 -> 4 head)
+    job = text_job(tiny_classifier, text_data, mode="head", epochs=1)
+    result = run_verify(job)
+    assert result.trainable_params == 32 * 4 + 4 and result.predictions.shape == (ROWS,)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_on_a_cuda_device_in_mixed_precision(word_model, text_data):
+    result = run_verify(text_job(word_model, text_data, mode="full", epochs=2, device="cuda"))
+    assert result.precision in ("bf16", "fp16") and result.device != "cpu"
+    assert result.predictions.shape == (ROWS,)

@@ -290,6 +290,7 @@ class _Fold:
             "stopped": "epochs",
             "train_loss": [],
             "validation_loss": [],
+            "epoch_seconds": [],  # each finished epoch, its validation pass included
             "best_epoch": None,
         }
 
@@ -318,11 +319,13 @@ class _Fold:
     def run(self) -> tuple[np.ndarray, dict[str, Any]]:
         best_loss, best, waited = math.inf, None, 0
         for epoch in range(1, self.job.epochs + 1):
+            began = time.perf_counter()
             finished = self._epoch()
             if not finished:
                 self.record["stopped"] = "budget"
                 break
             loss = self._validation_loss()
+            self.record["epoch_seconds"].append(time.perf_counter() - began)
             self.record["epochs"] = epoch
             self.record["validation_loss"].append(loss)
             if loss < best_loss:
