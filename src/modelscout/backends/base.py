@@ -20,6 +20,12 @@ test of which backend it is:
 - ``probe_inputs(items)``, ``probe_model(seed)`` and ``probe_name``: the encoder's own
   cross-validated probe, a scikit-learn estimator on its own inputs, that replaces the linear
   probe (the TF-IDF baseline fits its model on term counts counted once for all folds).
+- ``trainable()``: a ``backends.trainable.Trainable``, the encoder's own weights (shared, not
+  copied) as a torch module mapping ``preprocess(items)`` to (B, D) features with gradients,
+  pooled as ``forward`` pools them, its variants (``+layers``, ``+max_length``) applied; its
+  ``transformer`` is the transformers model inside, where LoRA goes (None when there is none).
+  The verification fine-tune (measure/verify.py) trains it; an encoder without it (the
+  baselines, an int8 model in ONNX Runtime) has no torch weights to fine-tune.
 - ``encode_timed(items, batch_size)``: its own timed feature pass (text encoders batch
   longest first); otherwise ``preprocess`` and ``forward`` run on consecutive batches.
 

@@ -131,6 +131,13 @@ class EfficientNetLiteEncoder:
     def example_batch(self, items: Sequence[str | Path]) -> Any:
         return self.preprocess(items)
 
+    def trainable(self) -> Any:
+        """``torch_module`` as a ``backends.trainable.Trainable``: pixels -> (B, 1280) with
+        gradients. No transformers model inside: LoRA does not apply."""
+        from modelscout.backends.trainable import Trainable, pixel_features
+
+        return Trainable(self.torch_module, pixel_features, None)
+
     def forward(self, batch: Any) -> np.ndarray:
         """(B, 3, S, S) pixels -> (B, 1280) float32 features; appends the batch's (B, 1000)
         ImageNet probabilities to ``source_probs`` (every batch since the last

@@ -68,6 +68,13 @@ class TextEncoder:
         """The torch model the ONNX check exports (backends/onnx.py)."""
         return self.model
 
+    def trainable(self):
+        """The model as a ``backends.trainable.Trainable``: token tensors -> (B, D) sentence
+        embeddings with gradients (the verification fine-tune trains it)."""
+        from modelscout.backends.trainable import Trainable, sentence_transformer_features
+
+        return Trainable(self.model, sentence_transformer_features, self.model[0].auto_model)
+
     def preprocess(self, texts: list[str]) -> dict:
         """(B,) texts -> the model's token tensors, cut at ``max_length`` tokens."""
         return self.model.tokenize(list(texts))
@@ -185,6 +192,14 @@ class HeadTextEncoder(TextEncoder):
             max_length=self.max_length,
             return_tensors="pt",
         )
+
+    def trainable(self):
+        """The base model without its source head as a ``backends.trainable.Trainable``: token
+        tensors -> (B, D) mean-pooled features with gradients."""
+        from modelscout.backends.trainable import Trainable, mean_pooled_features
+
+        base = self.model.base_model
+        return Trainable(base, mean_pooled_features, base)
 
     def forward(self, batch: dict) -> np.ndarray:
         """Token tensors of B texts -> (B, D) mean-pooled features; ``source_probs`` becomes

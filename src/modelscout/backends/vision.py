@@ -121,6 +121,13 @@ class VisionEncoder:
     def example_batch(self, items: Sequence[str | Path]) -> Any:
         return self.preprocess(items)
 
+    def trainable(self) -> Any:
+        """``torch_module`` as a ``backends.trainable.Trainable``: pixels -> (B, D) pooled
+        features with gradients; LoRA adapts the transformers model inside it."""
+        from modelscout.backends.trainable import Trainable, pixel_features
+
+        return Trainable(self.torch_module, pixel_features, self.model)
+
     def forward(self, batch: Any) -> np.ndarray:
         """(B, 3, S, S) pixels -> (B, D) float32 features in host memory."""
         import torch
