@@ -116,3 +116,61 @@ def test_more_finalists_asked_than_ranked_are_clamped_with_a_note():
     note = "verify: 5 asked, 2 candidates ranked; verified 2"
     assert finalists_of(["a", "b"], 5) == (["a", "b"], [note])
     assert finalists_of(["a", "b", "c"], 2) == (["a", "b"], [])
+
+
+def _verify_spec(small_csv, tiny_st, tiny_bert, tmp_path, **verify):
+    return build_spec(
+        data=small_csv,
+        candidates=[str(tiny_st), str(tiny_bert)],
+        max_samples=100,
+        batch_sizes=[1],
+        latency_budget_s=0.2,
+        estimators=["logme"],
+        output=tmp_path,
+        cost={"price_per_hour": 0.36},
+        verify={"top": 5, "mode": "head", "epochs": 2, **verify},
+    )
+
+
+def test_rank_with_verify_fine_tunes_the_finalists_and_a_rerun_fine_tunes_nothing(
+    small_csv, tiny_st, tiny_bert, tmp_path, isolated_store
+):
+    import sqlite3
+
+    from modelscout.api import rank_and_report
+
+    spec = _verify_spec(small_csv, tiny_st, tiny_bert, tmp_path)
+    decision, results, _ = rank_and_report(spec)
+    verdict = results["verification"]
+    assert verdict["notes"] == ["verify: 5 asked, 3 candidates ranked; verified 3"]
+    assert sorted(verdict["verified"]) == sorted([str(tiny_st), str(tiny_bert)])
+    assert "no torch weights" in verdict["skipped"]["baseline:tfidf"]
+    assert verdict["rows"] == 20  # the first of 5 folds of 100 rows
+    Results.model_validate(results)
+    model = next(c for c in results["candidates"] if c["id"] == str(tiny_st))
+    found = model["metrics"]
+    tuned = found["verified.macro_f1"]
+    assert tuned["detail"]["low"] <= tuned["value"] <= tuned["detail"]["high"]
+    assert found["verify.train_seconds"]["value"] > 0
+    assert found["cost.verify_usd"]["value"] == 0.36 * found["verify.train_seconds"]["value"] / 3600
+    note = found["verify.note"]["detail"]
+    assert note["mode"] == "head" and note["device"] == "cpu" and len(note["folds"]) == 1
+    assert verdict["sentence"] in decision.rationale
+    html = (tmp_path / "report.html").read_text()
+    assert (
+        "<h3>Verification</h3>" in html
+        and "## Verification" in (tmp_path / "results.md").read_text()
+    )
+
+    def stored() -> int:
+        with sqlite3.connect(isolated_store) as db:
+            return db.execute(
+                "SELECT count(*) FROM measurements WHERE name = 'verify.train_seconds'"
+            ).fetchone()[0]
+
+    before = stored()
+    again, results_again, _ = rank_and_report(spec)
+    assert stored() == before == 2  # the second run fine-tuned nothing
+    assert results_again["verification"]["verified"] == verdict["verified"]
+    same = next(c for c in results_again["candidates"] if c["id"] == str(tiny_st))
+    assert same["metrics"]["verified.macro_f1"]["value"] == tuned["value"]

@@ -425,14 +425,14 @@ MODES = {"head": "a new head on frozen weights", "full": "full fine-tune", "lora
 
 
 def _fine_tuned(row: Row, name: str) -> str:
-    """'0.912 [0.884, 0.937], +0.031 over its frozen probe on the same rows'."""
+    """'0.912 [0.884, 0.937], 0.031 above its frozen probe on the same rows'."""
     found = row.outcome.measurements[name]
     show, detail = metrics.spec(name).show, found.detail or {}
     text = f"{show(found.value)} [{show(detail.get('low'))}, {show(detail.get('high'))}]"
     if detail.get("gain") is not None:
         gain = detail["gain"]
-        sign = "+" if gain >= 0 else "−"
-        text += f", {sign}{show(abs(gain))} over its frozen probe on the same rows"
+        side = "above" if gain >= 0 else "below"
+        text += f", {show(abs(gain))} {side} its frozen probe on the same rows"
     return text
 
 
