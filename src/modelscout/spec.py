@@ -120,7 +120,7 @@ class Verify(_Strict):
     patience: int = Field(1, ge=1, description="epochs without a better validation loss")
     budget_s: float = Field(300.0, gt=0, description="wall seconds each fine-tune may take")
     learning_rate: float | None = Field(
-        None, gt=0, description="[head 1e-3, full 3e-5, lora 5e-4]"
+        None, gt=0, description="[head 1e-2, full 3e-5, lora 5e-4]"
     )
     batch_size: int = Field(16, ge=1, description="training batch size")
     folds: int = Field(

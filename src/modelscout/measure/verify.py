@@ -1,10 +1,17 @@
 """The verification fine-tune: in a candidate's own process, train its encoder with a new head
 on the training rows of one or more of the probe's folds and predict their held-out rows.
 
-Modes: ``head`` (a new head on the frozen encoder), ``full`` (every weight), ``lora`` (low-rank
-adapters from peft on the architecture's attention projections). Early stopping on an inner
-validation split of the training rows, a wall-clock budget, seeds fixed; on a CUDA device,
-mixed precision (bf16 where supported, else fp16 with a gradient scaler).
+Every mode first trains the new head alone on the frozen encoder's features until its
+validation loss stops falling (linear probing). ``head`` stops there; ``full`` (every weight)
+and ``lora`` (low-rank adapters from peft on the architecture's attention projections) then
+fine-tune from that head at a small rate: linear probing then fine-tuning (LP-FT, Kumar et al.
+2022, "Fine-Tuning can Distort Pretrained Features and Underperform Out-of-Distribution",
+ICLR), so that a few epochs fine-tune a fitted head rather than chase a random one (with a
+random head, three epochs of MiniLM on 720 BANKING77 rows reached macro-F1 0.57, far below the
+frozen probe). The fine-tune's epochs start from the probed head's validation loss: an epoch
+that does not beat it is not kept. Early stopping on an inner validation split of the training
+rows, a wall-clock budget, seeds fixed; on a CUDA device, mixed precision (bf16 where
+supported, else fp16 with a gradient scaler).
 
 The run (modelscout/verification.py) scores the predictions against the same rows' frozen
 probe predictions with the paired bootstrap (measure/paired.py) and stores everything.
@@ -26,13 +33,14 @@ from modelscout.errors import CandidateError
 from modelscout.measure.memory import DeviceMemory
 from modelscout.records import Candidate, ModelMeta, Task
 
-VERIFY_VERSION = "1"
+VERIFY_VERSION = "2"  # 2: the head is probed before fine-tuning (LP-FT)
 MODES = ("head", "full", "lora")
-LEARNING_RATES = {"head": 1e-3, "full": 3e-5, "lora": 5e-4}  # when the spec names none
+# when the spec names none: head, the linear probing's rate; full and lora, the fine-tune's
+LEARNING_RATES = {"head": 1e-2, "full": 3e-5, "lora": 5e-4}
 VALIDATION_SHARE = 0.1  # of each fold's training rows, for early stopping
-# The new head starts from random weights: at a body's fine-tuning rate (3e-5) it would barely
-# move in a few epochs, so in full and lora modes it learns at least this fast.
-HEAD_LEARNING_RATE = 1e-3
+PROBE_EPOCHS = 300  # at most, for the head alone on frozen features (milliseconds each)
+PROBE_PATIENCE = 10
+PROBE_BATCH = 64
 WARMUP_SHARE = 0.1  # of a fold's steps: the rate rises linearly, then decays linearly to 0
 WEIGHT_DECAY = 0.01
 MAX_GRAD_NORM = 1.0
@@ -295,14 +303,14 @@ class _Fold:
         }
 
     def _optimizer(self) -> tuple[Any, Any]:
-        """AdamW, the head at least HEAD_LEARNING_RATE; a linear warmup then linear decay."""
+        """AdamW over the body and the probed head at one rate (LP-FT); a linear warmup then
+        linear decay."""
         import torch
 
         job, session = self.job, self.session
         rate = job.learning_rate or LEARNING_RATES[job.mode]
-        head_rate = rate if job.mode == "head" else max(rate, HEAD_LEARNING_RATE)
         body = [p for p in session.module.parameters() if p.requires_grad]
-        groups = [{"params": list(session.head.parameters()), "lr": head_rate}]
+        groups = [{"params": list(session.head.parameters()), "lr": rate}]
         if body:
             groups.append({"params": body, "lr": rate})
         optimizer = torch.optim.AdamW(groups, weight_decay=WEIGHT_DECAY)
@@ -317,8 +325,11 @@ class _Fold:
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
     def run(self) -> tuple[np.ndarray, dict[str, Any]]:
-        best_loss, best, waited = math.inf, None, 0
-        for epoch in range(1, self.job.epochs + 1):
+        best_loss = self._probe_head()
+        best, waited = self.session.snapshot(), 0
+        self.record["best_epoch"] = 0  # the probed head, before any fine-tuning epoch
+        epochs = 0 if self.job.mode == "head" else self.job.epochs
+        for epoch in range(1, epochs + 1):
             began = time.perf_counter()
             finished = self._epoch()
             if not finished:
@@ -336,17 +347,56 @@ class _Fold:
                 if waited >= self.job.patience:
                     self.record["stopped"] = "early"
                     break
-        if best is not None:
-            self.session.restore(best)
-        else:
+        self.session.restore(best)
+        if self.record["stopped"] == "budget" and not self.record["epochs"] and epochs:
             self.record["note"] = (
-                "the budget ran out before the first epoch ended: the weights as they were "
-                f"after {self.record['batches']} batches predict"
+                "the budget ran out before the first fine-tuning epoch ended: the probed head "
+                "on the frozen encoder predicts"
             )
         thresholds = self._thresholds()
         if thresholds is not None:
             self.record["thresholds"] = [float(t) for t in thresholds]
         return self._predict(self.job.test_rows[self.record["fold"]], thresholds), self.record
+
+    def _probe_head(self) -> float:
+        """Train the new head alone on the frozen encoder's features of the fit rows, in
+        shuffled batches, until the validation loss has not fallen for PROBE_PATIENCE epochs;
+        keep its best state and return that validation loss."""
+        import torch
+
+        session, job = self.session, self.job
+        fit = session.encode(self.fit_rows, train=False).detach()
+        held = session.encode(self.validation_rows, train=False).detach()
+        fit_targets, held_targets = (
+            self._targets(self.fit_rows),
+            self._targets(self.validation_rows),
+        )
+        rate = job.learning_rate if job.mode == "head" and job.learning_rate else None
+        optimizer = torch.optim.AdamW(
+            session.head.parameters(), lr=rate or LEARNING_RATES["head"], weight_decay=WEIGHT_DECAY
+        )
+        best, kept, waited, epochs = math.inf, None, 0, 0
+        while epochs < PROBE_EPOCHS:
+            epochs += 1
+            order = torch.as_tensor(self.rng.permutation(len(fit)), device=session.device)
+            for first in range(0, len(fit), PROBE_BATCH):
+                rows = order[first : first + PROBE_BATCH]
+                loss = self._loss_of(session.head(fit[rows]), fit_targets[rows])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            with torch.no_grad():
+                loss = float(self._loss_of(session.head(held), held_targets))
+            if loss < best - 1e-6:
+                best, waited = loss, 0
+                kept = {k: v.detach().clone() for k, v in session.head.state_dict().items()}
+            else:
+                waited += 1
+                if waited >= PROBE_PATIENCE:
+                    break
+        session.head.load_state_dict(kept)
+        self.record.update(probe_epochs=epochs, probe_validation_loss=best)
+        return best
 
     def _epoch(self) -> bool:
         """One pass over the shuffled training rows; False when the budget ran out in it."""
@@ -392,11 +442,13 @@ class _Fold:
         return torch.as_tensor(values, dtype=torch.float32, device=device)
 
     def _loss(self, logits: Any, rows: np.ndarray) -> Any:
+        return self._loss_of(logits, self._targets(rows))
+
+    def _loss_of(self, logits: Any, targets: Any) -> Any:
         """Cross-entropy (classification), BCE with logits (multilabel), or the squared error
         on standardized targets (regression)."""
         import torch.nn.functional as F
 
-        targets = self._targets(rows)
         logits = logits.float()
         if self.job.task == "classification":
             return F.cross_entropy(logits, targets)
