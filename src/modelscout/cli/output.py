@@ -7,7 +7,6 @@ name is ever read as markup or as a terminal control sequence.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,9 +46,12 @@ def print_error(message: str) -> None:
 
 
 def print_json(value: Any) -> None:
-    """``value`` as indented JSON alone on stdout."""
+    """``value`` as indented JSON alone on stdout (arrays of plain values on one line, as in
+    results.json)."""
+    from modelscout.report.json import dumps_results
+
     # ASCII: no outside string's control character (C1 ones too) reaches the terminal raw
-    print(json.dumps(value, indent=2, ensure_ascii=True, default=str))
+    print(dumps_results(value, ascii_only=True))
 
 
 def write_text(path: Path, text: str, flag: str) -> None:

@@ -210,10 +210,11 @@ def _one_line(found: re.Match[str]) -> str:
     return text if text.startswith('"') else json.dumps(json.loads(text), ensure_ascii=False)
 
 
-def dumps_results(results: dict[str, Any]) -> str:
+def dumps_results(results: dict[str, Any], ascii_only: bool = False) -> str:
     """results.json's text: indented, but each array of plain values on one line, so that
-    the per-row predictions, truth and row keys take a line each, not a line per row."""
-    text = json.dumps(results, indent=2, ensure_ascii=False, default=str)
+    the per-row predictions, truth and row keys take a line each, not a line per row;
+    ``ascii_only`` escapes every other character (for a terminal)."""
+    text = json.dumps(results, indent=2, ensure_ascii=ascii_only, default=str)
     return _STRING_OR_FLAT_ARRAY.sub(_one_line, text)
 
 
