@@ -126,7 +126,7 @@ def tool_signals(
         store=store,
         predict_rows=predict_rows,
     )
-    decision = rank(spec)
+    decision = rank(spec, on_candidate=_tell)
     names = [
         QUALITY,
         metrics.ACCURACY,
@@ -144,6 +144,11 @@ def tool_signals(
             if value is not None and np.isfinite(value):
                 table[name][row.id] = float(value)
     return {name: values for name, values in table.items() if values}
+
+
+def _tell(outcome: Any) -> None:
+    """Log each candidate as the ranking finishes it (a run takes minutes on a busy machine)."""
+    logging.info("  measured %s", Path(outcome.candidate.id).name)
 
 
 # ---------------------------------------------------------------- ground truth
