@@ -259,6 +259,14 @@ class Verification(_Closed):
     sentence: str = Field(description="what verification decided, as the reports show it")
 
 
+class QualityEvidence(_Closed):
+    """1.7: what the ranking's quality criterion is made of."""
+
+    asked: list[str] = Field(description="the spec's quality_evidence")
+    used: list[str] = Field(description="the signals some ranked candidate has")
+    sentence: str = Field(description="what quality is, as the reports say it")
+
+
 class Results(_Closed):
     """results.json (docs/results-schema.md)."""
 
@@ -301,6 +309,9 @@ class Results(_Closed):
     )
     verification: Verification | None = Field(
         None, description="1.7: the verification stage; null when it did not run"
+    )
+    quality_evidence: QualityEvidence | None = Field(
+        None, description="1.7: what the quality criterion is made of; null before 1.7"
     )
     variants: list[VariantComparison]
     transferability_stability: list[Stability] = Field(

@@ -28,6 +28,10 @@ from modelscout.presets import instance_presets
 from modelscout.records import TASKS, Modality, Task
 from modelscout.variant_syntax import parse_variant
 
+# The signals the ranking's quality is made of by default: the best predictor of the
+# full-train ranking in benchmarks/quality_evidence.py (docs/benchmarks.md)
+QUALITY_SIGNALS = ("sample", "full_size")
+DEFAULT_QUALITY_EVIDENCE = ("sample",)
 BASELINE_TFIDF = "baseline:tfidf"
 BASELINE_PIXELS = "baseline:pixels"
 BASELINE_COLUMNS = "baseline:columns"  # fitted on ``baseline_columns`` of the table
@@ -178,6 +182,13 @@ class Spec(_Strict):
         description="the probe metric ranked and constrained as quality, e.g. macro_f1, "
         "micro_f1, r2, mae [macro_f1; r2 for regression]",
     )
+    quality_evidence: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_QUALITY_EVIDENCE),
+        description="what the ranking's quality criterion is made of, each min-max scaled over "
+        "the candidates and averaged: sample (the probe on the sample), full_size (its "
+        "learning curve at the data's rows), or an estimator (knn, logme, ...); a candidate "
+        "without one uses the others",
+    )
     baseline_columns: list[str] | None = Field(
         None,
         description="also rank a baseline fitted on these other columns of the table "
@@ -305,6 +316,17 @@ class Spec(_Strict):
         if any(size < 1 for size in value):
             raise ValueError("batch sizes must be positive integers")
         return sorted({1, *value})
+
+    @field_validator("quality_evidence")
+    @classmethod
+    def _known_signals(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one signal: sample, full_size or an estimator")
+        try:
+            check_estimator_names([v for v in value if v not in QUALITY_SIGNALS])
+        except ValueError as error:
+            raise ValueError(f"{error}; or sample, full_size") from None
+        return list(dict.fromkeys(value))
 
     @field_validator("estimators")
     @classmethod

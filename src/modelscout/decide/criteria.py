@@ -84,15 +84,50 @@ def _transferability(rows: list[Row], estimators: list[str]) -> dict[str, float]
     return {cid: float(np.mean([s[cid] for s in per_estimator if cid in s])) for cid in ids}
 
 
+def signal_metric(signal: str, quality: str) -> str:
+    """The measurement a quality signal reads: ``sample`` the quality metric itself,
+    ``full_size`` its learning-curve prediction, any other name an estimator's."""
+    return {"sample": quality, "full_size": metrics.predicted(quality)}.get(signal, signal)
+
+
+def used_signals(rows: list[Row], evidence: list[str], quality: str) -> list[str]:
+    """The signals of ``evidence`` that at least one of ``rows`` has."""
+    return [
+        s for s in evidence if any(r.raw(signal_metric(s, quality)) is not None for r in rows)
+    ]
+
+
+def _quality(rows: list[Row], evidence: list[str], quality: str) -> dict[str, float]:
+    """The quality criterion: the mean over the ``evidence`` signals of each one min-max
+    scaled over the candidates (each in its own direction), over the signals a candidate has;
+    a candidate with none of them has no quality."""
+    per_signal = []
+    for signal in evidence:
+        name = signal_metric(signal, quality)
+        values = {r.id: r.raw(name) for r in rows}
+        found = {k: float(v) for k, v in values.items() if v is not None and np.isfinite(v)}
+        if found:
+            per_signal.append(normalize(found, metrics.spec(name).higher_is_better))
+    ids = {cid for scaled in per_signal for cid in scaled}
+    return {cid: float(np.mean([s[cid] for s in per_signal if cid in s])) for cid in ids}
+
+
 def normalized_criteria(
-    rows: list[Row], estimators: list[str] = (metrics.LOGME,), quality: str = QUALITY_METRIC
+    rows: list[Row],
+    estimators: list[str] = (metrics.LOGME,),
+    quality: str = QUALITY_METRIC,
+    evidence: list[str] = ("sample",),
 ) -> dict[str, dict[str, float]]:
     """criterion -> candidate id -> value in [0, 1] (1 best), for the candidates that have it;
-    ``quality``: the run's quality metric."""
+    ``quality``: the run's quality metric; ``evidence``: what the quality criterion is made
+    of (``_quality``; the spec's ``quality_evidence``)."""
     table = {}
     for criterion in criteria_for(quality):
         if criterion.metric == TRANSFERABILITY:
             table[criterion.name] = _transferability(rows, list(estimators))
+            continue
+        if criterion.name == "quality" and list(evidence) != ["sample"]:
+            table[criterion.name] = _quality(rows, list(evidence), quality)
             continue
         values = {r.id: r.raw(criterion.metric) for r in rows}
         table[criterion.name] = normalize(

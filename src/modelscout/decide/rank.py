@@ -19,7 +19,12 @@ from modelscout.catalog.constraints import check_latency, check_measured
 from modelscout.decide import rationale as words
 from modelscout.decide.baselines import better, floor, references, row_beats
 from modelscout.decide.confusions import row_confusions
-from modelscout.decide.criteria import QUALITY_METRIC, normalized_criteria, weighted_scores
+from modelscout.decide.criteria import (
+    QUALITY_METRIC,
+    normalized_criteria,
+    used_signals,
+    weighted_scores,
+)
 from modelscout.decide.pareto import pareto_front
 from modelscout.decide.records import Decision, LongTail, Row
 from modelscout.decide.stability import transferability_stability
@@ -34,7 +39,7 @@ from modelscout.measure.paired import (
     scorer_for,
 )
 from modelscout.records import Measurement
-from modelscout.spec import Constraints
+from modelscout.spec import DEFAULT_QUALITY_EVIDENCE, Constraints
 
 if TYPE_CHECKING:
     from modelscout.run import RunResult
@@ -197,7 +202,7 @@ def decide(result: RunResult) -> Decision:
     weights = spec.weights.model_dump()
     rows = _judge(result, quality)
     ranked = [r for r in rows if r.status == "ranked"]
-    table = normalized_criteria(ranked, spec.estimators, quality)
+    table = normalized_criteria(ranked, spec.estimators, quality, spec.quality_evidence)
     ties, ties_note = statistical_ties(result, ranked, quality)
     tie_quality(table, ties)
     order, verdict = verified_order(
@@ -231,7 +236,16 @@ def decide(result: RunResult) -> Decision:
         ties=ties,
         ties_note=ties_note,
         verification=verdict,
+        quality_evidence=_evidence(spec.quality_evidence, ranked, quality),
     )
+
+
+def _evidence(asked: list[str], ranked: list[Row], quality: str) -> dict[str, Any]:
+    """What the quality criterion was made of in this run, and the sentence saying it."""
+    used = used_signals(ranked, asked, quality)
+    default = tuple(asked) == DEFAULT_QUALITY_EVIDENCE
+    sentence = words.quality_evidence_sentence(used, quality, default)
+    return {"asked": list(asked), "used": used, "sentence": sentence}
 
 
 def _describe_rows(result: RunResult, rows: list[Row], quality: str) -> dict[str, int]:

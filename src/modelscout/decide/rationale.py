@@ -479,3 +479,28 @@ def verification_sentence(verdict: dict[str, Any], rows: dict[str, Row], quality
     if skipped:
         sentence += f" Not fine-tuned: {'; '.join(skipped)}."
     return sentence
+
+
+def quality_evidence_sentence(used: list[str], quality: str, default: bool) -> str:
+    """What the ranking's quality criterion is made of (``quality_evidence``), in a sentence."""
+    label = metrics.label(quality)
+    names = {
+        "sample": f"the probe's {label} on the sample",
+        "full_size": f"its {label} predicted at the data's full size (learning curve)",
+    }
+    parts = [names.get(s) or metrics.ESTIMATOR_LABELS.get(s, s) for s in used]
+    if not parts:
+        return "No candidate has a quality figure to rank on."
+    if len(parts) == 1:
+        text = f"Quality in the ranking is {parts[0]}."
+    else:
+        text = (
+            f"Quality in the ranking is the mean of {_listed(parts)}, each scaled 0–1 over the "
+            "candidates (a candidate without one uses the others)."
+        )
+    if default and len(parts) > 1:
+        text += (
+            " That combination predicted the full-train ranking best on the shared datasets "
+            "(benchmarks/quality_evidence.py); each raw figure is in the matrix."
+        )
+    return text

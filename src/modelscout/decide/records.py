@@ -97,3 +97,5 @@ class Decision:
     ties_note: str | None = None  # why there is no test, or what it left out
     # what verification decided (decide/verified.py), None when it did not run
     verification: dict[str, Any] | None = None
+    # what the quality criterion is made of: signals asked and used, and the sentence
+    quality_evidence: dict[str, Any] = field(default_factory=dict)

@@ -158,6 +158,7 @@ def _decision(results: dict[str, Any]) -> dict[str, Any]:
         ],
         "weights": [_number(float(v)) for v in weights.values()],
         "ties": {"line": ties_line(results), "headers": TIES_HEADERS, "rows": tie_rows(results)},
+        "quality_evidence": (results.get("quality_evidence") or {}).get("sentence"),
         "verification": {
             "line": (results.get("verification") or {}).get("sentence"),
             "notes": (results.get("verification") or {}).get("notes") or [],

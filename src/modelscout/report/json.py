@@ -182,6 +182,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "ties": asdict(decision.ties) if decision.ties else None,
         "ties_note": decision.ties_note,
         "verification": decision.verification,
+        "quality_evidence": decision.quality_evidence or None,
         "variants": decision.variants,
         "transferability_stability": decision.stability,
         "candidates": [_candidate(row, run.predictions) for row in decision.rows],
@@ -259,7 +260,9 @@ def upgraded(results: dict[str, Any]) -> dict[str, Any]:
 
 def with_verification(results: dict[str, Any]) -> dict[str, Any]:
     """A results dictionary with what schema 1.7 added, for an older one: no verification."""
-    return results if "verification" in results else results | {"verification": None}
+    if "verification" in results:
+        return results
+    return results | {"verification": None, "quality_evidence": None}
 
 
 def with_ties(results: dict[str, Any]) -> dict[str, Any]:

@@ -52,10 +52,12 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines += _labels(results) + _residuals(results) + _confusions(results) + _curves(results)
     lines += _variants(results) + _cost(results) + _deployment(results) + _gpu(results)
     weights = ", ".join(f"{md_text(k)} {v:g}" for k, v in results["weights"].items())
+    evidence = (results.get("quality_evidence") or {}).get("sentence")
     lines += [
         "",
         f"Weights: {weights}. Spreads are the standard deviation over "
-        f"{results['settings']['folds']} cross-validation folds.",
+        f"{results['settings']['folds']} cross-validation folds."
+        + (f" {md_text(evidence)}" if evidence else ""),
         "",
     ]
     return "\n".join(lines)
