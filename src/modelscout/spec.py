@@ -31,7 +31,7 @@ from modelscout.variant_syntax import parse_variant
 # The signals the ranking's quality is made of by default: the best predictor of the
 # full-train ranking in benchmarks/quality_evidence.py (docs/benchmarks.md)
 QUALITY_SIGNALS = ("sample", "full_size")
-DEFAULT_QUALITY_EVIDENCE = ("sample",)
+DEFAULT_QUALITY_EVIDENCE = ("sample", "full_size")
 BASELINE_TFIDF = "baseline:tfidf"
 BASELINE_PIXELS = "baseline:pixels"
 BASELINE_COLUMNS = "baseline:columns"  # fitted on ``baseline_columns`` of the table
