@@ -86,10 +86,9 @@ def ground_truth(outcome, spec: Spec, train: pd.DataFrame, test: pd.DataFrame, c
         encoder = backend_of(candidate).load(
             candidate, outcome.meta, LoadOptions(seed=spec.seed, task="classification")
         )
-        model = encoder.probe_model(spec.seed).fit(
-            encoder.probe_inputs(items[: len(train)]), targets[train_rows]
-        )
-        predicted = model.predict(encoder.probe_inputs(items[len(train) :]))
+        counts = encoder.probe_inputs(items)  # counted once; the model fits on train rows
+        model = encoder.probe_model(spec.seed).fit(counts[train_rows], targets[train_rows])
+        predicted = model.predict(counts[test_rows])
     else:
         job = VerifyJob(
             candidate=candidate,
@@ -151,11 +150,17 @@ def one_dataset(name: str, args, store: Path, work: Path) -> dict:
     verified_order = [r.id for r in verified.rows if r.status == "ranked"]
     classes = list(result.sample.targets.classes)
     truth, truth_s, rows = {}, {}, {}
+    # ground truths are slow (a full-train fine-tune each): kept beside the store for reruns
+    kept_file = store.parent / f"truth-{name}-{args.mode}-{args.truth_epochs}.json"
+    kept = json.loads(kept_file.read_text()) if kept_file.exists() else {}
     for outcome in result.outcomes:
         if outcome.status != "measured":
             continue
         cid = outcome.candidate.id
-        truth[cid], truth_s[cid] = ground_truth(outcome, spec, train, test, classes, args)
+        if cid not in kept:
+            kept[cid] = ground_truth(outcome, spec, train, test, classes, args)
+            kept_file.write_text(json.dumps(kept))
+        truth[cid], truth_s[cid] = kept[cid]
         found = outcome.measurements
         rows[cid] = {
             "frozen_macro_f1": found["probe.macro_f1"].value,

@@ -291,9 +291,9 @@ def _spec_overrides(flags: dict[str, Any]) -> dict[str, Any]:
         for name, value in flags.items()
         if name not in NOT_SPEC_FLAGS
     }
-    chosen["cost"] = {name: chosen.pop(name) for name in COST_FLAGS}
-    chosen["constraints"] = {"min_quality": chosen.pop("min_quality")}
-    chosen["verify"] = {key: chosen.pop(flag) for flag, key in VERIFY_FLAGS.items()}
+    chosen["cost"] = {name: chosen.pop(name, None) for name in COST_FLAGS}
+    chosen["constraints"] = {"min_quality": chosen.pop("min_quality", None)}
+    chosen["verify"] = {key: chosen.pop(flag, None) for flag, key in VERIFY_FLAGS.items()}
     return chosen
 
 

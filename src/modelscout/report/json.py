@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import asdict
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -206,9 +207,11 @@ _SCALAR = rf'[^\[\]{{}}"]|{_STRING}'
 _STRING_OR_FLAT_ARRAY = re.compile(rf"{_STRING}|\[(?:{_SCALAR}|\[(?:{_SCALAR})*\])*\]")
 
 
-def _one_line(found: re.Match[str]) -> str:
+def _one_line(found: re.Match[str], ascii_only: bool = False) -> str:
     text = found.group()
-    return text if text.startswith('"') else json.dumps(json.loads(text), ensure_ascii=False)
+    if text.startswith('"'):
+        return text
+    return json.dumps(json.loads(text), ensure_ascii=ascii_only)
 
 
 def dumps_results(results: dict[str, Any], ascii_only: bool = False) -> str:
@@ -216,7 +219,7 @@ def dumps_results(results: dict[str, Any], ascii_only: bool = False) -> str:
     the per-row predictions, truth and row keys take a line each, not a line per row;
     ``ascii_only`` escapes every other character (for a terminal)."""
     text = json.dumps(results, indent=2, ensure_ascii=ascii_only, default=str)
-    return _STRING_OR_FLAT_ARRAY.sub(_one_line, text)
+    return _STRING_OR_FLAT_ARRAY.sub(partial(_one_line, ascii_only=ascii_only), text)
 
 
 def read_results(path: str | Path) -> dict[str, Any]:
