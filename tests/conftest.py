@@ -33,6 +33,15 @@ Random weights.
 """
 
 
+# the environment of a RunResult built in a test from made-up outcomes
+ENVIRONMENT = {
+    "modelscout": "0",
+    "python": "3",
+    "packages": {},
+    "machine": {"cpu": "x", "cores": 1, "platform": "p"},
+}
+
+
 def build_tiny_bert(
     folder: Path,
     texts: list[str],

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ENVIRONMENT
 from sklearn.metrics import f1_score
 from typer.testing import CliRunner
 
@@ -212,12 +213,6 @@ CLASS_NAMES = list("abcdef")
 _rng = np.random.default_rng(11)
 TRUTH = _rng.integers(0, 6, N)
 TEXTS = [f"text {i}" for i in range(N)]
-ENVIRONMENT = {
-    "modelscout": "0",
-    "python": "3",
-    "packages": {},
-    "machine": {"cpu": "x", "cores": 1, "platform": "p"},
-}
 
 
 def _noisy(right: float, seed: int) -> np.ndarray:

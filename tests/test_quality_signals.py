@@ -3,6 +3,7 @@ averaged over those a candidate has, and said in the results."""
 
 import numpy as np
 import pytest
+from conftest import ENVIRONMENT
 from pydantic import ValidationError
 
 from modelscout import build_spec, metrics
@@ -15,12 +16,6 @@ from modelscout.results import Results
 from modelscout.run import RunResult
 from modelscout.spec import Spec
 
-ENVIRONMENT = {
-    "modelscout": "0",
-    "python": "3",
-    "packages": {},
-    "machine": {"cpu": "x", "cores": 1, "platform": "p"},
-}
 PREDICTED = metrics.predicted(metrics.MACRO_F1)
 
 

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import ENVIRONMENT
 from scipy.stats import spearmanr
 from sklearn.metrics import (
     accuracy_score,
@@ -190,7 +191,7 @@ def test_a_clearly_better_quality_wins_over_speed_and_the_rationale_says_the_gap
 def test_results_json_carries_the_ties_and_the_reports_show_them():
     decision = _decided({"slow": _noisy_classes(0.9, 5), "fast": _noisy_classes(0.5, 6)})
     results = build_results(decision)
-    Results.model_validate(results | {"environment": _ENVIRONMENT})
+    Results.model_validate(results | {"environment": ENVIRONMENT})
     ties = results["ties"]
     assert (ties["metric"], ties["method"], ties["resamples"], ties["confidence"]) == (
         metrics.MACRO_F1,
@@ -219,14 +220,6 @@ def test_without_predictions_the_fold_spread_heuristic_stays():
     decision = decide(RunResult(build_spec(data="d.csv"), data, data, outcomes, {}))
     assert decision.ties is None and "predictions are not available" in decision.ties_note
     assert "within the fold-to-fold spread" in decision.rationale
-
-
-_ENVIRONMENT = {
-    "modelscout": "0",
-    "python": "3",
-    "packages": {},
-    "machine": {"cpu": "x", "cores": 1, "platform": "p"},
-}
 
 
 def _baseline_spec(small_csv):

@@ -2,6 +2,7 @@
 held-out rows, re-ranked on what they reach fine-tuned; cached; the reports say what changed."""
 
 import numpy as np
+from conftest import ENVIRONMENT
 from sklearn.metrics import f1_score
 
 from modelscout import build_spec, metrics
@@ -18,12 +19,6 @@ N = 500
 rng = np.random.default_rng(3)
 CLASSES = rng.integers(0, 5, N)
 HELD_OUT = np.arange(0, N, 5)  # 100 rows
-ENVIRONMENT = {
-    "modelscout": "0",
-    "python": "3",
-    "packages": {},
-    "machine": {"cpu": "x", "cores": 1, "platform": "p"},
-}
 
 
 def _noisy(right: float, seed: int) -> np.ndarray:
