@@ -148,6 +148,8 @@ def test_rank_with_verify_fine_tunes_the_finalists_and_a_rerun_fine_tunes_nothin
     assert tuned["detail"]["low"] <= tuned["value"] <= tuned["detail"]["high"]
     assert found["verify.train_seconds"]["value"] > 0
     assert found["cost.verify_usd"]["value"] == 0.36 * found["verify.train_seconds"]["value"] / 3600
+    ece = found["verified.ece"]
+    assert 0.0 <= ece["value"] <= 1.0 and sum(ece["detail"]["reliability"]["count"]) == 20
     note = found["verify.note"]["detail"]
     assert note["mode"] == "head" and note["device"] == "cpu" and len(note["folds"]) == 1
     assert verdict["sentence"] in decision.rationale

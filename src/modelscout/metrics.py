@@ -233,6 +233,13 @@ _SPECS += [
                "learning curve on nested samples (interval in its detail)")
     for s in _QUALITY_SPECS
 ]  # fmt: skip
+VERIFIED_ECE = VERIFIED_PREFIX + "ece"
+_SPECS.append(
+    MetricSpec(VERIFIED_ECE, "fraction", "lower", "fine-tuned ECE", "{:.3f}", CLASSIFICATION,
+               "expected calibration error of the fine-tuned model's predicted-class "
+               "probabilities on the verification holdout (15 bins); reliability bins in its "
+               "detail")
+)  # fmt: skip
 REGISTRY: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
 ESTIMATORS = tuple(ESTIMATOR_UNITS)
 

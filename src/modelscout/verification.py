@@ -116,6 +116,7 @@ def verify(
                 predictions = result.sample.targets.invert(predictions)
             done.predictions[cid] = predictions
             measurements.update(scored(result, cid, predictions, rows))
+            measurements.update(calibrated(measurements))
             measurements.update(_cost(result, measurements))
             outcome.measurements.update(measurements)
             done.verified.append(cid)
@@ -255,6 +256,7 @@ def run_measurements(done: VerifyResult, job: Job) -> list[Measurement]:
         "folds": done.folds,
         "budget_hit": done.budget_hit,
         "rows": int(len(done.rows)),
+        **({"calibration": done.calibration} if done.calibration else {}),
     }
     common = {"settings": job.settings, "version": VERIFY_VERSION}
     return [
@@ -305,6 +307,18 @@ def scored(
         name = metrics.verified(metric)
         out[name] = Measurement(name, value, metrics.unit(name), None, detail=detail)
     return out
+
+
+def calibrated(measurements: dict[str, Measurement]) -> dict[str, Measurement]:
+    """``verified.ece``: the fine-tuned model's calibration on the held-out rows, from its
+    stored note (classification only)."""
+    note = measurements[metrics.VERIFY_NOTE].detail or {}
+    found = note.get("calibration")
+    if not found:
+        return {}
+    detail = {"reliability": found["reliability"], "rows": note.get("rows")}
+    ece = Measurement(metrics.VERIFIED_ECE, found["ece"], "fraction", None, detail=detail)
+    return {metrics.VERIFIED_ECE: ece}
 
 
 def _cost(result: RunResult, measurements: dict[str, Measurement]) -> dict[str, Measurement]:

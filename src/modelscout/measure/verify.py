@@ -30,10 +30,11 @@ import numpy as np
 from modelscout.backends import backend_of
 from modelscout.backends.base import LoadOptions
 from modelscout.errors import CandidateError
+from modelscout.measure.calibration import expected_calibration_error, reliability
 from modelscout.measure.memory import DeviceMemory
 from modelscout.records import Candidate, ModelMeta, Task
 
-VERIFY_VERSION = "2"  # 2: the head is probed before fine-tuning (LP-FT)
+VERIFY_VERSION = "3"  # 2: the head is probed first (LP-FT); 3: calibration kept
 MODES = ("head", "full", "lora")
 # when the spec names none: head, the linear probing's rate; full and lora, the fine-tune's
 LEARNING_RATES = {"head": 1e-2, "full": 3e-5, "lora": 5e-4}
@@ -102,6 +103,8 @@ class VerifyResult:
     #            "validation_loss": [per epoch], "train_loss": [per epoch], "best_epoch": k}
     folds: list[dict[str, Any]] = field(default_factory=list)
     budget_hit: bool = False  # a fold stopped on the budget (its best epoch so far predicts)
+    # classification: {"ece": float, "reliability": bins} on the held-out rows; else None
+    calibration: dict[str, Any] | None = None
 
 
 def run_verify(job: VerifyJob) -> VerifyResult:
@@ -134,7 +137,9 @@ def _verify(job: VerifyJob) -> VerifyResult:
     with DeviceMemory(device) as memory:
         session = _Session.open(job, device)
         outcomes = [session.fold(k, deadline) for k in range(len(job.train_rows))]
+    calibration = _calibration(job, outcomes)
     return VerifyResult(
+        calibration=calibration,
         rows=np.concatenate([np.asarray(rows, dtype=np.int64) for rows in job.test_rows]),
         predictions=np.concatenate([predictions for predictions, _ in outcomes]),
         seconds=time.perf_counter() - start,
@@ -489,11 +494,29 @@ class _Fold:
         rows = np.asarray(rows, dtype=np.int64)
         logits = self._logits(rows)
         if self.job.task == "classification":
+            probs = torch.softmax(logits, dim=1)
+            self.record["confidence"] = probs.max(dim=1).values.cpu().numpy()  # for the ECE
             return logits.argmax(dim=1).cpu().numpy().astype(np.int64)
         if self.job.task == "regression":
             return logits.squeeze(-1).double().cpu().numpy() * self.std + self.mean
         probs = torch.sigmoid(logits).cpu().numpy()
         return (probs >= thresholds).astype(np.uint8)
+
+
+def _calibration(job: VerifyJob, outcomes: list) -> dict[str, Any] | None:
+    """Classification: the expected calibration error of the fine-tuned model's predicted-class
+    probabilities on the held-out rows, with its reliability bins (measure/calibration.py);
+    None for the other tasks."""
+    if job.task != "classification":
+        return None
+    confidence = np.concatenate([record.pop("confidence") for _, record in outcomes])
+    predicted = np.concatenate([predictions for predictions, _ in outcomes])
+    truth = np.asarray(job.targets)[np.concatenate(job.test_rows)]
+    correct = predicted == truth
+    return {
+        "ece": expected_calibration_error(confidence, correct),
+        "reliability": reliability(confidence, correct),
+    }
 
 
 def inner_split(job: VerifyJob, fold: int) -> tuple[np.ndarray, np.ndarray]:

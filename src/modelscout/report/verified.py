@@ -23,6 +23,7 @@ def verification_headers(results: dict[str, Any]) -> tuple[str, ...]:
         "95% interval",
         f"frozen {frozen} (same rows)",
         "gain (95% interval)",
+        "ECE",
         "epochs",
         "seconds",
         "peak MB",
@@ -39,7 +40,7 @@ def verification_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     out = []
     for cid in verdict["finalists"]:
         if cid in verdict["skipped"]:
-            out.append((cid, "not fine-tuned: " + verdict["skipped"][cid], *[""] * 7))
+            out.append((cid, "not fine-tuned: " + verdict["skipped"][cid], *[""] * 8))
             continue
         found = by_id[cid]["metrics"]
         out.append((cid, *_figures(found, verdict["metric"])))
@@ -66,11 +67,13 @@ def _figures(found: dict[str, Any], name: str) -> tuple[str, ...]:
     seconds = (found.get(metrics.VERIFY_SECONDS) or {}).get("value")
     memory = (found.get(metrics.VERIFY_PEAK_MEMORY) or {}).get("value")
     usd = (found.get(metrics.COST_VERIFY) or {}).get("value")
+    ece = (found.get(metrics.VERIFIED_ECE) or {}).get("value")
     return (
         show(quality.get("value")),
         f"{show(detail.get('low'))} to {show(detail.get('high'))}",
         show(detail.get("frozen")),
         gain_text,
+        metrics.spec(metrics.VERIFIED_ECE).show(ece),
         epochs or "–",
         "–" if seconds is None else f"{seconds:.0f}",
         "–" if memory is None else f"{memory:.0f}",
