@@ -85,16 +85,16 @@ def test_verification_that_agrees_confirms_the_pick_and_keeps_the_order():
 
 def test_a_finalist_that_was_not_fine_tuned_keeps_its_place_and_is_named_with_its_reason():
     frozen = {"tfidf": _noisy(0.85, 1), "a": _noisy(0.7, 2), "b": _noisy(0.6, 3)}
-    why = {"tfidf": "it has no torch weights to fine-tune (a baseline)"}
+    why = {"tfidf": "a baseline, with no torch weights to fine-tune"}
     decision = _decided(frozen, {"a": _noisy(0.7, 8), "b": _noisy(0.95, 9)}, skipped=why)
     assert [r.id for r in decision.rows] == ["tfidf", "b", "a"]
     assert not decision.verification["changed"]
     assert "could not fine-tune the pick, tfidf" in decision.rationale
-    assert "Not fine-tuned: tfidf (it has no torch weights" in decision.rationale
+    assert "Not fine-tuned: tfidf (a baseline, with no torch weights" in decision.rationale
     results = build_results(decision)
     Results.model_validate(results)
     text = render_markdown(results)
-    assert "## Verification" in text and "not fine-tuned: it has no torch weights" in text
+    assert "## Verification" in text and "not fine-tuned: a baseline, with no torch weights" in text
 
 
 def test_fine_tuned_finalists_tied_on_the_held_out_rows_are_split_by_the_other_criteria():
@@ -139,7 +139,7 @@ def test_rank_with_verify_fine_tunes_the_finalists_and_a_rerun_fine_tunes_nothin
     verdict = results["verification"]
     assert verdict["notes"] == ["verify: 5 asked, 3 candidates ranked; verified 3"]
     assert sorted(verdict["verified"]) == sorted([str(tiny_st), str(tiny_bert)])
-    assert "no torch weights" in verdict["skipped"]["baseline:tfidf"]
+    assert verdict["skipped"]["baseline:tfidf"] == "a baseline, with no torch weights to fine-tune"
     assert verdict["rows"] == 20  # the first of 5 folds of 100 rows
     Results.model_validate(results)
     model = next(c for c in results["candidates"] if c["id"] == str(tiny_st))

@@ -209,7 +209,7 @@ def _fine_tune(
 def _refused(candidate: Candidate) -> str | None:
     """Why ``candidate`` cannot be fine-tuned at all, before any process starts."""
     if not backend_of(candidate).torch:
-        return "it has no torch weights to fine-tune (a baseline)"
+        return "a baseline, with no torch weights to fine-tune"
     if any(variant.kind == "int8" for variant in candidate.variants):
         return "an int8 ONNX Runtime model is not trained; fine-tune its parent instead"
     return None

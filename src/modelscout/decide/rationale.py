@@ -436,6 +436,11 @@ def _fine_tuned(row: Row, name: str) -> str:
     return text
 
 
+def _budget_hit(row: Row) -> bool:
+    note = row.outcome.measurements.get(metrics.VERIFY_NOTE)
+    return bool(note is not None and (note.detail or {}).get("budget_hit"))
+
+
 def verification_sentence(verdict: dict[str, Any], rows: dict[str, Row], quality: str) -> str:
     """What verification did to the pick: changed it, confirmed it, or could not judge it;
     then who was not fine-tuned and why."""
@@ -474,6 +479,12 @@ def verification_sentence(verdict: dict[str, Any], rows: dict[str, Row], quality
             f" Fine-tuned, {_listed(tied)} {'is' if len(tied) == 1 else 'are'} statistically "
             "tied with the best (paired bootstrap on the held-out rows), so the other criteria "
             "decided among them."
+        )
+    stopped = [cid for cid in verified if _budget_hit(rows[cid])]
+    if stopped:
+        sentence += (
+            f" {_listed(stopped)} stopped at the time budget (verify.budget_s): the best "
+            "epoch reached was scored, and more time could change the figures."
         )
     skipped = [f"{cid} ({why})" for cid, why in verdict["skipped"].items()]
     if skipped:
