@@ -34,7 +34,7 @@ from modelscout.measure.calibration import expected_calibration_error, reliabili
 from modelscout.measure.memory import DeviceMemory
 from modelscout.records import Candidate, ModelMeta, Task
 
-VERIFY_VERSION = "3"  # 2: the head is probed first (LP-FT); 3: calibration kept
+VERIFY_VERSION = "4"  # 2: the head probed first (LP-FT); 3: calibration; 4: standardized
 MODES = ("head", "full", "lora")
 # when the spec names none: head, the linear probing's rate; full and lora, the fine-tune's
 LEARNING_RATES = {"head": 1e-2, "full": 3e-5, "lora": 5e-4}
@@ -364,14 +364,19 @@ class _Fold:
         return self._predict(self.job.test_rows[self.record["fold"]], thresholds), self.record
 
     def _probe_head(self) -> float:
-        """Train the new head alone on the frozen encoder's features of the fit rows, in
-        shuffled batches, until the validation loss has not fallen for PROBE_PATIENCE epochs;
-        keep its best state and return that validation loss."""
+        """Train the new head alone on the frozen encoder's standardized features of the fit
+        rows, in shuffled batches, until the validation loss has not fallen for PROBE_PATIENCE
+        epochs; keep its best state (the standardization folded into its weights) and return
+        that validation loss."""
         import torch
 
         session, job = self.session, self.job
         fit = session.encode(self.fit_rows, train=False).detach()
         held = session.encode(self.validation_rows, train=False).detach()
+        # standardized, as the frozen probe's features are (its StandardScaler): a sentence
+        # encoder's unit-norm features are too small for the head to learn in time otherwise
+        mean, std = fit.mean(dim=0), fit.std(dim=0).clamp_min(1e-6)
+        fit, held = (fit - mean) / std, (held - mean) / std
         fit_targets, held_targets = (
             self._targets(self.fit_rows),
             self._targets(self.validation_rows),
@@ -400,6 +405,9 @@ class _Fold:
                 if waited >= PROBE_PATIENCE:
                     break
         session.head.load_state_dict(kept)
+        with torch.no_grad():  # fold the standardization into the head: it reads raw features
+            session.head.weight.div_(std)
+            session.head.bias.sub_(session.head.weight @ mean)
         self.record.update(probe_epochs=epochs, probe_validation_loss=best)
         return best
 
