@@ -7,6 +7,7 @@ does), and prints a JSON of the figures: wall seconds, seconds per epoch, peak m
 process's start, trainable parameters and the held-out macro-F1 and accuracy.
 
     python benchmarks/verify_modes.py [--rows 2000] [--test-rows 400] [--epochs 3]
+        [--modes full,lora,head] [--learning-rate R]
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--modes", default="full,lora,head")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None, help="default: per mode")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     texts, classes, test = sample(args.rows, args.test_rows, seed=0)
@@ -75,6 +77,7 @@ def main() -> None:
             candidate, meta, texts, classes, "classification", int(classes.max()) + 1,
             [train], [test], mode=mode, epochs=args.epochs, patience=args.epochs,
             budget_s=3600.0, batch_size=args.batch_size, threads=args.threads,
+            learning_rate=args.learning_rate,
         )  # fmt: skip
         result = LocalExecutor().verify(job)
         truth = classes[result.rows]
