@@ -8,12 +8,13 @@ from sklearn.metrics import f1_score
 from modelscout import build_spec, metrics
 from modelscout.data import TaskData
 from modelscout.decide import decide
+from modelscout.measure.paired import scored_truth
 from modelscout.records import Candidate, Measurement, ModelMeta, Outcome
 from modelscout.report import build_results
 from modelscout.report.markdown import render_markdown
 from modelscout.results import Results
 from modelscout.run import RunResult
-from modelscout.verification import Verification, finalists_of, scored, truth
+from modelscout.verification import Verification, finalists_of, scored
 
 N = 500
 rng = np.random.default_rng(3)
@@ -45,7 +46,7 @@ def _decided(frozen: dict[str, np.ndarray], tuned: dict[str, np.ndarray], skippe
     result = RunResult(spec, data, data, outcomes, ENVIRONMENT, predictions=frozen)
     finalists = list(frozen)
     done = Verification("full", 3, finalists, len(HELD_OUT), 1, skipped=dict(skipped or {}))
-    done.truth = truth(result)[HELD_OUT]
+    done.truth = scored_truth(result.sample.targets)[HELD_OUT]
     for outcome in outcomes:
         cid = outcome.candidate.id
         if cid in tuned:

@@ -29,7 +29,13 @@ from modelscout.executors import Executor
 from modelscout.executors.forkserver import find_gpu
 from modelscout.executors.local import LocalExecutor
 from modelscout.measure.cost import hourly_price
-from modelscout.measure.paired import CONFIDENCE, RESAMPLES, Resamples, scorer_for
+from modelscout.measure.paired import (
+    CONFIDENCE,
+    RESAMPLES,
+    Resamples,
+    scored_truth,
+    scorer_for,
+)
 from modelscout.measure.probe import PROBES, ProbeJob
 from modelscout.measure.verify import (
     LEARNING_RATES,
@@ -99,7 +105,7 @@ def verify(
         spec.verify.mode, spec.verify.top, finalists, len(rows), folds, notes=list(notes or [])
     )
     done.device, done.epochs = device, spec.verify.epochs
-    done.truth = truth(result)[rows]
+    done.truth = scored_truth(result.sample.targets)[rows]
     outcomes = {o.candidate.id: o for o in result.outcomes}
     with Store(spec.store or default_store_path()) as store:
         ledger = Ledger(store, result.sample.fingerprint, features_version(spec))
@@ -266,15 +272,6 @@ def run_measurements(done: VerifyResult, job: Job) -> list[Measurement]:
     ]
 
 
-def truth(result: RunResult) -> np.ndarray:
-    """The sample's targets in the form its predictions are scored in: class ids, (N, L) 0/1,
-    or numbers in the original units."""
-    targets = result.sample.targets
-    if targets.task == "regression":
-        return np.asarray(targets.values)
-    return np.asarray(targets.fit_targets())
-
-
 def scored(
     result: RunResult, cid: str, predictions: np.ndarray, rows: np.ndarray
 ) -> dict[str, Measurement]:
@@ -283,7 +280,7 @@ def scored(
     on the held-out rows, its bootstrap interval, and the paired gain over the candidate's own
     frozen probe on the same rows (measure/paired.py)."""
     task, spec = result.sample.task, result.spec
-    true = truth(result)[rows]
+    true = scored_truth(result.sample.targets)[rows]
     frozen = result.predictions.get(cid)
     frozen = None if frozen is None else np.asarray(frozen)[rows]
     draws = Resamples.draw(len(rows), RESAMPLES, spec.seed)

@@ -8,7 +8,6 @@ multi-label, R² for regression unless the spec names another, such as MAE, lowe
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,7 @@ from modelscout.measure.paired import (
     RESAMPLES,
     Ties,
     paired_bootstrap,
+    scored_truth,
     scorer_for,
 )
 from modelscout.records import Measurement
@@ -123,17 +123,6 @@ def _judge(result: RunResult, quality: str) -> list[Row]:
     return rows
 
 
-# What a task's probe predictions are scored against: class ids and (N, L) 0/1 are the fitted
-# targets; regression predictions are in the original units, whatever the probe was fitted on.
-_TRUTH: dict[str, Callable[[Any], np.ndarray]] = {"regression": lambda targets: targets.values}
-
-
-def _truth(result: RunResult) -> np.ndarray:
-    targets = result.sample.targets
-    read = _TRUTH.get(targets.task, lambda found: found.fit_targets())
-    return np.asarray(read(targets))
-
-
 def statistical_ties(
     result: RunResult, ranked: list[Row], quality: str
 ) -> tuple[Ties | None, str | None]:
@@ -149,7 +138,7 @@ def statistical_ties(
     signed = _tie_break(paired, quality)
     best = max(paired, key=lambda r: signed[r.id]).id
     predictions = {r.id: np.asarray(result.predictions[r.id]) for r in paired}
-    truth = _truth(result)
+    truth = scored_truth(result.sample.targets)
     pairs = paired_bootstrap(truth, predictions, best, scorer, seed=result.spec.seed)
     tied = [p.candidate for p in pairs if p.tied]
     ties = Ties(quality, METHOD, RESAMPLES, CONFIDENCE, len(truth), best, tied, pairs)

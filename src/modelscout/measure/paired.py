@@ -30,6 +30,7 @@ from functools import cached_property
 import numpy as np
 
 from modelscout import metrics
+from modelscout.data.inputs import Targets
 from modelscout.records import Task
 
 RESAMPLES = 2000
@@ -256,6 +257,15 @@ SCORERS: dict[Task, dict[str, Scorer]] = {
         metrics.SUBSET_ACCURACY: labels_subset_accuracy,
     },
 }
+
+
+def scored_truth(targets: Targets) -> np.ndarray:
+    """What a task's predictions are scored against: class ids and (N, L) 0/1 are the fitted
+    targets; regression is in the original units, whatever the model was fitted on (a probe
+    predicts in them; a fine-tune's predictions are inverted to them)."""
+    if targets.task == "regression":
+        return np.asarray(targets.values)  # type: ignore[attr-defined]
+    return np.asarray(targets.fit_targets())
 
 
 def scorer_for(task: Task, metric: str) -> Scorer | None:

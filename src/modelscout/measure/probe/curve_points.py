@@ -20,10 +20,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from modelscout import metrics
-from modelscout.data.inputs import Targets
 from modelscout.data.sample import nested_subsamples
 from modelscout.measure.curve import CONFIDENCE, FAR, METHOD, RESAMPLES, fit_curve
-from modelscout.measure.paired import SCORERS, Resamples
+from modelscout.measure.paired import SCORERS, Resamples, scored_truth
 from modelscout.measure.probe.base import PROBES, ProbeJob
 from modelscout.records import Measurement, Task
 
@@ -57,14 +56,6 @@ class CurvePoints:
         return cls(fractions, array[0], dict(zip(names, array[1:], strict=True)), [])
 
 
-def truth(targets: Targets) -> np.ndarray:
-    """What the probe's predictions are scored against: class ids, (N, L) 0/1, or numbers in
-    the original units (a regression probe predicts in them, whatever it was fitted on)."""
-    if targets.task == "regression":
-        return np.asarray(targets.values)  # type: ignore[attr-defined]
-    return np.asarray(targets.fit_targets())
-
-
 def _scores(task: Task, truth_rows: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     draws = Resamples.identity(len(truth_rows))
     return {
@@ -79,7 +70,7 @@ def _point(job: ProbeJob, train: np.ndarray, test: np.ndarray) -> dict[str, floa
         predicted = PROBES[job.task].fit_fold(job, train, test)
     except Exception as error:  # e.g. a class or label with no row in a small fraction
         return f"{len(train)} rows: {type(error).__name__}: {error}"
-    return _scores(job.task, truth(job.targets)[test], predicted)
+    return _scores(job.task, scored_truth(job.targets)[test], predicted)
 
 
 def curve_points_many(
@@ -158,7 +149,7 @@ def _assemble(
     sizes = np.zeros((points, folds))
     scores = {name: np.full((points, folds), np.nan) for name in names}
     failures = []
-    answer = truth(job.targets)
+    answer = scored_truth(job.targets)
     for fold, (train_rows, test) in enumerate(layout):
         sizes[:-1, fold] = [len(rows) for rows in train_rows]
         sizes[-1, fold] = len(answer) - len(test)
