@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -131,6 +132,38 @@ def _fit_fold(probe: TaskProbe, job: ProbeJob, train: np.ndarray, test: np.ndarr
     return test, predicted, time.perf_counter() - start
 
 
+def pooled(
+    work: Sequence[tuple[int, Hashable, Callable[[], Any]]],
+    workers: int,
+    finished: Callable[[int, dict[Hashable, Any]], None],
+) -> None:
+    """Run every ``(index, key, call)`` of ``work`` on ``workers`` threads; as soon as every
+    call of one ``index`` is in, ``finished(index, {key: result})``, in this thread (so that a
+    caller can store it before the rest finish). An interrupt drops the calls not started.
+
+    Threads, not processes: probes spend their time in BLAS and liblinear, which release the
+    GIL; worker processes cost more to start (2 s) than they saved. One BLAS thread per call:
+    calls run side by side, and on small matrices multithreaded BLAS costs more in
+    synchronisation than it gains (measured 2.4 s with 2 threads vs 0.9 s with 1 on 4,000 x
+    384 features, 77 classes). The limit is process-wide, so it is set once here: set and
+    restored by each call's thread, restores could interleave and leave BLAS on one thread
+    for everything after the probe.
+    """
+    expected = Counter(index for index, _, _ in work)
+    found: dict[int, dict[Hashable, Any]] = {index: {} for index in expected}
+    with threadpool_limits(1), ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = {pool.submit(call): (index, key) for index, key, call in work}
+        try:
+            for future in as_completed(pending):
+                index, key = pending[future]
+                found[index][key] = future.result()
+                if len(found[index]) == expected[index]:
+                    finished(index, found[index])
+        except BaseException:  # an interrupt: drop the calls not started, keep what is stored
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
 def cross_validate_many(
     jobs: Sequence[ProbeJob],
     n_jobs: int | None = None,
@@ -156,36 +189,16 @@ def cross_validate_many(
                 on_result(index, error)
             continue
         tasks += [(index, number, train, test) for number, (train, test) in enumerate(splits)]
-    expected = Counter(index for index, *_ in tasks)
-    by_job: list[dict[int, Fold]] = [{} for _ in jobs]
-    # Threads, not processes: feature probes spend their time in BLAS and liblinear, which
-    # release the GIL; worker processes cost more to start (2 s) than they saved.
-    # One BLAS thread per fold: folds run side by side, and on small matrices multithreaded
-    # BLAS costs more in synchronisation than it gains (measured 2.4 s with 2 threads vs
-    # 0.9 s with 1 on 4,000 x 384 features, 77 classes). The limit is process-wide, so it
-    # is set once here: set and restored by each fold's thread, restores could interleave
-    # and leave BLAS on one thread for everything after the probe.
-    workers = n_jobs or usable_cores()
-    with threadpool_limits(1), ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = {
-            pool.submit(_fit_fold, PROBES[jobs[index].task], jobs[index], train, test): (
-                index,
-                number,
-            )
-            for index, number, train, test in tasks
-        }
-        try:
-            for future in as_completed(pending):
-                index, number = pending[future]
-                by_job[index][number] = future.result()
-                if len(by_job[index]) == expected[index]:
-                    folds = [by_job[index][n] for n in sorted(by_job[index])]
-                    results[index] = _summarize(jobs[index], folds)
-                    if on_result:
-                        on_result(index, results[index])
-        except BaseException:  # an interrupt: drop the folds not started, keep what is stored
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    def finished(index: int, folds: dict[Hashable, Fold]) -> None:
+        results[index] = _summarize(jobs[index], [folds[n] for n in sorted(folds)])
+        if on_result:
+            on_result(index, results[index])
+
+    work = [
+        (index, number, partial(_fit_fold, PROBES[jobs[index].task], jobs[index], train, test))
+        for index, number, train, test in tasks
+    ]
+    pooled(work, n_jobs or usable_cores(), finished)
     return results
 
 

@@ -10,20 +10,18 @@ points and predicts the quality at the user's full row count.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from modelscout import metrics
 from modelscout.data.sample import nested_subsamples
 from modelscout.measure.curve import CONFIDENCE, FAR, METHOD, RESAMPLES, fit_curve
 from modelscout.measure.paired import SCORERS, Resamples, scored_truth
-from modelscout.measure.probe.base import PROBES, ProbeJob
+from modelscout.measure.probe.base import PROBES, ProbeJob, pooled
 from modelscout.records import Measurement, Task
 
 CURVE_FRACTIONS = (0.125, 0.25, 0.5)  # of each fold's training rows; the full fold is the probe
@@ -100,28 +98,19 @@ def curve_points_many(
             continue
         for fold, (train_rows, test) in enumerate(layout[index]):
             tasks += [(index, p, fold, rows, test) for p, rows in enumerate(train_rows)]
-    expected = Counter(index for index, *_ in tasks)
-    found: list[dict[tuple[int, int], Any]] = [{} for _ in jobs]
     started = time.perf_counter()
-    with threadpool_limits(1), ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        pending = {
-            pool.submit(_point, jobs[index], rows, test): (index, p, fold)
-            for index, p, fold, rows, test in tasks
-        }
-        try:
-            for future in as_completed(pending):
-                index, p, fold = pending[future]
-                found[index][p, fold] = future.result()
-                if len(found[index]) == expected[index]:
-                    results[index] = _assemble(
-                        jobs[index], layout[index], found[index], full[index], fractions
-                    )
-                    results[index].fit_seconds = time.perf_counter() - started
-                    if on_result:
-                        on_result(index, results[index])
-        except BaseException:  # an interrupt: drop the fits not started, keep what is stored
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+
+    def finished(index: int, found: dict[Any, Any]) -> None:
+        results[index] = _assemble(jobs[index], layout[index], found, full[index], fractions)
+        results[index].fit_seconds = time.perf_counter() - started
+        if on_result:
+            on_result(index, results[index])
+
+    work = [
+        (index, (p, fold), partial(_point, jobs[index], rows, test))
+        for index, p, fold, rows, test in tasks
+    ]
+    pooled(work, n_jobs, finished)
     return results
 
 
