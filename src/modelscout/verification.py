@@ -69,7 +69,6 @@ class Verification:
     skipped: dict[str, str] = field(default_factory=dict)  # finalist -> why it has none
     notes: list[str] = field(default_factory=list)  # e.g. K clamped to the ranked candidates
     device: str = "cpu"
-    epochs: int = 0  # at most, per fold
     # the held-out rows' truth, and each verified finalist's predictions of them, in the form
     # the scorers read (measure/paired.py): class ids, (M, L) 0/1, numbers in original units
     truth: np.ndarray | None = None
@@ -98,13 +97,18 @@ def verify(
     """Fine-tune each of ``finalists`` (candidate ids of ``result``, best first) and add the
     figures to their outcomes; ``result.verification`` is set to what was done."""
     spec = result.spec
-    folds = min(spec.verify.folds, spec.folds)
-    rows = held_out_rows(result, folds)
+    splits = _splits(result)
+    rows = np.concatenate([test for _, test in splits])
     device = _device(spec)
     done = Verification(
-        spec.verify.mode, spec.verify.top, finalists, len(rows), folds, notes=list(notes or [])
+        spec.verify.mode,
+        spec.verify.top,
+        finalists,
+        len(rows),
+        len(splits),
+        notes=list(notes or []),
     )
-    done.device, done.epochs = device, spec.verify.epochs
+    done.device = device
     done.truth = scored_truth(result.sample.targets)[rows]
     outcomes = {o.candidate.id: o for o in result.outcomes}
     with Store(spec.store or default_store_path()) as store:
@@ -113,7 +117,9 @@ def verify(
         for cid in finalists:
             outcome = outcomes[cid]
             (step or (lambda *_: None))(cid, f"fine-tuning ({spec.verify.mode})")
-            found = _fine_tune(result, outcome, ledger, worker, device)
+            found = _fine_tune(
+                result, outcome, ledger, worker, _job(result, outcome, splits, device)
+            )
             if isinstance(found, str):
                 done.skipped[cid] = found
                 continue
@@ -130,17 +136,13 @@ def verify(
     return done
 
 
-def held_out_rows(result: RunResult, folds: int) -> np.ndarray:
-    """The test rows of the probe's first ``folds`` folds, in fold order (what each fine-tune
-    predicts, and what its figures are scored on)."""
-    return np.concatenate([test for _, test in _splits(result)[:folds]])
-
-
 def _splits(result: RunResult) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The probe's folds: they depend only on the targets, the folds and the seed."""
+    """The probe's first ``verify.folds`` folds, (train, test) rows each: the fine-tunes train
+    on their training rows and are scored on their test rows (the folds depend only on the
+    targets, the folds and the seed, so they are the probe's)."""
     sample, spec = result.sample, result.spec
     job = ProbeJob(None, None, sample.targets, spec.folds, spec.seed)  # type: ignore[arg-type]
-    return PROBES[sample.task].splits(job)
+    return PROBES[sample.task].splits(job)[: min(spec.verify.folds, spec.folds)]
 
 
 def _device(spec: Any) -> str:
@@ -168,12 +170,12 @@ def predictions_version(job: Job) -> str:
 
 
 def _fine_tune(
-    result: RunResult, outcome: Outcome, ledger: Ledger, worker: Executor, device: str
+    result: RunResult, outcome: Outcome, ledger: Ledger, worker: Executor, work: VerifyJob
 ) -> tuple[dict[str, Measurement], np.ndarray] | str:
     """The stored or new fine-tune of ``outcome``'s candidate: its measurements and held-out
     predictions, or why it has none (stored too when it can never have one)."""
     candidate = outcome.candidate
-    job = verify_job(result, candidate, device)
+    job = verify_job(result, candidate, work.device)
     refused = _refused(candidate)
     if refused:
         return refused
@@ -187,7 +189,7 @@ def _fine_tune(
     if cached is not None and predictions is not None:
         return dict(ledger.reuse(cached)), predictions
     try:
-        done = worker.verify(_job(result, outcome, device))
+        done = worker.verify(work)
     except NotVerifiable as why:
         note = Measurement(metrics.VERIFY_NOTE, None, "", None, job.settings, 0.0, VERIFY_VERSION)
         note.detail = {"skipped": one_line(why)}
@@ -221,9 +223,10 @@ def _refused(candidate: Candidate) -> str | None:
     return None
 
 
-def _job(result: RunResult, outcome: Outcome, device: str) -> VerifyJob:
+def _job(
+    result: RunResult, outcome: Outcome, splits: list[tuple[np.ndarray, np.ndarray]], device: str
+) -> VerifyJob:
     spec, sample = result.spec, result.sample
-    splits = _splits(result)[: min(spec.verify.folds, spec.folds)]
     targets = sample.targets
     counts = targets.counts()
     read = backend_of(outcome.candidate).items
