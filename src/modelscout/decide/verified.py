@@ -82,9 +82,8 @@ def _tied_with_best(verified: list[Row], result: RunResult, quality: str) -> lis
         return []
     name = metrics.verified(quality)
     sign = 1.0 if metrics.spec(quality).higher_is_better else -1.0
-    best = max(
-        predictions, key=lambda cid: sign * next(r for r in verified if r.id == cid).raw(name)
-    )
+    value = {r.id: sign * r.raw(name) for r in verified}
+    best = max(predictions, key=value.__getitem__)
     truth = np.asarray(done.truth)
     pairs = paired_bootstrap(truth, predictions, best, scorer, seed=result.spec.seed)
     return [p.candidate for p in pairs if p.tied]

@@ -52,13 +52,13 @@ def _figures(found: dict[str, Any], name: str) -> tuple[str, ...]:
     quality = found.get(name) or {}
     detail = quality.get("detail") or {}
     gain = detail.get("gain")
+    # a signed gain for fractions (+0.012), the metric's own format otherwise (MAE in units)
+    signed = (lambda v: f"{v:+.3f}") if metrics.spec(name).format == "{:.3f}" else show
     gain_text = (
         "–"
         if gain is None
-        else f"{gain:+.3f} ({detail['gain_low']:+.3f} to {detail['gain_high']:+.3f})"
+        else f"{signed(gain)} ({signed(detail['gain_low'])} to {signed(detail['gain_high'])})"
     )
-    if gain is not None and metrics.spec(name).format != "{:.3f}":
-        gain_text = f"{show(gain)} ({show(detail['gain_low'])} to {show(detail['gain_high'])})"
     note = (found.get(metrics.VERIFY_NOTE) or {}).get("detail") or {}
     epochs = ", ".join(
         f"{fold.get('epochs', '?')} ({STOPS.get(fold.get('stopped'), fold.get('stopped'))})"
