@@ -46,9 +46,23 @@ def rank(
     """
     start_server()  # imports torch in the background while the input is checked
     prepared = prepared or prepare(spec)
+    threads = import_module("modelscout.measure.cost").measuring_threads(spec)[0]
+    # One executor for the run and its verification (a Ray connection is made once); a
+    # missing Ray is told here, before anything is measured.
+    executor = import_module("modelscout.executors").executor_for(spec, threads)
+    try:
+        return _rank(spec, prepared, step, on_candidate, executor)
+    finally:
+        executor.close()
+
+
+def _rank(spec: Spec, prepared: Prepared, step: Any, on_candidate: Any, executor: Any) -> Any:
     decide = import_module("modelscout.decide").decide
-    run = import_module("modelscout.run").run
-    result = run(spec, prepared=prepared, step=step, on_candidate=on_candidate)
+    hooks = {"prepared": prepared, "step": step, "on_candidate": on_candidate}
+    if spec.budget is None:
+        result = import_module("modelscout.run").run(spec, executor=executor, **hooks)
+    else:  # successive halving: the measurements spent where they decide something
+        result = import_module("modelscout.halving").run_halving(spec, executor=executor, **hooks)
     decision = decide(result)
     if spec.verify.top == 0:
         return decision
@@ -56,7 +70,7 @@ def rank(
     verification = import_module("modelscout.verification")
     ranked = [row.id for row in decision.rows if row.status == "ranked"]
     finalists, notes = verification.finalists_of(ranked, spec.verify.top)
-    verification.verify(result, finalists, step=step, notes=notes)
+    verification.verify(result, finalists, step=step, notes=notes, executor=executor)
     return decide(result)
 
 

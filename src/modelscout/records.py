@@ -16,7 +16,8 @@ from pydantic import BaseModel
 
 Task = Literal["classification", "multilabel", "regression"]
 Modality = Literal["text", "image", "audio"]
-Status = Literal["measured", "ranked", "rejected", "failed"]  # measured: not yet decided
+Status = Literal["measured", "ranked", "rejected", "failed", "stopped"]
+# measured: not yet decided; stopped: left behind by successive halving (halving.py)
 TASKS: tuple[Task, ...] = ("classification", "multilabel", "regression")
 MODALITIES: tuple[Modality, ...] = ("text", "image", "audio")
 

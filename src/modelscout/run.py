@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from importlib.metadata import PackageNotFoundError, version
@@ -33,9 +34,8 @@ from modelscout.catalog.candidate import describe, download
 from modelscout.catalog.constraints import check_meta
 from modelscout.data import TaskData, nested_subsamples
 from modelscout.errors import CandidateError, one_line
-from modelscout.executors import Executor
+from modelscout.executors import Executor, executor_for, executor_name
 from modelscout.executors.forkserver import find_gpu, start_server
-from modelscout.executors.local import LocalExecutor
 from modelscout.inputs import Prepared, prepare
 from modelscout.measure.cost import check_gpu_pricing, cost_measurements, measuring_threads
 from modelscout.measure.device import GPU_OFF, gpu_measurements, skip_note
@@ -47,14 +47,12 @@ from modelscout.measure.probe.curve_points import (
     CurvePoints,
     curve_failed,
     curve_measurements,
-    curve_points_many,
 )
 from modelscout.measure.timing import (
     machine,
     reliable_runs,
     settled,
     timed_medians,
-    usable_cores,
 )
 from modelscout.measure.transferability import ESTIMATORS
 from modelscout.plan import (
@@ -113,6 +111,9 @@ class RunResult:
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
     # what the verification stage did (modelscout/verification.py), once it has run
     verification: Any = None
+    executor: str = "local"  # where the jobs ran (executors/)
+    # what successive halving did (modelscout/halving.py), when the spec sets a budget
+    halving: Any = None
 
 
 def environment() -> dict[str, Any]:
@@ -144,23 +145,17 @@ def run(
     start_server()  # imports torch in the background while the data is read
     prepared = prepared or prepare(spec)
     tell = on_candidate or (lambda _: None)
-    with Store(spec.store or default_store_path()) as store:
-        runner = Runner(spec, prepared, store, step or (lambda *_: None), executor)
-        check_gpu_pricing(spec, lambda: runner.gpu)
-        # Model passes one at a time (each alone on the machine, for its timings), then the
-        # probes of all candidates together, then what remains per candidate.
-        states = [runner.start(candidate) for candidate in prepared.candidates]
-        for state in states:
-            if isinstance(state, Outcome):
-                tell(state)
-        pending = [state for state in states if isinstance(state, Pending)]
-        probed = iter(runner.probe_all(pending))  # in the order of ``pending``
-        outcomes = []
-        for state in states:
-            if isinstance(state, Pending):
-                state = runner.finish(state, next(probed))
-                tell(state)
-            outcomes.append(state)
+    owned = executor is None  # made here: closed here
+    threads = measuring_threads(spec)
+    executor = executor or executor_for(spec, threads[0])
+    try:
+        with Store(spec.store or default_store_path()) as store:
+            runner = Runner(spec, prepared, store, step or (lambda *_: None), executor, threads)
+            check_gpu_pricing(spec, lambda: runner.gpu)
+            outcomes = _measure(runner, prepared.candidates, tell)
+    finally:
+        if owned:
+            executor.close()
     return RunResult(
         spec,
         prepared.data,
@@ -178,7 +173,34 @@ def run(
             for o in outcomes
             if o.status == "measured" and o.candidate.id in runner.predictions
         },
+        executor=executor_name(executor),
     )
+
+
+def _measure(
+    runner: Runner, candidates: list[Candidate], tell: Callable[[Outcome], None]
+) -> list[Outcome]:
+    """Model passes (one at a time, each alone on the machine for its timings, where the
+    executor asks it; else as many at once as it takes), then the probes of all candidates
+    together, then what remains per candidate."""
+    at_once = max(1, getattr(runner.executor, "passes_at_once", 1))
+    if at_once == 1 or len(candidates) < 2:
+        states = [runner.start(candidate) for candidate in candidates]
+    else:
+        with ThreadPoolExecutor(max_workers=min(at_once, len(candidates))) as pool:
+            states = list(pool.map(runner.start, candidates))
+    for state in states:
+        if isinstance(state, Outcome):
+            tell(state)
+    pending = [state for state in states if isinstance(state, Pending)]
+    probed = iter(runner.probe_all(pending))  # in the order of ``pending``
+    outcomes = []
+    for state in states:
+        if isinstance(state, Pending):
+            state = runner.finish(state, next(probed))
+            tell(state)
+        outcomes.append(state)
+    return outcomes
 
 
 @dataclass
@@ -202,14 +224,15 @@ class Runner:
         prepared: Prepared,
         store: Store,
         step: Step,
-        executor: Executor | None = None,
+        executor: Executor,
+        threads: tuple[int | None, str],
     ) -> None:
         self.spec, self.sample, self.step = spec, prepared.sample, step
         self.rows_in_data = len(prepared.data)
         self.ledger = Ledger(store, prepared.sample.fingerprint, features_version(spec))
         self.machine = machine()
-        self.threads, self.threads_source = measuring_threads(spec)
-        self.executor = executor or LocalExecutor(self.threads)
+        self.threads, self.threads_source = threads  # measuring_threads(spec)
+        self.executor = executor
         self.timings: dict[str, dict[str, float]] = {}  # candidate -> phase -> wall seconds
         self.estimators_skipped = skipped_estimators(spec.estimators, self.sample.task)
         self.predictions: dict[str, np.ndarray] = {}  # candidate id -> out-of-fold predictions
@@ -410,8 +433,7 @@ class Runner:
             out[index].update(self._save_curve(job, result))  # type: ignore[union-attr]
 
         full = [self.predictions[pending[index].candidate.id] for index, _ in todo]
-        threads = self.threads or usable_cores()
-        curve_points_many(jobs, full, CURVE_FRACTIONS, threads, store)
+        self.executor.curves(jobs, full, CURVE_FRACTIONS, store)
 
     def _save_curve(self, job: Job, points: CurvePoints) -> dict[str, Measurement]:
         found = curve_measurements(

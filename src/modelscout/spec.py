@@ -140,6 +140,68 @@ class Verify(_Strict):
         return {"top": value} if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class Budget(_Strict):
+    """What successive halving may spend (halving.py): ``passes`` (one pass: one candidate
+    measured on the whole sample) or wall ``seconds`` of measuring. In YAML and on the
+    command line: ``budget: 6`` or ``6 passes``; ``900s``, ``15m``, ``1h``."""
+
+    passes: float | None = Field(None, gt=0, description="candidate passes")
+    seconds: float | None = Field(None, gt=0, description="wall seconds of measuring")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("give a number of passes (6, '6 passes') or a duration ('15m')")
+        if isinstance(value, (int, float)):
+            return {"passes": value}
+        if not isinstance(value, str):
+            return value
+        text = value.strip().lower()
+        for word in (" passes", " pass", "passes", "pass"):
+            if text.endswith(word):
+                return {"passes": _number(text.removesuffix(word), value)}
+        if text[-1:] in _DURATION_UNITS:
+            return {"seconds": _number(text[:-1], value) * _DURATION_UNITS[text[-1]]}
+        return {"passes": _number(text, value)}
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> Budget:
+        if (self.passes is None) == (self.seconds is None):
+            raise ValueError("give the budget in passes or in seconds, not both")
+        return self
+
+    def __str__(self) -> str:
+        if self.passes is not None:
+            return f"{self.passes:g} passes"
+        return f"{self.seconds:g} s"
+
+
+def _number(text: str, value: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(
+            f"budget {value!r} is not a number of passes ('6', '6 passes') or a duration "
+            "('900s', '15m', '1h')"
+        ) from None
+
+
+class Halving(_Strict):
+    """The schedule of successive halving (used when ``budget`` is set)."""
+
+    eta: int = Field(3, ge=2, description="each round keeps about 1/eta of its candidates")
+    finalists: int = Field(
+        3, ge=1, description="at least this many reach the last round (the top-3 to compare)"
+    )
+    min_rows: int = Field(
+        200, ge=20, description="rows of the first round's sample, at the least"
+    )
+
+
 class Spec(_Strict):
     """One ranking run, fully described."""
 
@@ -256,6 +318,21 @@ class Spec(_Strict):
         gt=0,
         description="also predict the quality at this many training rows [the data's rows]",
     )
+    budget: Budget | None = Field(
+        None,
+        description="successive halving over the candidates within this budget: passes "
+        "(6, '6 passes') or a duration ('15m') [none: measure every candidate fully]",
+    )
+    halving: Halving = Field(default_factory=Halving, description="the halving schedule")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="where the jobs run: this machine, or a Ray cluster"
+    )
+    address: str | None = Field(
+        None,
+        description="the Ray cluster's address (ray: executor) [RAY_ADDRESS, else a local "
+        "Ray started for the run]",
+    )
+    force: bool = Field(False, description="recompute what the store already holds")
 
     @model_validator(mode="after")
     def _serving_batch_is_timed(self) -> Spec:

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +69,9 @@ class Store:
                 f"the measurement store {self.path} is a folder; pass --store a file path, "
                 f"such as {self.path / 'store.sqlite'}"
             )
+        # One connection shared by the run's threads (model passes handed to a Ray cluster
+        # from several at once): every use of it holds this lock.
+        self._lock = threading.RLock()
         with self._guard():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
@@ -82,9 +86,11 @@ class Store:
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
-        """SQLite's and the file system's errors as a ``StoreError`` that says what to do."""
+        """SQLite's and the file system's errors as a ``StoreError`` that says what to do; the
+        connection is this thread's alone meanwhile."""
         try:
-            yield
+            with self._lock:
+                yield
         except sqlite3.OperationalError as error:  # cannot open, read-only, locked, disk full
             raise StoreError(
                 f"cannot use the measurement store {self.path} ({one_line(error)}); "

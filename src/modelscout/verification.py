@@ -25,9 +25,8 @@ import numpy as np
 from modelscout import metrics
 from modelscout.backends import backend_of
 from modelscout.errors import one_line
-from modelscout.executors import Executor
+from modelscout.executors import Executor, executor_for
 from modelscout.executors.forkserver import find_gpu
-from modelscout.executors.local import LocalExecutor
 from modelscout.measure.cost import hourly_price
 from modelscout.measure.paired import (
     CONFIDENCE,
@@ -113,7 +112,7 @@ def verify(
     outcomes = {o.candidate.id: o for o in result.outcomes}
     with Store(spec.store or default_store_path()) as store:
         ledger = Ledger(store, result.sample.fingerprint, features_version(spec))
-        worker = executor or LocalExecutor(result.threads.get("threads"))
+        worker = executor or executor_for(spec, result.threads.get("threads"))
         for cid in finalists:
             outcome = outcomes[cid]
             (step or (lambda *_: None))(cid, f"fine-tuning ({spec.verify.mode})")

@@ -28,6 +28,10 @@ VerifyMode = Enum(
     "VerifyMode",
     {name: name for name in get_args(Verify.model_fields["mode"].annotation)},
 )
+ExecutorName = Enum(
+    "ExecutorName",
+    {name: name for name in get_args(Spec.model_fields["executor"].annotation)},
+)
 LayerChoice = Enum(
     "LayerChoice", {name: name for name in get_args(Spec.model_fields["feature_layer"].annotation)}
 )

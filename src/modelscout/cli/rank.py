@@ -15,6 +15,7 @@ from rich.text import Text
 from modelscout.cli.exit_codes import exit_code, fail
 from modelscout.cli.options import (
     AllowPickle,
+    ExecutorName,
     Instance,
     LayerChoice,
     Modality,
@@ -217,6 +218,30 @@ VerifyBudget = Annotated[
     float | None,
     typer.Option(metavar="SECONDS", help="Wall seconds each fine-tune may take [default: 300]."),
 ]
+Budget = Annotated[
+    str | None,
+    typer.Option(
+        metavar="BUDGET",
+        help="Successive halving within this budget: candidate passes (6, '6 passes') or a "
+        "duration (900s, 15m, 1h) [default: measure every candidate fully].",
+    ),
+]
+ExecutorChoice = Annotated[
+    ExecutorName | None,
+    typer.Option(help="Where the jobs run: local, or ray (pip install 'modelscout[ray]')."),
+]
+Address = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ADDRESS",
+        help="The Ray cluster to run on (--executor ray) [default: RAY_ADDRESS, else a local "
+        "Ray].",
+    ),
+]
+Force = Annotated[
+    bool | None,
+    typer.Option("--force", help="Recompute what the store already holds [default: no]."),
+]
 AsJson = Annotated[
     bool, typer.Option("--json", help="Print results.json on stdout, the rest on stderr.")
 ]
@@ -244,6 +269,10 @@ def rank(
     verify_top: VerifyTop = None,
     verify_mode: VerifyModeChoice = None,
     verify_budget: VerifyBudget = None,
+    budget: Budget = None,
+    executor: ExecutorChoice = None,
+    address: Address = None,
+    force: Force = None,
     variants: Variants = None,
     max_samples: MaxSamples = None,
     predict_rows: PredictRows = None,

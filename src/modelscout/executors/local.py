@@ -9,9 +9,12 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from modelscout.executors.forkserver import isolated_pool
 from modelscout.measure.model_pass import PassJob, PassResult, run_model_pass
 from modelscout.measure.probe import ProbeJob, ProbeResult, cross_validate_many
+from modelscout.measure.probe.curve_points import CurvePoints, curve_points_many
 from modelscout.measure.timing import usable_cores
 from modelscout.measure.verify import VerifyJob, VerifyResult, run_verify
 
@@ -39,6 +42,9 @@ class LocalExecutor:
     """The ``Executor`` of this machine: model passes one at a time, each in a process of its
     own; the probes' folds sharing ``threads`` threads (None: every usable core)."""
 
+    name = "local"
+    passes_at_once = 1  # each model pass alone on the machine: its timings need it
+
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads
 
@@ -54,3 +60,15 @@ class LocalExecutor:
         on_result: Callable[[int, ProbeResult | Exception], None],
     ) -> None:
         cross_validate_many(jobs, n_jobs=self.threads or usable_cores(), on_result=on_result)
+
+    def curves(
+        self,
+        jobs: Sequence[ProbeJob],
+        full: Sequence[np.ndarray],
+        fractions: tuple[float, ...],
+        on_result: Callable[[int, CurvePoints | Exception], None],
+    ) -> None:
+        curve_points_many(jobs, full, fractions, self.threads or usable_cores(), on_result)
+
+    def close(self) -> None:
+        """Nothing to release: each pass's process ends with it."""
