@@ -71,7 +71,9 @@ class Candidate(_Closed):
     revision: str | None
     parent: str | None = Field(description="for a derived variant, the id it was derived from")
     variants: list[str]
-    status: str = Field(description="ranked, rejected or failed")
+    status: str = Field(
+        description="ranked, rejected, failed, or stopped (1.8: left behind by halving)"
+    )
     reason: str | None = Field(description="why it was rejected or failed, in one line")
     log: str | None = Field(
         None, description="1.2: a failed candidate's traceback file, relative to results.json"
@@ -211,6 +213,7 @@ class Run(_Closed):
     threads: dict[str, Any] | None = Field(
         None, description="1.2: {threads: N or null, source: why} the timings were taken with"
     )
+    executor: str = Field("local", description="1.8: where the jobs ran: local or ray")
 
 
 class TiePair(_Closed):
@@ -257,6 +260,49 @@ class Verification(_Closed):
         description="verified finalists statistically tied with the best fine-tuned one"
     )
     sentence: str = Field(description="what verification decided, as the reports show it")
+
+
+class HalvingRound(_Closed):
+    """1.8: one round of successive halving."""
+
+    round: int
+    rows: int = Field(description="rows of the round's stratified sample")
+    candidates: list[str] = Field(description="measured in this round")
+    survivors: list[str] = Field(description="went on to the next round")
+    kept_on_ties: list[str] = Field(description="survivors kept on a paired-bootstrap tie")
+    tied_over_budget: list[str] = Field(
+        description="tied with the last survivor, stopped: the budget afforded no more"
+    )
+    seconds: float = Field(description="wall seconds of the round")
+    passes: float = Field(description="candidates x rows / the whole sample's rows")
+    last: bool = Field(description="the full run of the finalists")
+
+
+class HalvingStanding(_Closed):
+    """1.8: how far one candidate went under successive halving, and why it stopped."""
+
+    rounds: int = Field(description="rounds it was measured in")
+    rows: int = Field(description="rows of its last round")
+    value: float | None = Field(description="its quality metric on its last round's sample")
+    status: str = Field(description="finalist, stopped, failed, rejected or baseline")
+    reason: str | None = Field(description="why it stopped; null for a finalist")
+
+
+class Halving(_Closed):
+    """1.8: what successive halving did within the spec's budget."""
+
+    budget: str = Field(description="as the spec gave it: N passes or N s")
+    eta: int = Field(description="each round kept about 1/eta of its candidates")
+    finalists_asked: int = Field(description="max(halving.finalists, verify.top)")
+    metric: str = Field(description="the quality metric survivors were chosen on")
+    rounds: list[HalvingRound]
+    candidates: dict[str, HalvingStanding]
+    passes: float = Field(description="passes spent (one: a candidate on the whole sample)")
+    exhaustive_passes: float = Field(description="passes measuring every candidate would take")
+    ratio: float | None = Field(description="passes / exhaustive_passes")
+    seconds: float = Field(description="wall seconds of all rounds")
+    notes: list[str] = Field(description="fewer finalists than asked, a budget overspent")
+    sentence: str = Field(description="what halving did, as the reports show it")
 
 
 class QualityEvidence(_Closed):
@@ -312,6 +358,9 @@ class Results(_Closed):
     )
     quality_evidence: QualityEvidence | None = Field(
         None, description="1.7: what the quality criterion is made of; null before 1.7"
+    )
+    halving: Halving | None = Field(
+        None, description="1.8: successive halving; null when the spec set no budget"
     )
     variants: list[VariantComparison]
     transferability_stability: list[Stability] = Field(

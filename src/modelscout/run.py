@@ -139,8 +139,10 @@ def run(
     step: Step | None = None,
     on_candidate: Callable[[Outcome], None] | None = None,
     executor: Executor | None = None,
+    light: bool = False,
 ) -> RunResult:
-    """Measure every candidate of ``spec`` on its data; bad input raises ``UserError``."""
+    """Measure every candidate of ``spec`` on its data; bad input raises ``UserError``.
+    ``light``: no learning curves (an early round of successive halving, halving.py)."""
     started = time.perf_counter()
     start_server()  # imports torch in the background while the data is read
     prepared = prepared or prepare(spec)
@@ -151,6 +153,7 @@ def run(
     try:
         with Store(spec.store or default_store_path()) as store:
             runner = Runner(spec, prepared, store, step or (lambda *_: None), executor, threads)
+            runner.light = light
             check_gpu_pricing(spec, lambda: runner.gpu)
             outcomes = _measure(runner, prepared.candidates, tell)
     finally:
@@ -236,6 +239,7 @@ class Runner:
         self.timings: dict[str, dict[str, float]] = {}  # candidate -> phase -> wall seconds
         self.estimators_skipped = skipped_estimators(spec.estimators, self.sample.task)
         self.predictions: dict[str, np.ndarray] = {}  # candidate id -> out-of-fold predictions
+        self.light = False  # no learning curves (``run(light=True)``)
 
     @cached_property
     def gpu(self) -> dict[str, Any]:
@@ -393,7 +397,8 @@ class Runner:
             self.predictions[job.candidate.id] = result.predictions
 
         self.executor.probes(jobs, store)
-        self.curves(pending, out, owns)  # type: ignore[arg-type]
+        if not self.light:
+            self.curves(pending, out, owns)  # type: ignore[arg-type]
         return out  # type: ignore[return-value]
 
     def curves(

@@ -185,6 +185,9 @@ def _order(
     return order
 
 
+NOT_RANKED_ORDER = {"rejected": 0, "stopped": 1, "failed": 2}
+
+
 def decide(result: RunResult) -> Decision:
     """Rank the measured candidates of a run and explain the pick."""
     spec, quality = result.spec, run_quality(result)
@@ -198,7 +201,8 @@ def decide(result: RunResult) -> Decision:
         _order(ranked, table, weights, quality), table, weights, result, quality
     )
     others = [r for r in rows if r.status != "ranked"]
-    ordered = order + sorted(others, key=lambda r: r.status != "rejected")
+    # rejected, then stopped by halving (measured, on fewer rows), then failed
+    ordered = order + sorted(others, key=lambda r: NOT_RANKED_ORDER.get(r.status, 3))
     warnings = words.timing_warnings(rows)
     shifts = sensitivity(table, weights, ranked, quality) if len(ranked) > 1 else []
     sizes = _describe_rows(result, ordered, quality)

@@ -77,11 +77,12 @@ def rationale(
     without it); ``verdict``: what verification decided (decide/verified.py): when it changed
     the pick, its sentence leads, since the frozen trade-off no longer explains the pick."""
     excluded = ""
-    rejected = sum(r.status == "rejected" for r in others)
-    failed = sum(r.status == "failed" for r in others)
-    if rejected or failed:
-        parts = [f"{rejected} rejected" if rejected else "", f"{failed} failed" if failed else ""]
-        excluded = f" Not ranked: {' and '.join(p for p in parts if p)} (reasons in the matrix)."
+    counts = {s: sum(r.status == s for r in others) for s in ("rejected", "failed", "stopped")}
+    if any(counts.values()):
+        words = {"stopped": "stopped by successive halving"}
+        parts = [f"{n} {words.get(s, s)}" for s, n in counts.items() if n]
+        listed = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+        excluded = f" Not ranked: {listed} (reasons in the matrix)."
     if not order:
         return "No candidate could be ranked." + excluded
     pick = order[0]

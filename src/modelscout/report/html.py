@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from modelscout import metrics
 from modelscout.report import plots, tasks
+from modelscout.report.halving import ROUND_HEADERS, halving_headers, halving_rows, round_rows
 from modelscout.report.markdown import TIES_HEADERS, tie_rows, ties_line
 from modelscout.report.matrix import (
     BEATS_HEADER,
@@ -164,6 +165,14 @@ def _decision(results: dict[str, Any]) -> dict[str, Any]:
             "notes": (results.get("verification") or {}).get("notes") or [],
             "headers": verification_headers(results),
             "rows": verification_rows(results),
+        },
+        "halving": {
+            "line": (results.get("halving") or {}).get("sentence"),
+            "notes": (results.get("halving") or {}).get("notes") or [],
+            "round_headers": ROUND_HEADERS,
+            "rounds": round_rows(results),
+            "headers": halving_headers(results),
+            "rows": halving_rows(results),
         },
     }
 

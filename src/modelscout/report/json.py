@@ -26,7 +26,7 @@ from modelscout.results import Results
 if TYPE_CHECKING:
     from modelscout.run import RunResult
 
-SCHEMA_VERSION = "1.7"
+SCHEMA_VERSION = "1.8"
 
 # A row key's length in hex digits: 64 bits, so that two different rows of samples of a few
 # thousand share a key with odds below one in a billion.
@@ -184,6 +184,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "ties_note": decision.ties_note,
         "verification": decision.verification,
         "quality_evidence": decision.quality_evidence or None,
+        "halving": run.halving,
         "variants": decision.variants,
         "transferability_stability": decision.stability,
         "candidates": [_candidate(row, run.predictions) for row in decision.rows],
@@ -196,6 +197,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
             "seconds": round(run.seconds, 2),
             "timings": {c: {k: round(v, 3) for k, v in t.items()} for c, t in run.timings.items()},
             "threads": run.threads,
+            "executor": run.executor,
         },
     }
 

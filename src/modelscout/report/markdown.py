@@ -7,6 +7,7 @@ from typing import Any
 from modelscout import metrics
 from modelscout.decide.pareto import pareto_axes_label
 from modelscout.report import tasks
+from modelscout.report.halving import ROUND_HEADERS, halving_headers, halving_rows, round_rows
 from modelscout.report.matrix import (
     find_metric,
     format_metric,
@@ -47,7 +48,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "|" + "---|" * len(headers),
     ]
     lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in matrix_rows(results)]
-    lines += _task_notes(results) + _ties(results) + _verification(results)
+    lines += _task_notes(results) + _ties(results) + _verification(results) + _halving(results)
     lines += _timing(results) + _long_tail(results)
     lines += _labels(results) + _residuals(results) + _confusions(results) + _curves(results)
     lines += _variants(results) + _cost(results) + _deployment(results) + _gpu(results)
@@ -94,11 +95,19 @@ def _curves(results: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     headers = ["candidate", "on the sample", "expected", "interval", "also", "extrapolation"]
-    lines = ["", "## Learning curves", "", md_text(
-        f"{metrics.label(quality)} of the probe trained on nested fractions of each fold's "
-        "rows (the points: mean training rows: mean score), fitted as an inverse power law "
-        "and extended to the data's rows; the interval is a bootstrap over folds."
-    ), "", "| " + " | ".join([*headers, "points"]) + " |", "|" + "---|" * (len(headers) + 1)]
+    lines = [
+        "",
+        "## Learning curves",
+        "",
+        md_text(
+            f"{metrics.label(quality)} of the probe trained on nested fractions of each fold's "
+            "rows (the points: mean training rows: mean score), fitted as an inverse power law "
+            "and extended to the data's rows; the interval is a bootstrap over folds."
+        ),
+        "",
+        "| " + " | ".join([*headers, "points"]) + " |",
+        "|" + "---|" * (len(headers) + 1),
+    ]
     return lines + ["| " + " | ".join(md_text(v) for v in row) + " |" for row in rows]
 
 
@@ -251,6 +260,23 @@ def _verification(results: dict[str, Any]) -> list[str]:
         "| " + " | ".join(md_text(v) for v in row) + " |" for row in verification_rows(results)
     ]
     return lines
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    lines = ["", "| " + " | ".join(md_text(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(md_text(v) for v in row) + " |" for row in rows]
+
+
+def _halving(results: dict[str, Any]) -> list[str]:
+    """What successive halving did: its sentence and notes, the rounds, each candidate."""
+    record = results.get("halving")
+    if not record:
+        return []
+    lines = ["", "## Successive halving", "", md_text(record["sentence"])]
+    for note in record.get("notes") or []:
+        lines += ["", md_text(note)]
+    lines += _table(ROUND_HEADERS, round_rows(results))
+    return lines + _table(halving_headers(results), halving_rows(results))
 
 
 def _long_tail(results: dict[str, Any]) -> list[str]:
