@@ -105,7 +105,8 @@ def quick_spec(data, tmp_path, name, **settings):
     return build_spec(
         data=data,
         max_samples=80,
-        latency_budget_s=0.2,
+        latency_budget_s=0.1,
+        batch_sizes=[1],
         output=tmp_path / name,
         store=tmp_path / f"{name}.sqlite",
         **settings,
@@ -191,11 +192,12 @@ class socket_nobody_listens:
 def test_the_cli_ranks_on_a_cluster_given_by_its_address(cluster, small_csv, factories, tmp_path):
     out = tmp_path / "out"
     args = ["rank", "--data", str(small_csv), "--output", str(out), "--quiet"]
-    args += ["-c", "python:ray_factories:make", "--executor", "ray", "--address", cluster]
+    args += ["-c", "python:ray_factories:make", "--no-baseline", "--max-samples", "60"]
+    args += ["--executor", "ray", "--address", cluster]
     result = CliRunner().invoke(app, args, env={"MODELSCOUT_STORE": str(tmp_path / "s.sqlite")})
     assert result.exit_code == 0, result.output
     rows = json.loads((out / "results.json").read_text())["candidates"]
-    assert {row["status"] for row in rows} == {"ranked"} and len(rows) == 2
+    assert [row["status"] for row in rows] == ["ranked"]
 
 
 def test_without_ray_the_executor_name_says_what_to_install(small_csv, tmp_path):
