@@ -61,6 +61,10 @@ def crash():
     return Bytes()
 
 
+def broken():
+    return object()
+
+
 make.meta = crash.meta = Bytes.meta
 '''
 
@@ -152,20 +156,36 @@ def test_a_killed_worker_fails_its_candidate_and_a_rerun_computes_only_what_is_m
 ):
     (factories / "crash-now").touch()
     good, doomed = "python:ray_factories:make", "python:ray_factories:crash"
+    broken = "python:ray_factories:broken"  # raises in its task: the reason, as under local
+    candidates = [good, doomed, broken]
     spec = quick_spec(
-        small_csv, tmp_path, "crash", candidates=[good, doomed], executor="ray", address=cluster
+        small_csv, tmp_path, "crash", candidates=candidates, executor="ray", address=cluster
     )
     rows = {row.id: row for row in rank(spec).rows}
-    assert rows[doomed].status == "failed"
-    assert "Ray worker died" in rows[doomed].outcome.reason
+    assert rows[doomed].status == rows[broken].status == "failed"
+    assert rows[doomed].outcome.reason.startswith("its Ray worker died (WorkerCrashedError")
+    assert "without modality, preprocess, forward" in rows[broken].outcome.reason
+    assert "\n" not in rows[broken].outcome.reason
     assert rows[good].status == rows["baseline:tfidf"].status == "ranked"
 
     (factories / "crash-now").unlink()
     rewrite_timings(spec.store, reliable=True, p50_ci_relative=0.0)
     steps = []
     rerun = run(spec, step=lambda candidate, what: steps.append(candidate))
-    assert {outcome.status for outcome in rerun.outcomes} == {"measured"}
-    assert set(steps) == {doomed}  # the others' measurements all come from the store
+    statuses = {outcome.candidate.id: outcome.status for outcome in rerun.outcomes}
+    assert statuses == {
+        good: "measured",
+        doomed: "measured",
+        broken: "failed",
+        "baseline:tfidf": "measured",
+    }
+    assert set(steps) == {doomed, broken}  # the others' measurements all come from the store
+
+
+def test_a_task_no_node_can_run_fails_its_candidate_at_once(cluster, small_csv, tmp_path):
+    spec = quick_spec(small_csv, tmp_path, "big", executor="ray", address=cluster, threads=4)
+    (row,) = rank(spec).rows  # each node has 1 CPU: the pass asking for 4 is never run
+    assert row.status == "failed" and "no node of the Ray cluster has 4 CPUs" in row.outcome.reason
 
 
 def test_an_address_that_does_not_answer_is_one_line_naming_it(small_csv, tmp_path):
