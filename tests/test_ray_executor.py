@@ -5,11 +5,13 @@ process stops them should the tests die)."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
 
+import numpy as np
 import pytest
 from conftest import rewrite_timings
 from typer.testing import CliRunner
@@ -20,10 +22,13 @@ from ray._private import ray_constants  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from modelscout import build_spec, rank  # noqa: E402
+from modelscout.catalog.candidate import describe, resolve_candidate  # noqa: E402
 from modelscout.cli import app  # noqa: E402
 from modelscout.errors import UserError  # noqa: E402
 from modelscout.executors import executor_for  # noqa: E402
+from modelscout.executors.ray import RayExecutor  # noqa: E402
 from modelscout.measure.transferability import ESTIMATORS  # noqa: E402
+from modelscout.measure.verify import NotVerifiable, VerifyJob, run_verify  # noqa: E402
 from modelscout.run import run  # noqa: E402
 
 STORE_MB = 100
@@ -188,25 +193,42 @@ def test_a_task_no_node_can_run_fails_its_candidate_at_once(cluster, small_csv, 
     assert row.status == "failed" and "no node of the Ray cluster has 4 CPUs" in row.outcome.reason
 
 
+def test_a_fine_tune_runs_as_a_task_and_predicts_as_it_does_here(cluster, tiny_bert, example_frame):
+    frame = example_frame.groupby("label").head(6).head(24)
+    classes = frame["label"].astype("category").cat.codes.to_numpy()
+    rows = np.arange(len(frame))
+    candidate = resolve_candidate(str(tiny_bert))
+    job = VerifyJob(
+        candidate,
+        describe(candidate),
+        frame["text"].tolist(),
+        classes,
+        "classification",
+        int(classes.max()) + 1,
+        [rows[rows % 2 == 0]],
+        [rows[rows % 2 == 1]],
+        mode="head",
+        epochs=1,
+        threads=1,
+    )
+    executor = RayExecutor(1, address=cluster)
+    try:
+        found = executor.verify(job)
+        with pytest.raises(NotVerifiable, match="no torch weights"):  # raised in the task
+            baseline = resolve_candidate("baseline:tfidf")
+            executor.verify(VerifyJob(**{**job.__dict__, "candidate": baseline}))
+    finally:
+        executor.close()
+    assert np.array_equal(found.predictions, run_verify(job).predictions)
+
+
 def test_an_address_that_does_not_answer_is_one_line_naming_it(small_csv, tmp_path):
-    with socket_nobody_listens() as address:
-        spec = quick_spec(small_csv, tmp_path, "x", executor="ray", address=address)
-        with pytest.raises(UserError, match=f"Ray cluster at {address} does not answer"):
-            executor_for(spec, None)
-
-
-class socket_nobody_listens:
-    """A loopback address whose port was just free: nothing answers there."""
-
-    def __enter__(self) -> str:
-        import socket
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            return f"127.0.0.1:{probe.getsockname()[1]}"
-
-    def __exit__(self, *_):
-        return False
+    with socket.socket() as probe:  # a loopback port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    spec = quick_spec(small_csv, tmp_path, "x", executor="ray", address=address)
+    with pytest.raises(UserError, match=f"Ray cluster at {address} does not answer"):
+        executor_for(spec, None)
 
 
 def test_the_cli_ranks_on_a_cluster_given_by_its_address(cluster, small_csv, factories, tmp_path):
