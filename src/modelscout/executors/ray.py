@@ -176,7 +176,7 @@ def pass_resources(job: PassJob, threads: int | None) -> dict[str, Any]:
     return {
         "num_cpus": threads or 1,
         "num_gpus": 1 if job.gpu is not None else 0,
-        "memory": int(max(PASS_FLOOR, PASS_FLOOR + memory)),
+        "memory": int(PASS_FLOOR + memory),
     }
 
 
