@@ -118,6 +118,8 @@ def test_halving_stops_the_weak_measures_finalists_on_the_whole_sample_and_rerun
     assert "stopped by successive halving" in results["rationale"]
     markdown = render_markdown(results)
     assert "## Successive halving" in markdown and record["sentence"] in markdown
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "<h3>Successive halving</h3>" in html and 'class="halving"' in html
     # A rerun measures nothing; the same spec without a budget reuses the finalists' full
     # measurements (the last round is the run a budget-less run would make of them).
     rewrite_timings(isolated_store, reliable=True, p50_ci_relative=0.0)  # settled: replayable
