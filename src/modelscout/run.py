@@ -114,6 +114,9 @@ class RunResult:
     executor: str = "local"  # where the jobs ran (executors/)
     # what successive halving did (modelscout/halving.py), when the spec sets a budget
     halving: Any = None
+    # --force: the store's rows created before this time.time() were not read (Store's
+    # fresh_after); the verification stage opens the store with it too
+    fresh_after: float | None = None
 
 
 def environment() -> dict[str, Any]:
@@ -139,9 +142,18 @@ def run(
     step: Step | None = None,
     on_candidate: Callable[[Outcome], None] | None = None,
     executor: Executor | None = None,
+    fresh_after: float | None = None,
 ) -> RunResult:
-    """Measure every candidate of ``spec`` on its data; bad input raises ``UserError``."""
+    """Measure every candidate of ``spec`` on its data; bad input raises ``UserError``.
+
+    With ``spec.force`` nothing stored before the run (before ``fresh_after`` when given: a
+    caller running several rounds keeps one start) is read, so every job is measured again
+    and overwrites its row; what this run stores itself is read as usual."""
     started = time.perf_counter()
+    if not spec.force:
+        fresh_after = None
+    elif fresh_after is None:
+        fresh_after = time.time()
     start_server()  # imports torch in the background while the data is read
     prepared = prepared or prepare(spec)
     tell = on_candidate or (lambda _: None)
@@ -149,7 +161,7 @@ def run(
     threads = measuring_threads(spec)
     executor = executor or executor_for(spec, threads[0])
     try:
-        with Store(spec.store or default_store_path()) as store:
+        with Store(spec.store or default_store_path(), fresh_after=fresh_after) as store:
             runner = Runner(spec, prepared, store, step or (lambda *_: None), executor, threads)
             check_gpu_pricing(spec, lambda: runner.gpu)
             outcomes = _measure(runner, prepared.candidates, tell)
@@ -174,6 +186,7 @@ def run(
             if o.status == "measured" and o.candidate.id in runner.predictions
         },
         executor=executor_name(executor),
+        fresh_after=fresh_after,
     )
 
 
