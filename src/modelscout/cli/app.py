@@ -17,6 +17,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer v
 from typer.core import TyperGroup
 
 from modelscout import __version__
+from modelscout.cli.cache import cache
 from modelscout.cli.compare import compare
 from modelscout.cli.demo import demo
 from modelscout.cli.exit_codes import EXIT_BAD_INPUT, EXIT_CODES
@@ -71,6 +72,7 @@ for command in (rank, profile, report, compare):
 app.command()(schema)
 app.command()(init)
 app.command(epilog=EXIT_CODES)(demo)
+app.add_typer(cache, name="cache")
 
 
 class _CleanLogs(logging.Filter):
