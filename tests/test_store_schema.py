@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from modelscout.cli import app
 from modelscout.records import Measurement
-from modelscout.store import SCHEMA_VERSION, Store, StoreError
+from modelscout.store import SCHEMA_VERSION, Selection, Store, StoreError
 
 # The schema modelscout wrote before the store kept a version (version 1), as it was.
 SCHEMA_V1 = """
@@ -83,7 +83,7 @@ def test_a_version_1_store_is_migrated_and_keeps_every_row(tmp_path):
 
 
 def _open_and_report(path, barrier, results):
-    barrier.wait()
+    barrier.wait(timeout=60)
     try:
         with Store(path) as store:
             results.put(store.get("folder:sha0", "data", "probe.macro_f1", "1", {"folds": 5}).value)
@@ -103,6 +103,8 @@ def test_processes_opening_an_old_store_at_once_migrate_it_once(tmp_path):
     found = [results.get(timeout=120) for _ in processes]
     for process in processes:
         process.join(timeout=30)
+        if process.exitcode is None:
+            process.kill()
     assert found == [0.5] * 4, found  # a second migration would fail: duplicate column
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -134,6 +136,7 @@ def _write_rows(path, writer, barrier):
     """``THREADS`` threads of this process, each writing ``ROWS`` candidates' features with
     their measurements and then one more measurement, all on one Store (its shared connection)
     while the other processes write theirs."""
+    barrier.wait(timeout=60)  # all open the new file at once
     store, errors = Store(path), []
 
     def work(thread):
@@ -150,7 +153,6 @@ def _write_rows(path, writer, barrier):
             store.put(cand, "data", Measurement("probe.macro_f1", row / ROWS))
             store.touch()
 
-    barrier.wait()
     threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
     for thread in threads:
         thread.start()
@@ -161,18 +163,28 @@ def _write_rows(path, writer, barrier):
         raise SystemExit(f"writer {writer}: {errors[0]!r}")
 
 
+def _prune_nothing(path, barrier):
+    """Meanwhile, ``cache prune`` reading then deleting (here: no row) in one transaction."""
+    barrier.wait(timeout=60)
+    with Store(path) as store:
+        for _ in range(ROWS):
+            store.prune(Selection(candidate="no such key"))
+
+
 def test_processes_and_threads_writing_one_store_lose_nothing(tmp_path):
     path = tmp_path / "shared.sqlite"  # created by the writers themselves, all at once
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(WRITERS)
+    barrier = context.Barrier(WRITERS + 1)
     processes = [
         context.Process(target=_write_rows, args=(path, w, barrier)) for w in range(WRITERS)
-    ]
+    ] + [context.Process(target=_prune_nothing, args=(path, barrier))]
     for process in processes:
         process.start()
     for process in processes:
-        process.join(timeout=240)
-    assert [p.exitcode for p in processes] == [0] * WRITERS  # a thread's error is on stderr
+        process.join(timeout=120)
+        if process.exitcode is None:  # stuck: ended, and the test fails below
+            process.kill()
+    assert [p.exitcode for p in processes] == [0] * (WRITERS + 1)  # errors are on stderr
     db = sqlite3.connect(path)
     expected = WRITERS * THREADS * ROWS
     assert db.execute("SELECT COUNT(*) FROM features").fetchone()[0] == expected

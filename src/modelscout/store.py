@@ -121,13 +121,29 @@ class Store:
             self._db = sqlite3.connect(
                 self.path, timeout=self.BUSY_SECONDS, check_same_thread=False, isolation_level=None
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
             self._migrate()
             # Damage in the measurements table shows now rather than mid-run; the check reads
             # that table only (milliseconds), not the feature arrays, which are checked as read.
             problems = self._db.execute("PRAGMA quick_check(measurements)").fetchall()
         if problems != [("ok",)]:
             raise self._damaged(problems[0][0])
+
+    def _use_wal(self) -> None:
+        """WAL mode (readers never wait for the writer), kept in the file once set. Setting it
+        on a new file can fail at once with SQLITE_BUSY, without waiting, when another process
+        sets it in the same instant (two runs starting on a new store): tried again meanwhile."""
+        db = self._db
+        assert db is not None
+        deadline = time.monotonic() + self.BUSY_SECONDS
+        while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as error:
+                busy = "database is locked" in str(error)  # SQLITE_BUSY (3.10: no error code)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _migrate(self) -> None:
         """Bring an older store to ``SCHEMA_VERSION`` in one transaction. Under the write

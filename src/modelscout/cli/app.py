@@ -1,8 +1,8 @@
 """The ``modelscout`` command: the Typer app, its global options, and one command per module
 of this package. Every command parses flags, calls the Python API and prints; nothing else.
 
-``--json`` (``rank``, ``compare``, ``profile``) puts the machine output alone on stdout;
-progress, tables and "Wrote ..." go to stderr. Exit codes: see ``exit_codes``.
+``--json`` (``rank``, ``compare``, ``profile``, ``cache ls|prune``) puts the machine output
+alone on stdout; progress, tables and "Wrote ..." go to stderr. Exit codes: see ``exit_codes``.
 """
 
 from __future__ import annotations
