@@ -334,9 +334,12 @@ class Store:
             self._insert(candidate, data, measurements)
 
     # -- what ``modelscout cache`` shows and removes ---------------------------------------------
-    def usage(self, where: str = "1", params: tuple = ()) -> list[CandidateUsage]:
+    def usage(self) -> list[CandidateUsage]:
         """Per candidate key (most recently used first): its measurement rows, feature arrays,
-        their bytes, data samples and last use; only the rows matching ``where``."""
+        their bytes, data samples and last use."""
+        return self._usage("1", ())
+
+    def _usage(self, where: str, params: tuple) -> list[CandidateUsage]:
         with self._guard():
             rows = self._db.execute(  # type: ignore[union-attr]
                 f"""SELECT candidate, SUM(measurement), SUM(1 - measurement), SUM(bytes),
@@ -359,9 +362,9 @@ class Store:
         where, params = selection.sql()
         before = self.disk_bytes()
         if dry_run:
-            return Pruned(self.usage(where, params), before, before)
+            return Pruned(self._usage(where, params), before, before)
         with self._guard(), self._write() as db:
-            removed = self.usage(where, params)
+            removed = self._usage(where, params)
             for table in TABLES:
                 db.execute(f"DELETE FROM {table} WHERE {where}", params)
         blocked = False
