@@ -170,6 +170,7 @@ class _Halver:
         self.record = Halving(str(spec.budget), spec.halving.eta, self.wanted, self.quality)
         self.outcomes: dict[str, Outcome] = {}  # the candidates decided before the last round
         self.started = time.perf_counter()
+        self.fresh_after = time.time() if spec.force else None
 
     def run(self) -> RunResult:
         baselines = [c for c in self.prepared.candidates if c.source == BASELINE_SOURCE]
@@ -249,6 +250,7 @@ class _Halver:
             on_candidate=self.tell if last else None,
             executor=self.executor,
             light=not last,
+            fresh_after=self.fresh_after,  # with --force: one start for every round
         )
         seconds = time.perf_counter() - started
         spent = len([c for c in candidates if c.source != BASELINE_SOURCE]) * len(sample)

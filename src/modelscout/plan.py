@@ -74,7 +74,10 @@ class Ledger:
         return None if any(m is None for m in found.values()) else found
 
     def reuse(self, cached: dict[str, Measurement]) -> dict[str, Measurement]:
+        """Count ``cached`` as reused and mark what was read for it as used now (for
+        ``cache prune --older-than``): one write per job, none per row read."""
         self.reused += len(cached)
+        self.store.touch()
         return cached
 
     def save(

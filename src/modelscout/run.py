@@ -114,6 +114,9 @@ class RunResult:
     executor: str = "local"  # where the jobs ran (executors/)
     # what successive halving did (modelscout/halving.py), when the spec sets a budget
     halving: Any = None
+    # --force: the store's rows created before this time.time() were not read (Store's
+    # fresh_after); the verification stage opens the store with it too
+    fresh_after: float | None = None
 
 
 def environment() -> dict[str, Any]:
@@ -140,10 +143,19 @@ def run(
     on_candidate: Callable[[Outcome], None] | None = None,
     executor: Executor | None = None,
     light: bool = False,
+    fresh_after: float | None = None,
 ) -> RunResult:
     """Measure every candidate of ``spec`` on its data; bad input raises ``UserError``.
-    ``light``: no learning curves (an early round of successive halving, halving.py)."""
+    ``light``: no learning curves (an early round of successive halving, halving.py).
+
+    With ``spec.force`` nothing stored before the run (before ``fresh_after`` when given: a
+    caller running several rounds keeps one start) is read, so every job is measured again
+    and overwrites its row; what this run stores itself is read as usual."""
     started = time.perf_counter()
+    if not spec.force:
+        fresh_after = None
+    elif fresh_after is None:
+        fresh_after = time.time()
     start_server()  # imports torch in the background while the data is read
     prepared = prepared or prepare(spec)
     tell = on_candidate or (lambda _: None)
@@ -151,7 +163,7 @@ def run(
     threads = measuring_threads(spec)
     executor = executor or executor_for(spec, threads[0])
     try:
-        with Store(spec.store or default_store_path()) as store:
+        with Store(spec.store or default_store_path(), fresh_after=fresh_after) as store:
             runner = Runner(spec, prepared, store, step or (lambda *_: None), executor, threads)
             runner.light = light
             check_gpu_pricing(spec, lambda: runner.gpu)
@@ -177,6 +189,7 @@ def run(
             if o.status == "measured" and o.candidate.id in runner.predictions
         },
         executor=executor_name(executor),
+        fresh_after=fresh_after,
     )
 
 
@@ -227,15 +240,15 @@ class Runner:
         prepared: Prepared,
         store: Store,
         step: Step,
-        executor: Executor,
-        threads: tuple[int | None, str],
+        executor: Executor | None = None,
+        threads: tuple[int | None, str] | None = None,
     ) -> None:
         self.spec, self.sample, self.step = spec, prepared.sample, step
         self.rows_in_data = len(prepared.data)
         self.ledger = Ledger(store, prepared.sample.fingerprint, features_version(spec))
         self.machine = machine()
-        self.threads, self.threads_source = threads  # measuring_threads(spec)
-        self.executor = executor
+        self.threads, self.threads_source = threads or measuring_threads(spec)
+        self.executor = executor or executor_for(spec, self.threads)
         self.timings: dict[str, dict[str, float]] = {}  # candidate -> phase -> wall seconds
         self.estimators_skipped = skipped_estimators(spec.estimators, self.sample.task)
         self.predictions: dict[str, np.ndarray] = {}  # candidate id -> out-of-fold predictions

@@ -110,7 +110,7 @@ def verify(
     done.device = device
     done.truth = scored_truth(result.sample.targets)[rows]
     outcomes = {o.candidate.id: o for o in result.outcomes}
-    with Store(spec.store or default_store_path()) as store:
+    with Store(spec.store or default_store_path(), fresh_after=result.fresh_after) as store:
         ledger = Ledger(store, result.sample.fingerprint, features_version(spec))
         worker = executor or executor_for(spec, result.threads.get("threads"))
         for cid in finalists:

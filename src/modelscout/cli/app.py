@@ -1,8 +1,8 @@
 """The ``modelscout`` command: the Typer app, its global options, and one command per module
 of this package. Every command parses flags, calls the Python API and prints; nothing else.
 
-``--json`` (``rank``, ``compare``, ``profile``) puts the machine output alone on stdout;
-progress, tables and "Wrote ..." go to stderr. Exit codes: see ``exit_codes``.
+``--json`` (``rank``, ``compare``, ``profile``, ``cache ls|prune``) puts the machine output
+alone on stdout; progress, tables and "Wrote ..." go to stderr. Exit codes: see ``exit_codes``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer v
 from typer.core import TyperGroup
 
 from modelscout import __version__
+from modelscout.cli.cache import cache
 from modelscout.cli.compare import compare
 from modelscout.cli.demo import demo
 from modelscout.cli.exit_codes import EXIT_BAD_INPUT, EXIT_CODES
@@ -71,6 +72,7 @@ for command in (rank, profile, report, compare):
 app.command()(schema)
 app.command()(init)
 app.command(epilog=EXIT_CODES)(demo)
+app.add_typer(cache, name="cache")
 
 
 class _CleanLogs(logging.Filter):
