@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,8 @@ class Ledger:
         self.store, self.data_key = store, data_key
         self.features_version = features_version  # ``features_version(spec)``
         self.measured = self.reused = 0
+        # the model passes of a Ray run save from several threads at once (run._measure)
+        self._counting = threading.Lock()
 
     def cached(self, job: Job) -> dict[str, Measurement] | None:
         """Every measurement of ``job`` from the store, or None when one is missing."""
@@ -76,7 +79,8 @@ class Ledger:
     def reuse(self, cached: dict[str, Measurement]) -> dict[str, Measurement]:
         """Count ``cached`` as reused and mark what was read for it as used now (for
         ``cache prune --older-than``): one write per job, none per row read."""
-        self.reused += len(cached)
+        with self._counting:
+            self.reused += len(cached)
         self.store.touch()
         return cached
 
@@ -93,7 +97,8 @@ class Ledger:
             )
         else:
             self.store.put(candidate.key, self.data_key, *measurements)
-        self.measured += len(measurements)
+        with self._counting:
+            self.measured += len(measurements)
         return {m.name: m for m in measurements}
 
     def features(self, candidate: Candidate, version: str | None = None) -> Any:
@@ -115,7 +120,8 @@ class Ledger:
             predictions,
             *measurements,
         )
-        self.measured += len(measurements)
+        with self._counting:
+            self.measured += len(measurements)
         return {m.name: m for m in measurements}
 
     def save_curve(
@@ -125,7 +131,8 @@ class Ledger:
         self.store.put_features(
             job.candidate.key, self.data_key, curve_points_version(job), points, *measurements
         )
-        self.measured += len(measurements)
+        with self._counting:
+            self.measured += len(measurements)
         return {m.name: m for m in measurements}
 
     def curve_points(self, job: Job) -> np.ndarray | None:

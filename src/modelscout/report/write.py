@@ -63,14 +63,17 @@ def write_reports(results: dict[str, Any], output: str | Path) -> list[Path]:
     """results.json, results.md, matrix.csv and report.html in ``output``; returns the paths."""
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
+    # Each written as soon as it is rendered, results.json first: a renderer that fails
+    # loses its own file, never the measurements the others hold.
     files = {
-        "results.json": dumps_results(results) + "\n",
-        "results.md": render_markdown(results),
-        "matrix.csv": render_csv(results),
-        "report.html": render_html(results),
+        "results.json": lambda: dumps_results(results) + "\n",
+        "results.md": lambda: render_markdown(results),
+        "matrix.csv": lambda: render_csv(results),
+        "report.html": lambda: render_html(results),
     }
     written = []
-    for name, text in files.items():
+    for name, render in files.items():
+        text = render()
         path = folder / name
         temporary = path.with_suffix(path.suffix + ".tmp")
         temporary.write_text(text, encoding="utf-8")
