@@ -103,6 +103,7 @@ def test_prune_by_candidate_text_and_all(store):
         ([], "say what to prune: --older-than"),
         (["--all", "--candidate", "x"], "--all removes every row: pass it alone"),
         (["--older-than", "30 days"], "is not a duration; write a number and a unit"),
+        (["--candidate", " "], "--candidate is empty, which would match every row"),
     ],
 )
 def test_prune_without_a_clear_selection_is_one_line_and_removes_nothing(store, args, message):

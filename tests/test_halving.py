@@ -25,7 +25,7 @@ def test_each_round_keeps_about_one_in_eta_and_the_sample_grows_eta_fold():
     assert found.counts == [16, 6, 3] and found.rows == [222, 667, 2000]
     assert found.passes == pytest.approx((16 * 222 + 6 * 667 + 3 * 2000) / 2000)
     # the first round's floor (enough rows per class for the folds), then eta-fold growth
-    assert plan(17, 3, 4, 4000, 385).rows == [385, 1000, 4000]
+    assert plan(17, 3, 4, 4000, 385).rows == [385, 1540, 4000]
 
 
 def test_the_sample_never_shrinks_and_a_round_on_the_whole_sample_is_the_last():
@@ -37,11 +37,12 @@ def test_the_plan_has_the_most_finalists_the_budget_affords():
     shape = (3, 2000, 200, 0)
     cheapest = plan(16, 1, *shape).passes
     for budget in (cheapest, 6.8, 7.8, 9.0, 16.0):
-        chosen = best_plan(16, budget, shape, 3)
+        chosen = best_plan(16, lambda p, budget=budget: p.passes <= budget, shape)
         plans = [plan(16, k, *shape) for k in range(1, 17)]
         assert chosen.counts[-1] == max(p.counts[-1] for p in plans if p.passes <= budget)
         assert chosen.passes <= budget
-    assert best_plan(16, 16.0, shape, 3).counts == [16]  # enough for everything: no halving
+    everything = best_plan(16, lambda p: p.passes <= 16.0, shape)
+    assert everything.counts == [16]  # enough for everything: no halving
 
 
 @pytest.mark.parametrize(
@@ -176,3 +177,20 @@ def test_a_budget_in_seconds_plans_the_first_round_blind_then_at_the_rate_it_too
     assert last["last"] and last["rows"] == 120
     assert first["tied_over_budget"] == []  # the hour affords every tie
     assert set(last["candidates"]) == {*first["survivors"], "baseline:tfidf"}
+
+
+def test_a_candidate_over_the_memory_limit_in_a_first_round_is_rejected_there(
+    small_csv, tiny_bert, tiny_st, tmp_path
+):
+    candidates = [tiny_bert, tiny_st, f"{tiny_st}+layers:1", f"{tiny_bert}+layers:1"]
+    spec = halving_spec(
+        small_csv, candidates, tmp_path / "out", constraints={"max_memory_mb": 1}
+    )
+    results = rank_and_report(spec)[1]
+    record = results["halving"]
+    assert len(record["rounds"]) == 2  # no model goes on: the last round has the baseline
+    assert record["rounds"][1]["candidates"] == ["baseline:tfidf"]
+    for cid in map(str, candidates):
+        standing = record["candidates"][cid]
+        assert standing["status"] == "rejected" and standing["rounds"] == 1
+        assert "MB, above the 1 MB limit (round 1, 30 rows)" in standing["reason"]

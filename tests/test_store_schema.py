@@ -129,6 +129,22 @@ def test_a_store_of_a_newer_modelscout_asks_to_upgrade_and_is_left_alone(tmp_pat
     db.close()
 
 
+def test_another_programs_database_is_not_taken_for_a_store_nor_changed(tmp_path):
+    path = tmp_path / "theirs.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE measurements (id INTEGER PRIMARY KEY, reading REAL)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="is not a modelscout measurement store") as error:
+        Store(path)
+    assert "\n" not in str(error.value)
+    db = sqlite3.connect(path)
+    columns = [row[1] for row in db.execute("PRAGMA table_info(measurements)")]
+    assert columns == ["id", "reading"]
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+    db.close()
+
+
 WRITERS, THREADS, ROWS = 4, 3, 25
 
 

@@ -27,21 +27,26 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from modelscout import metrics
+from modelscout.catalog.constraints import check_measured
 from modelscout.data import TaskData, stratified_sample
 from modelscout.errors import UserError
 from modelscout.executors import Executor
 from modelscout.inputs import Prepared
 from modelscout.measure.paired import paired_bootstrap, scored_truth, scorer_for
-from modelscout.records import Candidate, Outcome
+from modelscout.records import Candidate, Measurement, Outcome
 from modelscout.run import RunResult, Step, run
 from modelscout.spec import Spec
+from modelscout.store import Store, default_store_path
 
+HALVING_KEY = "halving"  # the store's candidate column for a round's own figures
+ROUND_VERSION = "1"
 LIGHT_LATENCY_BUDGET_S = 0.25  # an early round's latency check: a sanity figure, not ranked
 BASELINE_SOURCE = "baseline"
 
@@ -82,25 +87,25 @@ def plan(
     never shrinks)."""
     counts = ladder(candidates, finalists, eta)
     last = len(counts) - 1
-    rows = [
-        min(rows_total, max(min_rows, start_rows * eta**r, round(rows_total / eta ** (last - r))))
-        for r in range(len(counts))
-    ]
+    rows: list[int] = []
+    for r in range(len(counts)):
+        # as the loop in ``_Halver.run`` grows it: at least eta times the round before
+        floor = rows[-1] * eta if rows else start_rows
+        rows.append(min(rows_total, max(min_rows, floor, round(rows_total / eta ** (last - r)))))
     # a round on the whole sample is the last (halving.py's loop): its candidates finalists
     whole = rows.index(rows_total)
     return Plan(counts[: whole + 1], rows[: whole + 1], rows_total)
 
 
 def best_plan(
-    candidates: int, budget: float, shape: tuple[int, int, int, int], wanted: int
+    candidates: int, fits: Callable[[Plan], bool], shape: tuple[int, int, int, int]
 ) -> Plan:
-    """The plan with the most finalists whose passes fit ``budget`` (``shape``: eta, rows of
-    the whole sample, the first round's floor, the rows the next round starts at least at);
-    the cheapest (one finalist) when none does. ``wanted`` only says where to start looking:
-    a budget that affords more finalists gets more."""
+    """The plan with the most finalists that ``fits`` (``shape``: eta, rows of the whole
+    sample, the first round's floor, the rows the next round starts at least at); the
+    cheapest (one finalist) when none does."""
     for finalists in range(candidates, 0, -1):
         found = plan(candidates, finalists, *shape)
-        if found.passes <= budget + 1e-9:
+        if fits(found):
             return found
     return plan(candidates, 1, *shape)
 
@@ -204,17 +209,27 @@ class _Halver:
             alive = self._survivors(number, result, keep, self._shape(rows * self.spec.halving.eta))
 
     # -- the plan ---------------------------------------------------------------------------
-    def _budget_passes(self, ahead: Plan) -> float:
-        """The passes the budget leaves: given in passes, or seconds turned into passes at the
-        rate the rounds so far took (before any round: the plan itself, so it is taken)."""
-        budget = self.spec.budget
+    def _fits(self, ahead: Plan) -> bool:
+        """Whether the rounds of ``ahead`` fit what the budget leaves: in passes; or in
+        seconds, at the rate the rounds so far took plus the last round's timings of its
+        finalists (early rounds time briefly). Before any round a budget in seconds has no
+        rate: the first round is planned for the finalists asked."""
+        budget, record = self.spec.budget, self.record
         assert budget is not None
         if budget.passes is not None:
-            return budget.passes - self.record.passes
-        if self.record.passes == 0:
-            return ahead.passes
-        rate = self.record.seconds / self.record.passes  # seconds per pass so far
-        return max(0.0, budget.seconds - self.record.seconds) / rate  # type: ignore[operator]
+            return ahead.passes <= budget.passes - record.passes + 1e-9
+        if record.passes == 0:
+            return ahead.counts[-1] <= self.wanted
+        rate = record.seconds / record.passes  # seconds per pass so far
+        needed = ahead.passes * rate + ahead.counts[-1] * self._timing_s
+        return needed <= budget.seconds - record.seconds  # type: ignore[operator]
+
+    @property
+    def _timing_s(self) -> float:
+        """The last round's timing of one finalist, estimated: each batch size timed for up
+        to its latency budget end to end and again by stage, ONNX's too."""
+        spec = self.spec
+        return 2 * len(spec.batch_sizes) * spec.latency_budget_s * (2 if spec.onnx else 1)
 
     def _shape(self, start_rows: int) -> tuple[int, int, int, int]:
         eta = self.spec.halving.eta
@@ -222,16 +237,12 @@ class _Halver:
 
     def _plan(self, candidates: int, start_rows: int) -> Plan:
         """The rounds from here with the most finalists the budget left affords."""
-        shape = self._shape(start_rows)
-        wanted = min(self.wanted, candidates)
-        budget = self._budget_passes(plan(candidates, wanted, *shape))
-        return best_plan(candidates, budget, shape, wanted)
+        return best_plan(candidates, self._fits, self._shape(start_rows))
 
     def _affords(self, survivors: int, shape: tuple[int, int, int, int]) -> bool:
         """Whether the budget left affords going on with ``survivors`` candidates to the
         finalists asked (or all of them, when fewer)."""
-        ahead = plan(survivors, min(self.wanted, survivors), *shape)
-        return ahead.passes <= self._budget_passes(ahead) + 1e-9
+        return self._fits(plan(survivors, min(self.wanted, survivors), *shape))
 
     # -- one round --------------------------------------------------------------------------
     def _round(self, number: int, candidates: list[Candidate], rows: int, last: bool) -> RunResult:
@@ -252,7 +263,7 @@ class _Halver:
             light=not last,
             fresh_after=self.fresh_after,  # with --force: one start for every round
         )
-        seconds = time.perf_counter() - started
+        seconds = self._seconds(result, candidates, not last, time.perf_counter() - started)
         spent = len([c for c in candidates if c.source != BASELINE_SOURCE]) * len(sample)
         self.record.passes += spent / self.rows_total
         self.record.seconds += seconds
@@ -276,6 +287,24 @@ class _Halver:
             standing.value = outcome.value(self.quality)
         return result
 
+    def _seconds(
+        self, result: RunResult, candidates: list[Candidate], light: bool, took: float
+    ) -> float:
+        """What the round cost: the seconds it took, stored under its sample and candidates;
+        for a round the store answered whole (a rerun), the seconds it took when measured, so
+        that a budget in seconds plans a rerun as it planned the first run."""
+        settings = {"candidates": sorted(c.key for c in candidates), "light": light}
+        name = "halving.round_seconds"
+        data = result.sample.fingerprint
+        with Store(self.spec.store or default_store_path(), fresh_after=self.fresh_after) as store:
+            stored = store.get(HALVING_KEY, data, name, ROUND_VERSION, settings)
+            if result.measured == 0 and stored is not None and stored.value is not None:
+                return stored.value
+            store.put(
+                HALVING_KEY, data, Measurement(name, took, "s", None, settings, took, ROUND_VERSION)
+            )
+        return took
+
     def _sample(self, rows: int) -> TaskData:
         return stratified_sample(
             self.prepared.sample, rows, self.spec.seed, min_per_class=self.spec.folds
@@ -288,17 +317,20 @@ class _Halver:
         """The best ``keep`` of a round on the quality metric, plus those the paired bootstrap
         ties with the weakest of them, as many as the budget affords (the closest first); the
         others become ``stopped`` outcomes."""
+        scored = []
         for outcome in result.outcomes:
+            broken = self._breaks(outcome) if outcome.status == "measured" else None
             if outcome.status != "measured":  # rejected or failed: final as it is
                 self._decided(outcome, outcome.status)
+            elif broken:  # a hard requirement: no finalist slot for what will be rejected
+                self._decided(
+                    Outcome(outcome.candidate, outcome.meta, "rejected", broken), "rejected"
+                )
             elif outcome.value(self.quality) is None:
                 why = f"no {metrics.label(self.quality)} measured"
                 self._decided(Outcome(outcome.candidate, outcome.meta, "failed", why), "failed")
-        scored = [
-            o
-            for o in result.outcomes
-            if o.status == "measured" and o.value(self.quality) is not None
-        ]
+            else:
+                scored.append(outcome)
         scored.sort(
             key=lambda o: o.value(self.quality), reverse=metrics.spec(self.quality).higher_is_better
         )
@@ -318,6 +350,21 @@ class _Halver:
             self._stop(number, outcome, cut, tied.get(cid), over_budget=is_tied)
         entry["survivors"] = [o.candidate.id for o in going]
         return [o.candidate for o in going]
+
+    def _breaks(self, outcome: Outcome) -> str | None:
+        """Why a candidate measured in an early round breaks the latency or memory limit,
+        or None. Its latency is a brief timing: only a p95 whose whole 95% interval is over
+        the budget rejects (catalog/constraints.py). Its peak memory never exceeds the last
+        round's (fewer batch sizes). ``min_quality`` waits for the whole sample."""
+        constraints = self.spec.constraints.model_copy(update={"min_quality": None})
+        values = {name: m.value for name, m in outcome.measurements.items()}
+        p95 = outcome.measurements.get(metrics.latency_p95(1))
+        reason = check_measured(values, constraints, p95.detail if p95 else None)
+        if reason is None:
+            return None
+        return (
+            f"{reason} (round {len(self.record.rounds)}, {self.record.rounds[-1]['rows']:,} rows)"
+        )
 
     def _tied(
         self, result: RunResult, cut: str, behind: list[Outcome]

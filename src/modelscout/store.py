@@ -61,6 +61,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 TABLES = ("measurements", "features")
+V1_COLUMNS = (  # the measurements table before versions were kept (version 1)
+    "key",
+    "candidate",
+    "data",
+    "name",
+    "version",
+    "settings",
+    "value",
+    "spread",
+    "unit",
+    "seconds",
+    "detail",
+    "created",
+)
 MEASUREMENT_COLUMNS = (
     "key, candidate, data, name, version, settings, value, spread, unit, seconds, detail, "
     "created, used"
@@ -153,10 +167,24 @@ class Store:
             return
         with self._write():
             version = self._version()
+            if version == 0:
+                self._check_ours()
             for statements in MIGRATIONS[version:]:
                 for statement in statements:
                     self._db.execute(statement)  # type: ignore[union-attr]
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # type: ignore[union-attr]
+
+    def _check_ours(self) -> None:
+        """A file without a version is a new store or one from before versions were kept;
+        another program's database with a ``measurements`` table of its own is neither, and
+        is left untouched."""
+        found = self._db.execute("PRAGMA table_info(measurements)").fetchall()  # type: ignore[union-attr]
+        columns = tuple(row[1] for row in found)
+        if columns and columns != V1_COLUMNS:
+            raise StoreError(
+                f"{self.path} is not a modelscout measurement store (its measurements table "
+                "has other columns); pass --store another path"
+            )
 
     def _version(self) -> int:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]  # type: ignore[union-attr]
@@ -415,9 +443,7 @@ class Selection:
             clauses.append("instr(candidate, ?) > 0")  # a substring, no LIKE wildcards
             params.append(self.candidate)
         if not clauses:
-            raise UserError(
-                "say what to prune: --older-than (30d, 12h), --candidate TEXT or --all"
-            )
+            raise UserError("say what to prune: --older-than (30d, 12h), --candidate TEXT or --all")
         return " AND ".join(clauses), tuple(params)
 
 

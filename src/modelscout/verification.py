@@ -109,30 +109,48 @@ def verify(
     )
     done.device = device
     done.truth = scored_truth(result.sample.targets)[rows]
-    outcomes = {o.candidate.id: o for o in result.outcomes}
     with Store(spec.store or default_store_path(), fresh_after=result.fresh_after) as store:
         ledger = Ledger(store, result.sample.fingerprint, features_version(spec))
         worker = executor or executor_for(spec, result.threads.get("threads"))
-        for cid in finalists:
-            outcome = outcomes[cid]
-            (step or (lambda *_: None))(cid, f"fine-tuning ({spec.verify.mode})")
-            found = _fine_tune(
-                result, outcome, ledger, worker, _job(result, outcome, splits, device)
-            )
-            if isinstance(found, str):
-                done.skipped[cid] = found
-                continue
-            measurements, predictions = found
-            if result.sample.task == "regression":  # fitted space -> the target's own units
-                predictions = result.sample.targets.invert(predictions)
-            done.predictions[cid] = predictions
-            measurements.update(scored(result, cid, predictions, rows))
-            measurements.update(calibrated(measurements))
-            measurements.update(_cost(result, measurements))
-            outcome.measurements.update(measurements)
-            done.verified.append(cid)
+        try:
+            _fine_tune_all(result, finalists, ledger, worker, done, splits, rows, device, step)
+        finally:
+            if executor is None:  # made here: closed here
+                worker.close()
     result.verification = done
     return done
+
+
+def _fine_tune_all(
+    result: RunResult,
+    finalists: list[str],
+    ledger: Ledger,
+    worker: Executor,
+    done: Verification,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    rows: np.ndarray,
+    device: str,
+    step: Step | None,
+) -> None:
+    """Each finalist fine-tuned (or skipped, with why), its figures added to its outcome."""
+    outcomes = {o.candidate.id: o for o in result.outcomes}
+    spec = result.spec
+    for cid in finalists:
+        outcome = outcomes[cid]
+        (step or (lambda *_: None))(cid, f"fine-tuning ({spec.verify.mode})")
+        found = _fine_tune(result, outcome, ledger, worker, _job(result, outcome, splits, device))
+        if isinstance(found, str):
+            done.skipped[cid] = found
+            continue
+        measurements, predictions = found
+        if result.sample.task == "regression":  # fitted space -> the target's own units
+            predictions = result.sample.targets.invert(predictions)
+        done.predictions[cid] = predictions
+        measurements.update(scored(result, cid, predictions, rows))
+        measurements.update(calibrated(measurements))
+        measurements.update(_cost(result, measurements))
+        outcome.measurements.update(measurements)
+        done.verified.append(cid)
 
 
 def _splits(result: RunResult) -> list[tuple[np.ndarray, np.ndarray]]:

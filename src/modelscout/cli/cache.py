@@ -117,6 +117,11 @@ def prune(
     """
     path = store or default_store_path()
     try:
+        if candidate is not None and not candidate.strip():
+            raise UserError(
+                "--candidate is empty, which would match every row; give part of a key "
+                "from 'modelscout cache ls', or --all"
+            )
         if everything and (older_than or candidate):
             raise UserError("--all removes every row: pass it alone, or --older-than/--candidate")
         age = parse_duration(older_than) if older_than is not None else None

@@ -61,7 +61,11 @@ class RayExecutor:
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self._connected = _connect(self.address)  # False: a connection made before us
         self._refs: dict[int, tuple[Any, ray.ObjectRef]] = {}  # id -> (object, its ref)
-        cpus = int(ray.cluster_resources().get("CPU", 1))
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+        except Exception:
+            self.close()
+            raise
         self.passes_at_once = max(1, cpus // (threads or 1))
 
     # -- one candidate at a time -----------------------------------------------------------
@@ -85,11 +89,11 @@ class RayExecutor:
         jobs: Sequence[ProbeJob],
         on_result: Callable[[int, ProbeResult | Exception], None],
     ) -> None:
-        refs = [
-            _probe_task.options(**probe_resources(job)).remote(*self._shipped(job), None, ())
-            for job in jobs
-        ]
-        _as_finished(refs, on_result)
+        self._refs.clear()  # a new run's (or round's) features: the last ones are let go
+        submit = lambda job, needs, _: _probe_task.options(**needs).remote(  # noqa: E731
+            *self._shipped(job), None, ()
+        )
+        _as_finished(_submitted(jobs, [None] * len(jobs), submit, on_result), on_result)
 
     def curves(
         self,
@@ -98,13 +102,10 @@ class RayExecutor:
         fractions: tuple[float, ...],
         on_result: Callable[[int, CurvePoints | Exception], None],
     ) -> None:
-        refs = [
-            _probe_task.options(**probe_resources(job)).remote(
-                *self._shipped(job), predictions, fractions
-            )
-            for job, predictions in zip(jobs, full, strict=True)
-        ]
-        _as_finished(refs, on_result)
+        submit = lambda job, needs, predictions: _probe_task.options(**needs).remote(  # noqa: E731
+            *self._shipped(job), predictions, fractions
+        )
+        _as_finished(_submitted(jobs, list(full), submit, on_result), on_result)
 
     def _shipped(self, job: ProbeJob) -> tuple[ProbeJob, ray.ObjectRef, ray.ObjectRef]:
         """The job without its inputs and targets, and those two in the object store: put
@@ -242,14 +243,45 @@ def _died(error: BaseException) -> CandidateError:
     return CandidateError(f"its Ray worker died ({kind}: {text[:200]})")
 
 
-def _as_finished(refs: list[ray.ObjectRef], on_result: Callable[[int, Any], None]) -> None:
+def _submitted(
+    jobs: Sequence[ProbeJob],
+    extra: list[Any],
+    submit: Callable[[ProbeJob, dict[str, Any], Any], ray.ObjectRef],
+    on_result: Callable[[int, Any], None],
+) -> list[tuple[int, ray.ObjectRef]]:
+    """Each job submitted as a task, with its index; a job no node can take, or whose
+    submission fails (the object store full, say), gets its exception at once."""
+    refs = []
+    for index, (job, more) in enumerate(zip(jobs, extra, strict=True)):
+        try:
+            needs = probe_resources(job)
+            _check_feasible(needs)
+            refs.append((index, submit(job, needs, more)))
+        except CandidateError as error:
+            on_result(index, error)
+        except ray_errors.RayError as error:
+            on_result(index, CandidateError(f"its Ray task failed ({one_line(error)})"))
+    return refs
+
+
+def _as_finished(
+    refs: list[tuple[int, ray.ObjectRef]], on_result: Callable[[int, Any], None]
+) -> None:
     """``on_result(index, result or exception)`` in the driver as each task finishes, so a
-    killed run keeps the finished ones; what is still running is cancelled if storing fails."""
-    index = {ref: i for i, ref in enumerate(refs)}
-    waiting = list(refs)
+    killed run keeps the finished ones; what is still running is cancelled if storing fails,
+    and fails with the reason if the cluster stops answering."""
+    index = {ref: i for i, ref in refs}
+    waiting = [ref for _, ref in refs]
     try:
         while waiting:
-            done, waiting = ray.wait(waiting, num_returns=1)
+            try:
+                done, waiting = ray.wait(waiting, num_returns=1)
+            except ray_errors.RayError as error:  # the cluster itself is gone
+                lost = CandidateError(f"its Ray task was lost ({one_line(error)})")
+                for ref in waiting:
+                    on_result(index[ref], lost)
+                waiting = []
+                return
             try:
                 found = _result(done[0])
             except Exception as error:  # the job's own exception, or its dead worker

@@ -183,11 +183,15 @@ def measuring_threads(spec: Spec) -> tuple[int | None, str]:
     """The torch/BLAS threads the model passes measure with, and why.
 
     The spec's ``threads`` first; else, for a CPU instance preset, its vCPUs (capped at this
-    machine's usable cores), so the figures priced are those of a machine like it; else None:
-    torch's default (the physical cores)."""
+    machine's usable cores), so the figures priced are those of a machine like it; else, on
+    Ray, 1; else None: torch's default (the physical cores)."""
     if spec.threads is not None:
         return spec.threads, "threads from the spec"
     preset = instance_presets().get(spec.cost.instance or "")
+    if (preset is None or preset["device"] != "cpu") and spec.executor == "ray":
+        # Ray runs several passes on a node at once, each asking for its threads' CPUs:
+        # torch's default (every core) in each would time them all under contention
+        return 1, "one per Ray task (set threads to give each model pass more)"
     if preset is None or preset["device"] != "cpu":
         return None, "torch's default, one per physical core"
     cores = usable_cores()

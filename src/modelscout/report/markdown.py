@@ -250,16 +250,7 @@ def _verification(results: dict[str, Any]) -> list[str]:
     lines = ["", "## Verification", "", md_text(verdict["sentence"])]
     for note in verdict.get("notes") or []:
         lines += ["", md_text(note)]
-    headers = verification_headers(results)
-    lines += [
-        "",
-        "| " + " | ".join(md_text(h) for h in headers) + " |",
-        "|" + "---|" * len(headers),
-    ]
-    lines += [
-        "| " + " | ".join(md_text(v) for v in row) + " |" for row in verification_rows(results)
-    ]
-    return lines
+    return lines + _table(verification_headers(results), verification_rows(results))
 
 
 def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
