@@ -137,7 +137,9 @@ def figures(decision):
 def test_the_same_spec_gives_the_same_ranking_and_figures_under_both_executors(
     cluster, small_csv, tiny_bert, tmp_path
 ):
-    local = quick_spec(small_csv, tmp_path, "local", candidates=[str(tiny_bert)])
+    # one thread each, what a Ray task times with unless told (measure/cost.py): the two
+    # runs' model passes then share their store keys
+    local = quick_spec(small_csv, tmp_path, "local", candidates=[str(tiny_bert)], threads=1)
     on_ray = local.model_copy(
         update={"executor": "ray", "address": cluster, "store": tmp_path / "ray.sqlite"}
     )

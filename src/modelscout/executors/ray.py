@@ -203,7 +203,7 @@ def _check_feasible(needs: dict[str, Any]) -> None:
     """``CandidateError`` when no node of the cluster has what the task asks for: Ray would
     keep such a task waiting for ever."""
     nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
-    wanted = {"CPU": needs["num_cpus"], "GPU": needs["num_gpus"], "memory": needs["memory"]}
+    wanted = {"CPU": needs["num_cpus"], "GPU": needs.get("num_gpus", 0), "memory": needs["memory"]}
     if any(all(node.get(k, 0) >= v for k, v in wanted.items() if v) for node in nodes):
         return
     raise CandidateError(
