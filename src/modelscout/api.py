@@ -46,6 +46,8 @@ def rank(
     """
     start_server()  # imports torch in the background while the input is checked
     prepared = prepared or prepare(spec)
+    if spec.budget is not None:  # a budget too small is bad input: told before Ray starts
+        import_module("modelscout.halving").check_budget(spec, prepared)
     threads = import_module("modelscout.measure.cost").measuring_threads(spec)[0]
     # One executor for the run and its verification (a Ray connection is made once); a
     # missing Ray is told here, before anything is measured.

@@ -145,6 +145,11 @@ class Halving:
         return found
 
 
+def check_budget(spec: Spec, prepared: Prepared) -> None:
+    """A budget too small for the candidates, told before any executor starts."""
+    _Halver(spec, prepared, lambda *_: None, None, None).check_budget()
+
+
 def run_halving(
     spec: Spec,
     *,
@@ -181,15 +186,7 @@ class _Halver:
         baselines = [c for c in self.prepared.candidates if c.source == BASELINE_SOURCE]
         alive = [c for c in self.prepared.candidates if c.source != BASELINE_SOURCE]
         self.record.exhaustive_passes = float(len(alive))
-        cheapest = plan(len(alive), 1, self.spec.halving.eta, self.rows_total, self.min_rows)
-        budget = self.spec.budget.passes  # type: ignore[union-attr]
-        if budget is not None and cheapest.passes > budget + 1e-9:
-            raise UserError(
-                f"budget {self.spec.budget} is below the cheapest halving schedule for "
-                f"{len(alive)} candidates ({cheapest.passes:.2f} passes, one finalist); raise "
-                f"budget to at least {math.ceil(cheapest.passes * 100) / 100:g} passes or name "
-                "fewer candidates"
-            )
+        self.check_budget()
         totals = {"measured": 0, "reused": 0}
         number, rows = 0, 0
         while True:
@@ -209,6 +206,19 @@ class _Halver:
             alive = self._survivors(number, result, keep, self._shape(rows * self.spec.halving.eta))
 
     # -- the plan ---------------------------------------------------------------------------
+    def check_budget(self) -> None:
+        """``UserError`` for a budget in passes below the cheapest schedule (one finalist)."""
+        alive = sum(c.source != BASELINE_SOURCE for c in self.prepared.candidates)
+        cheapest = plan(alive, 1, self.spec.halving.eta, self.rows_total, self.min_rows)
+        budget = self.spec.budget.passes  # type: ignore[union-attr]
+        if budget is not None and cheapest.passes > budget + 1e-9:
+            raise UserError(
+                f"budget {self.spec.budget} is below the cheapest halving schedule for "
+                f"{alive} candidates ({cheapest.passes:.2f} passes, one finalist); raise "
+                f"budget to at least {math.ceil(cheapest.passes * 100) / 100:g} passes or name "
+                "fewer candidates"
+            )
+
     def _fits(self, ahead: Plan) -> bool:
         """Whether the rounds of ``ahead`` fit what the budget leaves: in passes; or in
         seconds, at the rate the rounds so far took plus the last round's timings of its

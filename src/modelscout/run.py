@@ -203,8 +203,11 @@ def _measure(
     if at_once == 1 or len(candidates) < 2:
         states = [runner.start(candidate) for candidate in candidates]
     else:
-        with ThreadPoolExecutor(max_workers=min(at_once, len(candidates))) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(at_once, len(candidates)))
+        try:
             states = list(pool.map(runner.start, candidates))
+        finally:  # Ctrl-C: the passes not started are dropped, not waited for
+            pool.shutdown(wait=False, cancel_futures=True)
     for state in states:
         if isinstance(state, Outcome):
             tell(state)
