@@ -88,10 +88,17 @@ def rank_and_report(
     prepared = prepared or prepare(spec)  # input errors first: the report modules load slowly
     write = import_module("modelscout.report.write")
     write.prepare_output(spec.output)
+    tracking = import_module("modelscout.report.tracking") if spec.tracked else None
+    if tracking is not None:
+        tracking.require_mlflow()  # a missing MLflow is told before anything is measured
     decision = rank(spec, prepared=prepared, **hooks)
     results = import_module("modelscout.report").build_results(decision)
     paths = write.write_reports(results, spec.output)
     logger.info("wrote %s", ", ".join(str(p) for p in paths))
+    if tracking is not None:
+        uri = tracking.tracking_uri(spec.mlflow_uri)
+        run_id = tracking.log_rank(results, paths, uri, spec.mlflow_experiment)
+        logger.info("logged to MLflow: run %s of experiment %s", run_id, spec.mlflow_experiment)
     return decision, results, paths
 
 

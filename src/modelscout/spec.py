@@ -333,6 +333,18 @@ class Spec(_Strict):
         "Ray started for the run]",
     )
     force: bool = Field(False, description="recompute what the store already holds")
+    mlflow: bool = Field(
+        False, description="log the run to MLflow: a run, a nested run per candidate, the reports"
+    )
+    mlflow_uri: str | None = Field(
+        None, description="MLflow tracking URI (implies mlflow) [MLFLOW_TRACKING_URI]"
+    )
+    mlflow_experiment: str = Field("modelscout", description="MLflow experiment to log to")
+
+    @property
+    def tracked(self) -> bool:
+        """Whether the run is logged to MLflow (``mlflow``, or a ``mlflow_uri`` given)."""
+        return self.mlflow or self.mlflow_uri is not None
 
     @model_validator(mode="after")
     def _serving_batch_is_timed(self) -> Spec:

@@ -242,6 +242,20 @@ Force = Annotated[
     bool | None,
     typer.Option("--force", help="Recompute what the store already holds [default: no]."),
 ]
+Mlflow = Annotated[
+    bool | None,
+    typer.Option(
+        "--mlflow",
+        help="Log the run to MLflow (URI from --mlflow-uri or MLFLOW_TRACKING_URI): a run, a "
+        "nested run per candidate, the reports as artifacts.",
+    ),
+]
+MlflowUri = Annotated[
+    str | None, typer.Option(metavar="URI", help="MLflow tracking URI (implies --mlflow).")
+]
+MlflowExperiment = Annotated[
+    str | None, typer.Option(metavar="NAME", help="MLflow experiment [default: modelscout].")
+]
 AsJson = Annotated[
     bool, typer.Option("--json", help="Print results.json on stdout, the rest on stderr.")
 ]
@@ -273,6 +287,9 @@ def rank(
     executor: ExecutorChoice = None,
     address: Address = None,
     force: Force = None,
+    mlflow: Mlflow = None,
+    mlflow_uri: MlflowUri = None,
+    mlflow_experiment: MlflowExperiment = None,
     variants: Variants = None,
     max_samples: MaxSamples = None,
     predict_rows: PredictRows = None,
