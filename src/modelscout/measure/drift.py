@@ -1,0 +1,202 @@
+"""Drift statistics between a reference and a current set of rows, in a model's feature space
+(issue #15; the ``monitor`` command is built on them).
+
+- ``mmd``: the maximum mean discrepancy with a Gaussian kernel (bandwidth: the median
+  heuristic on the pooled rows) and a permutation p-value (Gretton et al. 2012, "A Kernel
+  Two-Sample Test", JMLR). The permutations are one matrix product: with s the ±1/n group
+  weights, the (biased) MMD² is sᵀKs, so every permutation's is diag(SᵀKS).
+- ``classifier_test``: a classifier two-sample test (Lopez-Paz & Oquab 2017, "Revisiting
+  Classifier Two-Sample Tests", ICLR): a logistic regression told apart the two sets'
+  rows, out of fold; its AUC with a bootstrap interval and the Mann-Whitney p-value of the
+  out-of-fold scores (AUC 0.5: no difference).
+- ``per_dimension``: two-sample Kolmogorov-Smirnov tests on the reference's leading principal
+  components, with the Benjamini-Hochberg correction over them (Rabanser et al. 2019,
+  "Failing Loudly", NeurIPS, found this "BBSD/univariate" family among the best detectors).
+- ``psi``: the population stability index of a model's predictions (classes, or quantile
+  bins of a number).
+- ``estimated_accuracy``: accuracy on unlabelled current rows by average thresholded
+  confidence (Garg et al. 2022, "Leveraging Unlabeled Data to Predict Out-of-Distribution
+  Performance", ICLR), with a bootstrap interval over the current rows.
+
+Written with NumPy, SciPy and scikit-learn: alibi-detect implements the same MMD test but
+pulls TensorFlow or PyTorch backends and its own dependency pins; the statistics are a page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+MAX_ROWS = 1000  # per set, for the kernel and classifier tests: beyond it, a seeded subsample
+PERMUTATIONS = 500
+BOOTSTRAPS = 1000
+EPSILON = 1e-4  # a bin's share floor in the PSI: an empty bin is not infinitely far
+
+
+@dataclass(frozen=True)
+class Test:
+    """One drift statistic: its value, p-value where it has one, and what it was run on."""
+
+    name: str
+    statistic: float
+    p_value: float | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _subsample(rows: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    if len(rows) <= cap:
+        return rows
+    return rows[np.sort(rng.choice(len(rows), size=cap, replace=False))]
+
+
+def mmd(
+    reference: np.ndarray,
+    current: np.ndarray,
+    *,
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
+    max_rows: int = MAX_ROWS,
+) -> Test:
+    """MMD² (biased estimate) with a Gaussian kernel and its permutation p-value.
+
+    Shape:
+        reference: (n, d); current: (m, d) features.
+    """
+    rng = np.random.default_rng(seed)
+    x = _subsample(np.asarray(reference, dtype=np.float64), max_rows, rng)
+    y = _subsample(np.asarray(current, dtype=np.float64), max_rows, rng)
+    pooled = np.vstack([x, y])
+    squared = np.sum(pooled**2, axis=1)
+    distances = np.maximum(squared[:, None] + squared[None, :] - 2 * pooled @ pooled.T, 0.0)
+    off_diagonal = distances[np.triu_indices(len(pooled), k=1)]
+    bandwidth = float(np.median(off_diagonal)) or 1.0  # squared: exp(-d² / median d²)
+    kernel = np.exp(-distances / bandwidth)
+    n, m = len(x), len(y)
+    observed = np.concatenate([np.full(n, 1 / n), np.full(m, -1 / m)])
+    # every permutation's weights as a column: diag(Sᵀ K S) is each one's MMD²
+    weights = np.stack([rng.permutation(observed) for _ in range(permutations)], axis=1)
+    null = np.einsum("ip,ip->p", kernel @ weights, weights)
+    value = float(observed @ kernel @ observed)
+    p_value = (1 + int(np.sum(null >= value))) / (1 + permutations)
+    return Test("mmd", value, p_value, {"bandwidth": bandwidth, "rows": [n, m]})
+
+
+def classifier_test(
+    reference: np.ndarray,
+    current: np.ndarray,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    max_rows: int = MAX_ROWS,
+) -> Test:
+    """The out-of-fold AUC of a classifier telling current rows from reference rows, with a
+    95% bootstrap interval and the one-sided Mann-Whitney p-value (AUC above 0.5)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    x = _subsample(np.asarray(reference, dtype=np.float64), max_rows, rng)
+    y = _subsample(np.asarray(current, dtype=np.float64), max_rows, rng)
+    rows = np.vstack([x, y])
+    labels = np.concatenate([np.zeros(len(x), int), np.ones(len(y), int)])
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+    split = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    scores = cross_val_predict(model, rows, labels, cv=split, method="predict_proba")[:, 1]
+    auc = float(roc_auc_score(labels, scores))
+    draws = [rng.integers(0, len(labels), len(labels)) for _ in range(BOOTSTRAPS)]
+    resampled = [roc_auc_score(labels[d], scores[d]) for d in draws if 0 < labels[d].sum() < len(d)]
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    p_value = float(
+        stats.mannwhitneyu(scores[labels == 1], scores[labels == 0], alternative="greater").pvalue
+    )
+    return Test(
+        "classifier", auc, p_value, {"low": float(low), "high": float(high), "folds": folds}
+    )
+
+
+def per_dimension(
+    reference: np.ndarray, current: np.ndarray, *, components: int = 10, seed: int = 0
+) -> Test:
+    """Kolmogorov-Smirnov tests on the reference's leading principal components, p-values
+    corrected by Benjamini-Hochberg; the statistic is the largest KS distance, the p-value
+    the smallest corrected one."""
+    from sklearn.decomposition import PCA
+
+    x = np.asarray(reference, dtype=np.float64)
+    y = np.asarray(current, dtype=np.float64)
+    keep = max(1, min(components, x.shape[1], len(x) - 1))
+    projection = PCA(n_components=keep, random_state=seed).fit(x)
+    px, py = projection.transform(x), projection.transform(y)
+    tests = [stats.ks_2samp(px[:, j], py[:, j]) for j in range(keep)]
+    raw = np.array([t.pvalue for t in tests])
+    adjusted = stats.false_discovery_control(raw, method="bh")
+    distances = [float(t.statistic) for t in tests]
+    return Test(
+        "per_dimension",
+        max(distances),
+        float(adjusted.min()),
+        {
+            "components": keep,
+            "ks": distances,
+            "p_values": raw.tolist(),
+            "adjusted": adjusted.tolist(),
+            "correction": "benjamini-hochberg",
+        },
+    )
+
+
+def psi(reference: np.ndarray, current: np.ndarray, *, bins: int = 10) -> Test:
+    """The population stability index of predictions: over classes (integer predictions),
+    else over the reference's quantile bins. No p-value: 0.1 and 0.25 are the usual marks
+    of a moderate and a large shift."""
+    reference, current = np.asarray(reference), np.asarray(current)
+    if np.issubdtype(reference.dtype, np.integer):
+        values = np.union1d(reference, current)
+        r = np.array([np.mean(reference == v) for v in values])
+        c = np.array([np.mean(current == v) for v in values])
+    else:
+        edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
+        r = np.bincount(np.searchsorted(edges, reference), minlength=len(edges) + 1)
+        c = np.bincount(np.searchsorted(edges, current), minlength=len(edges) + 1)
+        r, c = r / r.sum(), c / c.sum()
+    r, c = np.maximum(r, EPSILON), np.maximum(c, EPSILON)
+    return Test("psi", float(np.sum((c - r) * np.log(c / r))), None, {"bins": len(r)})
+
+
+def estimated_accuracy(
+    reference_confidence: np.ndarray,
+    reference_correct: np.ndarray,
+    current_confidence: np.ndarray,
+    *,
+    seed: int = 0,
+) -> Test:
+    """Accuracy on the current rows, without their labels, by average thresholded confidence:
+    the threshold t at which the share of reference rows more confident than t equals the
+    reference accuracy; the estimate is the share of current rows more confident than t, with a
+    95% bootstrap interval over the current rows. No p-value."""
+    confidence = np.asarray(reference_confidence, dtype=np.float64)
+    accuracy = float(np.mean(reference_correct))
+    threshold = float(np.quantile(confidence, 1 - accuracy))
+    current = np.asarray(current_confidence, dtype=np.float64)
+    estimate = float(np.mean(current > threshold))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(current), size=(BOOTSTRAPS, len(current)))
+    low, high = np.percentile(np.mean(current[draws] > threshold, axis=1), [2.5, 97.5])
+    return Test(
+        "estimated_accuracy",
+        estimate,
+        None,
+        {
+            "low": float(low),
+            "high": float(high),
+            "threshold": threshold,
+            "reference_accuracy": accuracy,
+            "method": "average thresholded confidence",
+        },
+    )
