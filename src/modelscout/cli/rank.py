@@ -319,19 +319,18 @@ def rank(
 
         modelscout rank --data ./photos -c ./my-vit -c ./my-vit+image_size:160 --output out
     """
-    # Every flag but three is the spec setting of the same name: passed on by name, not
-    # listed a second time.
-    flags = locals()
-    try:
-        code, _ = run_and_show(build_spec(spec, **_spec_overrides(flags)), quiet, as_json)
+    try:  # every parameter so far is a flag: locals() holds them all, and only them
+        code, _ = run_and_show(build_spec(spec, **_spec_overrides(locals())), quiet, as_json)
     except UserError as error:
         fail(str(error))
     raise typer.Exit(code)
 
 
 def _spec_overrides(flags: dict[str, Any]) -> dict[str, Any]:
-    """``build_spec``'s overrides from rank's flags: choices as their names, the cost flags
-    as the ``cost`` group; the spec file, ``--json`` and ``--quiet`` are not settings."""
+    """``build_spec``'s overrides from rank's flags (every flag but three is the spec setting
+    of the same name: passed on by name, not listed a second time): choices as their names,
+    the cost flags as the ``cost`` group; the spec file, ``--json`` and ``--quiet`` are not
+    settings."""
     chosen = {
         name: value.value if isinstance(value, Enum) else value
         for name, value in flags.items()
