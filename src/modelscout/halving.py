@@ -48,7 +48,6 @@ from modelscout.store import Store, default_store_path
 HALVING_KEY = "halving"  # the store's candidate column for a round's own figures
 ROUND_VERSION = "1"
 LIGHT_LATENCY_BUDGET_S = 0.25  # an early round's latency check: a sanity figure, not ranked
-BASELINE_SOURCE = "baseline"
 
 
 @dataclass
@@ -183,8 +182,8 @@ class _Halver:
         self.fresh_after = time.time() if spec.force else None
 
     def run(self) -> RunResult:
-        baselines = [c for c in self.prepared.candidates if c.source == BASELINE_SOURCE]
-        alive = [c for c in self.prepared.candidates if c.source != BASELINE_SOURCE]
+        baselines = [c for c in self.prepared.candidates if c.is_baseline]
+        alive = [c for c in self.prepared.candidates if not c.is_baseline]
         self.record.exhaustive_passes = float(len(alive))
         self.check_budget()
         totals = {"measured": 0, "reused": 0}
@@ -208,7 +207,7 @@ class _Halver:
     # -- the plan ---------------------------------------------------------------------------
     def check_budget(self) -> None:
         """``UserError`` for a budget in passes below the cheapest schedule (one finalist)."""
-        alive = sum(c.source != BASELINE_SOURCE for c in self.prepared.candidates)
+        alive = sum(not c.is_baseline for c in self.prepared.candidates)
         cheapest = plan(alive, 1, self.spec.halving.eta, self.rows_total, self.min_rows)
         budget = self.spec.budget.passes  # type: ignore[union-attr]
         if budget is not None and cheapest.passes > budget + 1e-9:
@@ -274,7 +273,7 @@ class _Halver:
             fresh_after=self.fresh_after,  # with --force: one start for every round
         )
         seconds = self._seconds(result, candidates, not last, time.perf_counter() - started)
-        spent = len([c for c in candidates if c.source != BASELINE_SOURCE]) * len(sample)
+        spent = len([c for c in candidates if not c.is_baseline]) * len(sample)
         self.record.passes += spent / self.rows_total
         self.record.seconds += seconds
         self.record.rounds.append(
@@ -329,16 +328,13 @@ class _Halver:
         others become ``stopped`` outcomes."""
         scored = []
         for outcome in result.outcomes:
-            broken = self._breaks(outcome) if outcome.status == "measured" else None
             if outcome.status != "measured":  # rejected or failed: final as it is
-                self._decided(outcome, outcome.status)
-            elif broken:  # a hard requirement: no finalist slot for what will be rejected
-                self._decided(
-                    Outcome(outcome.candidate, outcome.meta, "rejected", broken), "rejected"
-                )
+                self._decided(outcome)
+            elif broken := self._breaks(outcome):  # no finalist slot for what will be rejected
+                self._decided(Outcome(outcome.candidate, outcome.meta, "rejected", broken))
             elif outcome.value(self.quality) is None:
                 why = f"no {metrics.label(self.quality)} measured"
-                self._decided(Outcome(outcome.candidate, outcome.meta, "failed", why), "failed")
+                self._decided(Outcome(outcome.candidate, outcome.meta, "failed", why))
             else:
                 scored.append(outcome)
         scored.sort(
@@ -419,12 +415,12 @@ class _Halver:
             reason += f"; paired difference {show(gap[0])}, 95% interval [{low}, {high}]"
         if over_budget:
             reason += "; statistically tied with it, but the budget affords no more survivors"
-        self._decided(Outcome(outcome.candidate, outcome.meta, "stopped", reason), "stopped")
+        self._decided(Outcome(outcome.candidate, outcome.meta, "stopped", reason))
 
-    def _decided(self, outcome: Outcome, status: str) -> None:
+    def _decided(self, outcome: Outcome) -> None:
         self.outcomes[outcome.candidate.id] = outcome
         standing = self.record.candidates.setdefault(outcome.candidate.id, Standing())
-        standing.status, standing.reason = status, outcome.reason
+        standing.status, standing.reason = outcome.status, outcome.reason
         self.tell(outcome)
 
     # -- the result -----------------------------------------------------------------------------
@@ -432,7 +428,7 @@ class _Halver:
         final = {o.candidate.id: o for o in last.outcomes}
         for cid, outcome in final.items():
             standing = self.record.candidates.setdefault(cid, Standing())
-            if outcome.candidate.source == BASELINE_SOURCE:
+            if outcome.candidate.is_baseline:
                 standing.status = "baseline"
             else:
                 standing.status = "finalist" if outcome.status == "measured" else outcome.status

@@ -87,6 +87,11 @@ class Candidate:
     backend: str = "text"  # the registered backend that loads it (backends/__init__.py)
 
     @property
+    def is_baseline(self) -> bool:
+        """A reference model (TF-IDF, pixels, the table's columns), not a pre-trained one."""
+        return self.source == "baseline"
+
+    @property
     def downloaded(self) -> bool:
         """Whether its files are here: only a Hub model not in the cache has none yet."""
         return self.path is not None or self.hub_model is None

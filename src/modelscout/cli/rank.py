@@ -234,8 +234,7 @@ Address = Annotated[
     str | None,
     typer.Option(
         metavar="ADDRESS",
-        help="The Ray cluster to run on (--executor ray) [default: RAY_ADDRESS, else a local "
-        "Ray].",
+        help="The Ray cluster to run on (--executor ray) [default: RAY_ADDRESS, else a local Ray].",
     ),
 ]
 Force = Annotated[

@@ -236,10 +236,7 @@ def _ties(results: dict[str, Any]) -> list[str]:
         return []
     lines = ["", "## Statistical ties", "", md_text(line)]
     rows = tie_rows(results)
-    if rows:
-        lines += ["", "| " + " | ".join(TIES_HEADERS) + " |", "|" + "---|" * len(TIES_HEADERS)]
-        lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in rows]
-    return lines
+    return lines + _table(TIES_HEADERS, rows) if rows else lines
 
 
 def _verification(results: dict[str, Any]) -> list[str]:

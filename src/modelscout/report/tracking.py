@@ -120,7 +120,7 @@ def _parent_params(results: dict[str, Any]) -> dict[str, str]:
     }
     found: dict[str, Any] = {
         "data": settings.get("data"),
-        "rows": len(results["data"]["row_keys"] or []),
+        "rows": results["data"]["rows_used"],  # the sample measured on
     }
     for key in SETTINGS:
         found |= _flat(key, settings.get(key))
