@@ -85,6 +85,8 @@ VERIFY_SECONDS = "verify.train_seconds"
 VERIFY_PEAK_MEMORY = "verify.peak_mb"
 VERIFY_NOTE = "verify.note"  # mode, epochs run, early stop, budget, holdout, gain; or why not
 COST_VERIFY = "cost.verify_usd"
+STRESS_DROP = "stress.worst_drop"  # measure/stress.py; per slice in its detail
+STRESS_RARE_DROP = "stress.rare_worst_drop"  # the same on the rare classes' rows
 FEATURE_LAYER = "features.layer"  # a note: which hidden layer the features come from
 PARAMS = "params"  # not a measurement: ModelMeta.params, ranked as the size criterion
 
@@ -179,6 +181,13 @@ _SPECS = [
     MetricSpec(FEATURE_LAYER, "layer", None, "layer", "{:.0f}", TASKS,
                "the hidden layer LogME chose (feature_layer: best); the detail says which "
                "features were used (last, mean of all layers, best) and why"),
+    MetricSpec(STRESS_DROP, "quality", "lower", "stress drop", "{:.3f}", TASKS,
+               "quality lost under the worst stress slice: the quality metric on held-out "
+               "rows minus the same on them perturbed (a lower-is-better metric: the rise), "
+               "in its own units; every slice with its interval in the detail"),
+    MetricSpec(STRESS_RARE_DROP, "quality", "lower", "rare-class drop", "{:.3f}", LABELS,
+               "the same on the rare classes' (labels') rows alone: the long tail breaks "
+               "first; every slice in the detail"),
     MetricSpec(PARAMS, "count", "lower", "params", "{:,}", TASKS,
                "parameter count (from the weights' headers)"),
 ]

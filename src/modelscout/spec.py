@@ -70,6 +70,12 @@ class Constraints(_Strict):
         description="the quality metric must reach this (for a lower-is-better one, such as "
         "MAE: must not exceed it)",
     )
+    max_quality_drop: float | None = Field(
+        None,
+        ge=0,
+        description="the quality lost under the worst stress slice (stress:), in the quality "
+        "metric's units, must not exceed this",
+    )
 
 
 class Weights(_Strict):
@@ -83,6 +89,9 @@ class Weights(_Strict):
     size: float = Field(0.1, ge=0, description="parameter count")
     transferability: float = Field(0.0, ge=0, description="LogME")
     cost: float = Field(0.0, ge=0, description="$ per 1k predictions (needs a price)")
+    robustness: float = Field(
+        0.0, ge=0, description="the quality lost under the worst stress slice (needs stress:)"
+    )
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> Weights:
@@ -123,9 +132,7 @@ class Verify(_Strict):
     epochs: int = Field(3, ge=1, description="at most this many epochs (early stopping)")
     patience: int = Field(1, ge=1, description="epochs without a better validation loss")
     budget_s: float = Field(300.0, gt=0, description="wall seconds each fine-tune may take")
-    learning_rate: float | None = Field(
-        None, gt=0, description="[head 1e-2, full 3e-5, lora 5e-4]"
-    )
+    learning_rate: float | None = Field(None, gt=0, description="[head 1e-2, full 3e-5, lora 5e-4]")
     batch_size: int = Field(16, ge=1, description="training batch size")
     folds: int = Field(
         1,
@@ -190,6 +197,97 @@ def _number(text: str, value: str) -> float:
         ) from None
 
 
+# The perturbations a stress slice can apply, by modality (data/perturb.py's TEXT and IMAGE;
+# a test checks they agree): written here so that checking a spec imports no Pillow.
+PERTURBATIONS: dict[str, tuple[str, ...]] = {
+    "text": (
+        "typos",
+        "char_noise",
+        "casing",
+        "truncation",
+        "drop_words",
+        "duplicate_words",
+        "code_switching",
+    ),
+    "image": ("blur", "noise", "jpeg", "brightness", "contrast", "rotation", "downscale"),
+}
+
+
+class Perturbation(_Strict):
+    """One stress slice: the held-out rows perturbed by ``kind`` at ``severity``. In YAML a
+    bare kind (``typos``, severity 0.3) or ``typos:0.1`` will do."""
+
+    kind: str = Field(description="a perturbation of data/perturb.py, e.g. typos, blur")
+    severity: float = Field(0.3, gt=0, le=1, description="how strong, in (0, 1]")
+    vocabulary: list[str] | None = Field(
+        None,
+        description="code_switching: the words of another language switched in (default: "
+        "none given is an error)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            kind, _, severity = value.partition(":")
+            return {"kind": kind.strip(), **({"severity": severity} if severity else {})}
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        known = [k for kinds in PERTURBATIONS.values() for k in kinds]
+        if value not in known:
+            raise ValueError(f"unknown perturbation {value!r}; use one of {', '.join(known)}")
+        return value
+
+    @model_validator(mode="after")
+    def _vocabulary_for_code_switching(self) -> Perturbation:
+        if self.kind == "code_switching" and not self.vocabulary:
+            raise ValueError("code_switching needs a vocabulary: the words switched in")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The slice's name in the results and reports: ``typos:0.1``."""
+        return f"{self.kind}:{self.severity:g}"
+
+    @property
+    def modality(self) -> str:
+        return next(m for m, kinds in PERTURBATIONS.items() if self.kind in kinds)
+
+
+class Stress(_Strict):
+    """Stress slices (measure/stress.py): held-out rows of the sample perturbed, encoded by
+    each candidate and scored by the probe fitted on the clean rows of the other folds.
+    ``stress: [typos, blur:0.5]`` in YAML is ``stress: {perturbations: [...]}``."""
+
+    perturbations: list[Perturbation] = Field(min_length=1, description="the slices")
+    rows: int = Field(
+        500,
+        ge=20,
+        description="held-out rows perturbed per slice (a stratified subset of the sample)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_alone(cls, value: Any) -> Any:
+        return {"perturbations": value} if isinstance(value, (list, str)) else value
+
+    @field_validator("perturbations", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Stress:
+        names = [p.name for p in self.perturbations]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"perturbation {twice[0]} is named twice")
+        return self
+
+
 class Halving(_Strict):
     """The schedule of successive halving (used when ``budget`` is set)."""
 
@@ -197,9 +295,7 @@ class Halving(_Strict):
     finalists: int = Field(
         3, ge=1, description="at least this many reach the last round (the top-3 to compare)"
     )
-    min_rows: int = Field(
-        200, ge=20, description="rows of the first round's sample, at the least"
-    )
+    min_rows: int = Field(200, ge=20, description="rows of the first round's sample, at the least")
 
 
 class Spec(_Strict):
@@ -333,6 +429,9 @@ class Spec(_Strict):
         "Ray started for the run]",
     )
     force: bool = Field(False, description="recompute what the store already holds")
+    stress: Stress | None = Field(
+        None, description="stress slices: perturbations of held-out rows (measure/stress.py)"
+    )
     mlflow: bool = Field(
         False, description="log the run to MLflow: a run, a nested run per candidate, the reports"
     )
@@ -345,6 +444,16 @@ class Spec(_Strict):
     def tracked(self) -> bool:
         """Whether the run is logged to MLflow (``mlflow``, or a ``mlflow_uri`` given)."""
         return self.mlflow or self.mlflow_uri is not None
+
+    @model_validator(mode="after")
+    def _stress_for_robustness(self) -> Spec:
+        if self.stress is None and self.weights.robustness > 0:
+            raise ValueError("weights.robustness needs stress slices; add stress: [typos, ...]")
+        if self.stress is None and self.constraints.max_quality_drop is not None:
+            raise ValueError(
+                "constraints.max_quality_drop needs stress slices; add stress: [typos, ...]"
+            )
+        return self
 
     @model_validator(mode="after")
     def _serving_batch_is_timed(self) -> Spec:

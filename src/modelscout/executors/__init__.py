@@ -12,6 +12,7 @@ from modelscout.errors import UserError
 if TYPE_CHECKING:  # names for the annotations only: the fork server's module must stay light
     import numpy as np
 
+    from modelscout.measure.encode import EncodeJob, EncodeResult
     from modelscout.measure.model_pass import PassJob, PassResult
     from modelscout.measure.probe import ProbeJob, ProbeResult
     from modelscout.measure.probe.curve_points import CurvePoints
@@ -52,6 +53,10 @@ class Executor(Protocol):
     ) -> None:
         """Every probe's learning-curve points (measure/probe/curve_points.py), as
         ``probes``: ``on_result(index, points)`` as each finishes."""
+
+    def encode(self, job: EncodeJob) -> EncodeResult:
+        """One candidate's features of other rows (measure/encode.py), nothing timed: the
+        stress slices' perturbed rows, the monitor's reference and current data."""
 
     def verify(self, job: VerifyJob) -> VerifyResult:
         """One finalist's verification fine-tune, alone on its machine (its own process)."""

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from modelscout.executors.forkserver import isolated_pool
+from modelscout.measure.encode import EncodeJob, EncodeResult, run_encode
 from modelscout.measure.model_pass import PassJob, PassResult, run_model_pass
 from modelscout.measure.probe import ProbeJob, ProbeResult, cross_validate_many
 from modelscout.measure.probe.curve_points import CurvePoints, curve_points_many
@@ -21,7 +22,7 @@ from modelscout.measure.verify import VerifyJob, VerifyResult, run_verify
 logger = logging.getLogger(__name__)
 
 
-def run_isolated(job: PassJob | VerifyJob, work: Callable = run_model_pass) -> Any:
+def run_isolated(job: PassJob | VerifyJob | EncodeJob, work: Callable = run_model_pass) -> Any:
     """``work(job)`` (the model pass, or a verification fine-tune) in a fresh process of its
     own; its death fails only this candidate."""
     from concurrent.futures.process import BrokenProcessPool
@@ -53,6 +54,9 @@ class LocalExecutor:
 
     def verify(self, job: VerifyJob) -> VerifyResult:
         return run_isolated(job, run_verify)
+
+    def encode(self, job: EncodeJob) -> EncodeResult:
+        return run_isolated(job, run_encode)
 
     def probes(
         self,

@@ -22,6 +22,7 @@ import ray
 from ray import exceptions as ray_errors
 
 from modelscout.errors import CandidateError, UserError, one_line
+from modelscout.measure.encode import EncodeJob, EncodeResult, run_encode
 from modelscout.measure.model_pass import PassJob, PassResult, run_model_pass
 from modelscout.measure.probe import ProbeJob, ProbeResult, cross_validate_many
 from modelscout.measure.probe.curve_points import CurvePoints, curve_points_many
@@ -75,6 +76,12 @@ class RayExecutor:
         _check_feasible(needs)
         task = _model_pass_task.options(**needs)
         return _result(task.remote(job))
+
+    def encode(self, job: EncodeJob) -> EncodeResult:
+        """The features-only pass as a task of its own, asking for what a pass asks."""
+        needs = encode_resources(job, self.threads)
+        _check_feasible(needs)
+        return _result(_encode_task.options(**needs).remote(job))
 
     def verify(self, job: VerifyJob) -> VerifyResult:
         """The fine-tune as a task of its own; a GPU asked for when it trains on CUDA."""
@@ -179,6 +186,15 @@ def pass_resources(job: PassJob, threads: int | None) -> dict[str, Any]:
         "num_gpus": 1 if job.gpu is not None else 0,
         "memory": int(PASS_FLOOR + memory),
     }
+
+
+def encode_resources(job: EncodeJob, threads: int | None) -> dict[str, Any]:
+    """A features-only pass's request: as a model pass on the CPU."""
+    params = job.meta.params or 0
+    memory = (
+        params * BYTES_PER_PARAM * PASS_FACTOR + len(job.items) * (job.meta.embedding_dim or 0) * 4
+    )
+    return {"num_cpus": threads or 1, "num_gpus": 0, "memory": int(PASS_FLOOR + memory)}
 
 
 def verify_resources(job: VerifyJob, threads: int | None) -> dict[str, Any]:
@@ -296,6 +312,11 @@ def _as_finished(
 @ray.remote(max_calls=1, max_retries=0)  # a fresh worker process per pass, never re-run
 def _model_pass_task(job: PassJob) -> PassResult:
     return run_model_pass(job)
+
+
+@ray.remote(max_calls=1, max_retries=0)
+def _encode_task(job: EncodeJob) -> EncodeResult:
+    return run_encode(job)
 
 
 @ray.remote(max_calls=1, max_retries=0)
