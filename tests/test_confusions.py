@@ -171,7 +171,7 @@ def test_results_json_carries_the_picks_confusions_with_sentences_and_image_path
     image_run, image_results
 ):
     decision, mislabelled = image_run
-    assert image_results["schema_version"] == "1.8"
+    assert image_results["schema_version"] == "1.9"
     assert image_results["data"]["modality"] == "image"
     pick = image_results["candidates"][0]
     assert pick["id"] == image_results["recommendation"] == "baseline:pixels"

@@ -245,7 +245,7 @@ def test_flags_warnings_interval_and_threads_reach_results_markdown_and_html():
         )
     )
     results = build_results(decision)
-    assert results["schema_version"] == "1.8"
+    assert results["schema_version"] == "1.9"
     (candidate,) = results["candidates"]
     assert candidate["flags"] == decision.rows[0].flags and results["warnings"]
     assert candidate["metrics"]["latency.p95_ms@1"]["detail"]["ci95_ms"] == [96, 112]

@@ -187,7 +187,7 @@ def test_regression_results_json_validates_with_target_beats_and_skipped_estimat
     run.estimators_skipped = {"h_score": "H-score has no regression form"}
     results = build_results(decide(run))
     Results.model_validate(results)
-    assert results["schema_version"] == "1.8" and results["task"] == "regression"
+    assert results["schema_version"] == "1.9" and results["task"] == "regression"
     assert results["quality_metric"] == metrics.R2
     assert results["estimators_skipped"] == {"h_score": "H-score has no regression form"}
     assert results["candidates"][0]["beats"] == {"baseline:columns": True, MEAN_PREDICTOR: True}

@@ -112,7 +112,7 @@ def test_keep_artifacts_keeps_the_exported_models_and_results_point_to_them(
     )
     results = build_results(rank(spec))
     rows = {c["id"]: c for c in results["candidates"]}
-    assert results["schema_version"] == "1.8"
+    assert results["schema_version"] == "1.9"
     assert {c["status"] for c in rows.values()} == {"ranked"}, rows
     fp32, int8 = rows[str(tiny_st)], rows[f"{tiny_st}+int8"]
     assert set(fp32["artifacts"]) == {"onnx"} and set(int8["artifacts"]) == {"onnx", "int8"}

@@ -102,7 +102,7 @@ def test_halving_stops_the_weak_measures_finalists_on_the_whole_sample_and_rerun
     decision, results, _ = rank_and_report(spec)
     Results.model_validate(results)
     record = results["halving"]
-    assert results["schema_version"] == "1.8"
+    assert results["schema_version"] == "1.9"
     assert len(record["rounds"]) >= 2 and record["rounds"][-1]["last"]
     assert record["rounds"][-1]["rows"] == 120  # the whole sample
     assert record["rounds"][0]["rows"] < 120

@@ -305,6 +305,57 @@ class Halving(_Closed):
     sentence: str = Field(description="what halving did, as the reports show it")
 
 
+class StressSlice(_Closed):
+    """1.9: one stress slice of one candidate (measure/stress.py's SliceResult)."""
+
+    name: str = Field(description="the perturbation and its severity: typos:0.3")
+    kind: str
+    severity: float
+    clean: float = Field(description="the quality metric on the stressed rows, unperturbed")
+    quality: float = Field(description="the quality metric on the same rows, perturbed")
+    drop: float = Field(description="quality lost, in the quality metric's units")
+    low: float | None = Field(description="95% paired bootstrap interval of the drop, low end")
+    high: float | None = Field(description="its high end")
+    rare_clean: float | None = Field(None, description="the same on the rare classes' rows")
+    rare_quality: float | None = None
+    rare_drop: float | None = None
+    rare_low: float | None = None
+    rare_high: float | None = None
+
+
+class StressCandidate(_Closed):
+    """1.9: one candidate's stress slices."""
+
+    rows: int | None = Field(description="the rows each slice perturbed")
+    worst: str | None = Field(description="the slice with the largest drop")
+    rare: dict[str, Any] = Field(
+        description="the rare classes and the rule that chose them, or {skipped: why}"
+    )
+    slices: list[StressSlice]
+
+
+class StressPerturbation(_Closed):
+    """1.9: one perturbation the spec asked for."""
+
+    name: str
+    kind: str
+    severity: float
+
+
+class Stress(_Closed):
+    """1.9: the stress slices: held-out rows perturbed, each candidate's quality lost."""
+
+    quality_metric: str = Field(description="the metric the drops are in")
+    perturbations: list[StressPerturbation] = Field(description="the spec's stress slices")
+    rows: int = Field(description="stress.rows as the spec gave it")
+    seed: int = Field(description="the run's seed (perturbations and resampling)")
+    candidates: dict[str, StressCandidate] = Field(
+        description="candidate id -> its slices, for those measured"
+    )
+    fragile: str | None = Field(description="the fragile ranked candidate, by decide's rule")
+    sentences: list[str] = Field(description="what the rationale says about the stress slices")
+
+
 class QualityEvidence(_Closed):
     """1.7: what the ranking's quality criterion is made of."""
 
@@ -361,6 +412,9 @@ class Results(_Closed):
     )
     halving: Halving | None = Field(
         None, description="1.8: successive halving; null when the spec set no budget"
+    )
+    stress: Stress | None = Field(
+        None, description="1.9: the stress slices; null when the spec asked for none"
     )
     variants: list[VariantComparison]
     transferability_stability: list[Stability] = Field(

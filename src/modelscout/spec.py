@@ -591,6 +591,8 @@ def build_spec(spec_file: Path | None = None, **overrides: Any) -> Spec:
     verify = settings.get("verify")
     if isinstance(verify, int) and not isinstance(verify, bool):  # ``verify: 2``; flags merge
         settings["verify"] = {"top": settings["verify"]}
+    if isinstance(settings.get("stress"), (list, str)):  # ``stress: [typos]``; flags merge
+        settings["stress"] = {"perturbations": settings["stress"]}
     for key, value in overrides.items():
         # (not ``value == []``: a DataFrame compares element by element)
         if value is None or (isinstance(value, (list, tuple)) and not value):

@@ -7,6 +7,8 @@ weights, so licence, language and size requirements do not apply to it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from modelscout import metrics
 from modelscout.records import Modality, ModelMeta
 from modelscout.spec import Constraints
@@ -135,3 +137,49 @@ def check_quality(value: float | None, quality: str, minimum: float) -> str | No
             f"({label} is lower-is-better)"
         )
     return None
+
+
+LATENCY_WORDS = "p95 latency"  # how every latency reason and flag starts (check_latency)
+DROP_WORDS = "quality drops"  # how every max_quality_drop reason and flag starts
+
+
+def _end(found: dict, end: str) -> float:
+    """A slice's interval end ``low`` or ``high``, its point drop where it has no interval."""
+    value = found.get(end)
+    return found["drop"] if value is None else value
+
+
+def _drop_text(found: dict, show: Callable[[float | None], str]) -> str:
+    """'quality drops 0.142 [0.100, 0.180] under typos:0.3': a slice's drop and its interval."""
+    interval = ""
+    if found.get("low") is not None and found.get("high") is not None:
+        interval = f" [{show(found['low'])}, {show(found['high'])}]"
+    return f"{DROP_WORDS} {show(found['drop'])}{interval} under {found['name']}"
+
+
+def check_quality_drop(
+    detail: dict | None, limit: float, quality: str
+) -> tuple[str | None, str | None]:
+    """``(reason to reject, flag)`` for a candidate's stress slices against ``max_quality_drop``.
+
+    ``detail``: the ``metrics.STRESS_DROP`` measurement's (measure/stress.py: every slice with
+    its drop and 95% paired bootstrap interval); ``quality``: the run's quality metric, whose
+    units the drops are in. Decided on each slice's interval, as the latency budget is
+    (``check_latency``): a slice whose interval lies entirely above the limit rejects (the
+    largest such drop is named), one that straddles it flags, all entirely at or below pass.
+    A slice without an interval is decided on its point. No measurement rejects: unknown never
+    passes a requirement."""
+    show = metrics.spec(quality).show
+    limit_text = f"max_quality_drop {show(limit)}"
+    slices = (detail or {}).get("slices") or []
+    if not slices:
+        return f"no stress drop measured, so {limit_text} cannot be checked", None
+    over = [s for s in slices if _end(s, "low") > limit]
+    if over:
+        worst = max(over, key=lambda s: s["drop"])
+        return f"{_drop_text(worst, show)}, over {limit_text}", None
+    straddling = [s for s in slices if _end(s, "high") > limit]
+    if straddling:
+        worst = max(straddling, key=lambda s: s["drop"])
+        return None, f"{_drop_text(worst, show)} straddles {limit_text}: not clearly within it"
+    return None, None

@@ -31,7 +31,7 @@ from modelscout.cli.output import clean, console, print_json, show_decision
 from modelscout.cli.progress import CandidateProgress
 from modelscout.errors import UserError, require_file, require_writable_folder
 from modelscout.measure.cost import instance_presets
-from modelscout.spec import Spec, build_spec
+from modelscout.spec import PERTURBATIONS, Spec, build_spec
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +118,28 @@ MinQuality = Annotated[
     typer.Option(
         metavar="X",
         help="Reject candidates whose quality metric is worse than this.",
+    ),
+]
+StressSlices = Annotated[
+    str | None,
+    typer.Option(
+        "--stress",
+        metavar="SLICES",
+        help="Stress slices: held-out rows perturbed, comma-separated, each a kind with an "
+        "optional severity in (0, 1]: typos,casing:0.5 (text: "
+        + ", ".join(PERTURBATIONS["text"])
+        + "; images: "
+        + ", ".join(PERTURBATIONS["image"])
+        + ") [default: none].",
+    ),
+]
+MaxQualityDrop = Annotated[
+    float | None,
+    typer.Option(
+        metavar="X",
+        min=0,
+        help="Reject candidates that lose more than this much quality under a stress slice "
+        "(in the quality metric's units; needs --stress).",
     ),
 ]
 SliceColumns = Annotated[
@@ -278,6 +300,8 @@ def rank(
     quality_metric: QualityMetric = None,
     baseline_columns: BaselineColumns = None,
     min_quality: MinQuality = None,
+    stress: StressSlices = None,
+    max_quality_drop: MaxQualityDrop = None,
     feature_layer: FeatureLayer = None,
     verify_top: VerifyTop = None,
     verify_mode: VerifyModeChoice = None,
@@ -318,11 +342,17 @@ def rank(
 
         modelscout rank --data ./photos -c ./my-vit -c ./my-vit+image_size:160 --output out
     """
-    try:  # every parameter so far is a flag: locals() holds them all, and only them
-        code, _ = run_and_show(build_spec(spec, **_spec_overrides(locals())), quiet, as_json)
+    raise typer.Exit(_rank(locals()))  # every parameter is a flag: locals() holds only them
+
+
+def _rank(flags: dict[str, Any]) -> int:
+    """rank's work on its flags: the exit code, or a ``UserError`` told in one line."""
+    try:
+        spec = build_spec(flags["spec"], **_spec_overrides(flags))
+        code, _ = run_and_show(spec, flags["quiet"], flags["as_json"])
     except UserError as error:
         fail(str(error))
-    raise typer.Exit(code)
+    return code
 
 
 def _spec_overrides(flags: dict[str, Any]) -> dict[str, Any]:
@@ -336,9 +366,22 @@ def _spec_overrides(flags: dict[str, Any]) -> dict[str, Any]:
         if name not in NOT_SPEC_FLAGS
     }
     chosen["cost"] = {name: chosen.pop(name, None) for name in COST_FLAGS}
-    chosen["constraints"] = {"min_quality": chosen.pop("min_quality", None)}
+    chosen["constraints"] = {
+        name: chosen.pop(name, None) for name in ("min_quality", "max_quality_drop")
+    }
+    if chosen.get("stress") is not None:
+        chosen["stress"] = {"perturbations": perturbation_names(chosen["stress"])}
     chosen["verify"] = {key: chosen.pop(flag, None) for flag, key in VERIFY_FLAGS.items()}
     return chosen
+
+
+def perturbation_names(text: str) -> list[str]:
+    """--stress's comma-separated slices as a list of names (``typos``, ``casing:0.5``); each
+    is checked when the spec is (spec.Perturbation)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UserError("--stress names no perturbation; give e.g. --stress typos,casing:0.5")
+    return names
 
 
 def require_data(path: Any) -> None:

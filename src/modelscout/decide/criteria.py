@@ -2,8 +2,8 @@
 
 Normalization (documented in docs/decisions.md): each criterion is scaled to [0, 1] over the
 candidates being ranked. Scores that live on their own scale (the quality metric: macro-F1, R²,
-MAE; LogME) are scaled
-linearly between the worst and the best; resources that span orders of magnitude (latency,
+MAE; LogME; the worst stress slice's drop) are
+scaled linearly between the worst and the best; resources that span orders of magnitude (latency,
 memory, parameters) are scaled on a log axis, so "3x faster" counts the same at 1 ms as at
 100 ms. Directions come from metrics.py. Raw values of different criteria are never added.
 """
@@ -54,6 +54,7 @@ def criteria_for(quality: str = QUALITY_METRIC) -> tuple[Criterion, ...]:
         Criterion("size", metrics.PARAMS, True),
         Criterion("transferability", TRANSFERABILITY, False),
         Criterion("cost", metrics.COST_PER_1K, True),
+        Criterion("robustness", metrics.STRESS_DROP, False),
     )
 
 
@@ -92,9 +93,7 @@ def signal_metric(signal: str, quality: str) -> str:
 
 def used_signals(rows: list[Row], evidence: list[str], quality: str) -> list[str]:
     """The signals of ``evidence`` that at least one of ``rows`` has."""
-    return [
-        s for s in evidence if any(r.raw(signal_metric(s, quality)) is not None for r in rows)
-    ]
+    return [s for s in evidence if any(r.raw(signal_metric(s, quality)) is not None for r in rows)]
 
 
 def _quality(rows: list[Row], evidence: list[str], quality: str) -> dict[str, float]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelscout import metrics
-from modelscout.catalog.constraints import check_latency, check_measured
+from modelscout.catalog.constraints import check_latency, check_measured, check_quality_drop
 from modelscout.decide import rationale as words
 from modelscout.decide.baselines import better, floor, references, row_beats
 from modelscout.decide.confusions import row_confusions
@@ -27,6 +27,7 @@ from modelscout.decide.criteria import (
 from modelscout.decide.pareto import pareto_front
 from modelscout.decide.records import Decision, LongTail, Row
 from modelscout.decide.stability import transferability_stability
+from modelscout.decide.stress import fragile, stress_record
 from modelscout.decide.variants import variant_comparisons
 from modelscout.decide.verified import verified_order
 from modelscout.measure.paired import (
@@ -38,7 +39,7 @@ from modelscout.measure.paired import (
     scored_truth,
     scorer_for,
 )
-from modelscout.records import Measurement
+from modelscout.records import Measurement, Outcome
 from modelscout.spec import DEFAULT_QUALITY_EVIDENCE, Constraints
 
 if TYPE_CHECKING:
@@ -101,26 +102,35 @@ def sensitivity(
 
 def _judge(result: RunResult, quality: str) -> list[Row]:
     """A row per outcome: failed ones as they are, measured ones ranked or rejected against
-    the measured constraints (latency on the p95's interval, ``check_latency``; min_quality
-    on ``quality``) and, for regression, the mean predictor's floor."""
-    p95_name = metrics.latency_p95(1)
-    constraints = result.spec.constraints
-    rows = []
-    for outcome in result.outcomes:
-        if outcome.status != "measured":
-            rows.append(Row(outcome, outcome.status, outcome.reason))
-            continue
-        values = {name: m.value for name, m in outcome.measurements.items()}
-        p95 = outcome.measurements.get(p95_name)
-        detail = p95.detail if p95 is not None else None
-        row = Row(outcome, "ranked")
-        reason = check_measured(values, constraints, detail, quality) or _below_floor(row, quality)
-        if reason:
-            row.status, row.reason = "rejected", reason
-        else:
-            row.flags = _flags(p95, constraints)
-        rows.append(row)
-    return rows
+    the measured constraints (``_judged``)."""
+    return [
+        _judged(outcome, result.spec.constraints, quality)
+        if outcome.status == "measured"
+        else Row(outcome, outcome.status, outcome.reason)
+        for outcome in result.outcomes
+    ]
+
+
+def _judged(outcome: Outcome, constraints: Constraints, quality: str) -> Row:
+    """A measured outcome's row, ranked or rejected against the measured constraints (latency
+    on the p95's interval, ``check_latency``; min_quality on ``quality``; max_quality_drop on
+    each stress slice's interval, ``check_quality_drop``) and, for regression, the mean
+    predictor's floor; ranked but flagged when not clearly within a budget."""
+    values = {name: m.value for name, m in outcome.measurements.items()}
+    p95 = outcome.measurements.get(metrics.latency_p95(1))
+    detail = p95.detail if p95 is not None else None
+    row = Row(outcome, "ranked")
+    reason = check_measured(values, constraints, detail, quality) or _below_floor(row, quality)
+    drop_flag = None
+    if not reason and constraints.max_quality_drop is not None:
+        stress = outcome.measurements.get(metrics.STRESS_DROP)
+        stress_detail = stress.detail if stress is not None else None
+        reason, drop_flag = check_quality_drop(stress_detail, constraints.max_quality_drop, quality)
+    if reason:
+        row.status, row.reason = "rejected", reason
+    else:
+        row.flags = _flags(p95, constraints) + ([drop_flag] if drop_flag else [])
+    return row
 
 
 def statistical_ties(
@@ -207,12 +217,14 @@ def decide(result: RunResult) -> Decision:
     shifts = sensitivity(table, weights, ranked, quality) if len(ranked) > 1 else []
     sizes = _describe_rows(result, ordered, quality)
     names = {r.id: words.baseline_name(r.id, spec.baseline_columns) for r in rows}
+    stressed = words.stress_sentences(order, quality)
     return Decision(
         rows=ordered,
         recommendation=order[0].id if order else None,
         rationale=words.rationale(
             order, others, spec.weights, spec.constraints, quality, names, ties, verdict
         )
+        + "".join(f" {sentence}" for sentence in stressed)
         + words.caveats(order, warnings),
         pareto=[r.id for r in order if r.pareto],
         weights=weights,
@@ -230,6 +242,7 @@ def decide(result: RunResult) -> Decision:
         ties_note=ties_note,
         verification=verdict,
         quality_evidence=_evidence(spec.quality_evidence, ranked, quality),
+        stress=stress_record(spec, ordered, quality, fragile(order), stressed),
     )
 
 

@@ -12,6 +12,8 @@ from itertools import groupby
 from typing import Any
 
 from modelscout import metrics
+from modelscout.catalog.constraints import DROP_WORDS, LATENCY_WORDS
+from modelscout.decide import stress
 from modelscout.decide.baselines import MEAN_PREDICTOR, floor
 from modelscout.decide.records import LongTail, Row
 from modelscout.measure.paired import Pair, Ties
@@ -106,7 +108,8 @@ def rationale(
         sentences.append(verdict["sentence"])
     budget = getattr(constraints, "max_latency_ms_p95", None)
     p95 = pick.raw(P95)
-    if budget and p95 is not None and not pick.flags:
+    latency_flagged = any(f.startswith(LATENCY_WORDS) for f in pick.flags)
+    if budget and p95 is not None and not latency_flagged:
         sentences.append(f"Its p95 latency of {p95:.1f} ms is within the {budget:g} ms budget.")
     sentences += against_references(pick, others + order, quality, names or {})
     return " ".join(sentences) + excluded
@@ -297,14 +300,16 @@ def tie_sentences(pick: Row, order: list[Row], ties: Ties, weights: Weights) -> 
 
 
 def caveats(order: list[Row], warnings: list[str]) -> str:
-    """Sentences the rationale ends with: flagged candidates, and busy-machine timings."""
-    flagged = [row.id for row in order if row.flags]
+    """Sentences the rationale ends with: flagged candidates (per budget), and busy-machine
+    timings."""
     sentences = []
-    if flagged:
-        sentences.append(
-            f" Not clearly within the latency budget, so flagged rather than rejected: "
-            f"{', '.join(flagged)} (why in the flags)."
-        )
+    for words, budget in ((LATENCY_WORDS, "the latency budget"), (DROP_WORDS, "max_quality_drop")):
+        flagged = [row.id for row in order if any(f.startswith(words) for f in row.flags)]
+        if flagged:
+            sentences.append(
+                f" Not clearly within {budget}, so flagged rather than rejected: "
+                f"{', '.join(flagged)} (why in the flags)."
+            )
     if warnings:
         sentences.append(
             f" Timings of {len(warnings)} candidate{'s' if len(warnings) > 1 else ''} were "
@@ -516,3 +521,56 @@ def quality_evidence_sentence(used: list[str], quality: str, default: bool) -> s
             "(benchmarks/quality_evidence.py); each raw figure is in the matrix."
         )
     return text
+
+
+def _drop(quality: str, found: dict[str, Any], prefix: str = "") -> str:
+    """'0.142 [0.100, 0.180]': a slice's drop (``prefix`` 'rare_': its rare classes') and its
+    95% interval, in the quality metric's format."""
+    show = metrics.spec(quality).show
+    low, high = found.get(f"{prefix}low"), found.get(f"{prefix}high")
+    interval = f" [{show(low)}, {show(high)}]" if low is not None and high is not None else ""
+    return show(found[f"{prefix}drop"]) + interval
+
+
+def _falls(quality: str) -> str:
+    """The verb for quality lost: a higher-is-better metric falls, MAE or RMSE rises."""
+    return "falls" if metrics.spec(quality).higher_is_better else "rises"
+
+
+def stress_sentences(order: list[Row], quality: str = QUALITY) -> list[str]:
+    """What the stress slices say about the ranked ``order`` (best first): the pick's worst
+    slice, the fragile candidate (decide/stress.py's rule) and where the pick's long tail
+    breaks first; [] when no ranked candidate has stress slices."""
+    if not order:
+        return []
+    pick, label, show = order[0], metrics.label(quality), metrics.spec(quality).show
+    sentences = []
+    worst = stress.worst_slice(pick)
+    if worst is not None:
+        sentences.append(
+            f"Under stress, {pick.id} loses most under {worst['name']}: {label} "
+            f"{_falls(quality)} {_drop(quality, worst)} ({show(worst['clean'])} clean, "
+            f"{show(worst['quality'])} perturbed)."
+        )
+    found = stress.fragile(order)
+    if found is pick:
+        median = show(stress.others_median(order, pick))
+        sentences.append(
+            f"{pick.id} is the most fragile of the ranked: the other ranked candidates' median "
+            f"worst drop is {median}."
+        )
+    elif found is not None:
+        theirs = stress.worst_slice(found)
+        against = f" (the pick loses {show(worst['drop'])})" if worst else ""
+        sentences.append(
+            f"{found.id} is fragile: {label} {_falls(quality)} {_drop(quality, theirs)} under "
+            f"{theirs['name']}{against}."
+        )
+    broken = stress.rare_break(pick)
+    if broken is not None:
+        sentences.append(
+            f"The long tail breaks first: under {broken['name']}, {pick.id}'s rare classes lose "
+            f"{_drop(quality, broken, 'rare_')} {label}, against {show(broken['drop'])} over all "
+            "the stressed rows."
+        )
+    return sentences

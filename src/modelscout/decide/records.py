@@ -99,3 +99,5 @@ class Decision:
     verification: dict[str, Any] | None = None
     # what the quality criterion is made of: signals asked and used, and the sentence
     quality_evidence: dict[str, Any] = field(default_factory=dict)
+    # the stress slices (decide/stress.py's ``stress_record``), None when none were asked
+    stress: dict[str, Any] | None = None

@@ -32,6 +32,13 @@ from modelscout.report.matrix import (
     results_task,
     units_note,
 )
+from modelscout.report.stress import (
+    rare_headers,
+    rare_rows,
+    stress_headers,
+    stress_line,
+    stress_rows,
+)
 from modelscout.report.thumbnails import thumbnail_uri
 from modelscout.report.verified import verification_headers, verification_rows
 
@@ -174,6 +181,23 @@ def _decision(results: dict[str, Any]) -> dict[str, Any]:
             "headers": halving_headers(results),
             "rows": halving_rows(results),
         },
+        "stress": _stress(results),
+    }
+
+
+def _stress(results: dict[str, Any]) -> dict[str, Any]:
+    """The stress slices' line, decide's sentences and the two tables (report/stress.py)."""
+    line = stress_line(results)
+    if line is None:
+        return {"line": None}
+    rare = rare_rows(results)
+    return {
+        "line": line,
+        "sentences": results["stress"]["sentences"],
+        "headers": stress_headers(results),
+        "rows": stress_rows(results),
+        "rare_headers": rare_headers(results) if rare else (),
+        "rare_rows": rare,
     }
 
 

@@ -26,7 +26,7 @@ from modelscout.results import Results
 if TYPE_CHECKING:
     from modelscout.run import RunResult
 
-SCHEMA_VERSION = "1.8"
+SCHEMA_VERSION = "1.9"
 
 # A row key's length in hex digits: 64 bits, so that two different rows of samples of a few
 # thousand share a key with odds below one in a billion.
@@ -185,6 +185,7 @@ def build_results(decision: Decision) -> dict[str, Any]:
         "verification": decision.verification,
         "quality_evidence": decision.quality_evidence or None,
         "halving": run.halving,
+        "stress": decision.stress,
         "variants": decision.variants,
         "transferability_stability": decision.stability,
         "candidates": [_candidate(row, run.predictions) for row in decision.rows],

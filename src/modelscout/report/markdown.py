@@ -18,6 +18,13 @@ from modelscout.report.matrix import (
     units_note,
 )
 from modelscout.report.md_escape import md_code, md_text
+from modelscout.report.stress import (
+    rare_headers,
+    rare_rows,
+    stress_headers,
+    stress_line,
+    stress_rows,
+)
 from modelscout.report.verified import verification_headers, verification_rows
 
 
@@ -49,7 +56,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     ]
     lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in matrix_rows(results)]
     lines += _task_notes(results) + _ties(results) + _verification(results) + _halving(results)
-    lines += _timing(results) + _long_tail(results)
+    lines += _stress(results) + _timing(results) + _long_tail(results)
     lines += _labels(results) + _residuals(results) + _confusions(results) + _curves(results)
     lines += _variants(results) + _cost(results) + _deployment(results) + _gpu(results)
     weights = ", ".join(f"{md_text(k)} {v:g}" for k, v in results["weights"].items())
@@ -265,6 +272,19 @@ def _halving(results: dict[str, Any]) -> list[str]:
         lines += ["", md_text(note)]
     lines += _table(ROUND_HEADERS, round_rows(results))
     return lines + _table(halving_headers(results), halving_rows(results))
+
+
+def _stress(results: dict[str, Any]) -> list[str]:
+    """The stress slices: what they are, decide's sentences, the drops and the rare classes'."""
+    line = stress_line(results)
+    if line is None:
+        return []
+    lines = ["", "## Stress slices", "", md_text(line)]
+    for sentence in results["stress"]["sentences"]:
+        lines += ["", md_text(sentence)]
+    lines += _table(stress_headers(results), stress_rows(results))
+    rare = rare_rows(results)
+    return lines + (_table(rare_headers(results), rare) if rare else [])
 
 
 def _long_tail(results: dict[str, Any]) -> list[str]:
