@@ -12,7 +12,11 @@ SHOWN = ("ranked", "rejected")  # the statuses that have measured slices to show
 
 
 def _names(record: dict[str, Any]) -> list[str]:
-    return [p["name"] for p in record["perturbations"]]
+    """The slices' columns: the spec's perturbations in its order, then any other slice a
+    candidate's measurement holds (none in a run's own results)."""
+    names = [p["name"] for p in record["perturbations"]]
+    measured = (s["name"] for c in record["candidates"].values() for s in c["slices"])
+    return list(dict.fromkeys([*names, *measured]))
 
 
 def _show(record: dict[str, Any]) -> Any:
@@ -100,7 +104,7 @@ def rare_headers(results: dict[str, Any]) -> tuple[str, ...]:
 
 
 def rare_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
-    """The rare classes' drops per candidate and slice, as display strings."""
+    """The rare classes' drops per candidate that has any and per slice, as display strings."""
     if not has_rare(results):
         return []
     record = results["stress"]
@@ -108,6 +112,8 @@ def rare_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     for candidate in results["candidates"]:
         found = record["candidates"].get(candidate["id"])
         if candidate["status"] not in SHOWN or not found:
+            continue
+        if all(s.get("rare_drop") is None for s in found["slices"]):
             continue
         by_name = {s["name"]: s for s in found["slices"]}
         cells = [
