@@ -17,6 +17,7 @@ from modelscout.decide import decide
 from modelscout.measure.stress import SliceResult, stress_measurements
 from modelscout.records import Candidate, Measurement, ModelMeta, Outcome
 from modelscout.report import build_results, read_results
+from modelscout.report.csv import render_csv
 from modelscout.report.html import render_html
 from modelscout.report.json import dumps_results
 from modelscout.report.markdown import render_markdown
@@ -210,6 +211,8 @@ def test_results_json_stress_validates_round_trips_and_carries_every_slice(
     assert record["sentences"] and all(
         s in hostile_results["rationale"] for s in record["sentences"]
     )
+    header = render_csv(hostile_results).splitlines()[0].split(",")
+    assert metrics.STRESS_DROP in header and metrics.STRESS_RARE_DROP in header  # matrix.csv
     path = tmp_path / "results.json"
     path.write_text(dumps_results(hostile_results), encoding="utf-8")
     assert read_results(path)["stress"] == json.loads(json.dumps(record))
