@@ -27,7 +27,12 @@ from modelscout.run import RunResult, environment
 from modelscout.spec import build_spec
 
 F1 = metrics.MACRO_F1
-RARE = {"classes": ["refund"], "rule": "the smallest classes holding at most 20% of the rows"}
+RARE = {
+    "classes": ["refund"],
+    "rule": "classes whose row count in the sample is at most the lower quartile of the counts",
+    "score": "macro recall over the rare classes",
+}
+FAILED = "the stress slices failed: RuntimeError: boom"
 ONLY_ROBUSTNESS = {"quality": 0, "latency": 0, "memory": 0, "size": 0, "robustness": 1}
 
 
@@ -49,7 +54,7 @@ def cut(name, drop, low, high, clean=0.9, rare=None):
     )
 
 
-def outcome(cid, f1=0.9, slices=(), p95=10.0, memory=100.0):
+def outcome(cid, f1=0.9, slices=(), p95=10.0, memory=100.0, failed=False):
     measurements = {
         F1: Measurement(F1, f1, "fraction", 0.01),
         metrics.latency_p95(1): Measurement(metrics.latency_p95(1), p95, "ms"),
@@ -58,6 +63,10 @@ def outcome(cid, f1=0.9, slices=(), p95=10.0, memory=100.0):
     if slices:
         found = stress_measurements(list(slices), F1, 60, RARE, {"seed": 0})
         measurements |= {m.name: m for m in found}
+    if failed:  # a stress pass that failed: no value, the reason in its detail
+        detail = {"reason": FAILED}
+        found = Measurement(metrics.STRESS_DROP, None, "fraction", None, {}, 0.0, "1", detail)
+        measurements[metrics.STRESS_DROP] = found
     return Outcome(Candidate(cid, "folder"), ModelMeta(params=10e6), "measured", None, measurements)
 
 
@@ -100,6 +109,7 @@ def test_max_quality_drop_rejects_a_slice_clearly_over_it_and_names_slice_drop_a
                 ),
                 outcome("steady", 0.8, [cut("typos:0.3", 0.03, 0.01, 0.05)]),
                 outcome("unstressed", 0.95),
+                outcome("broken", 0.96, failed=True),
             ],
             constraints={"max_quality_drop": 0.1},
         )
@@ -110,6 +120,9 @@ def test_max_quality_drop_rejects_a_slice_clearly_over_it_and_names_slice_drop_a
     )
     assert row(decision, "unstressed").reason == (
         "no stress drop measured, so max_quality_drop 0.100 cannot be checked"
+    )
+    assert row(decision, "broken").reason == (
+        f"no stress drop measured ({FAILED}), so max_quality_drop 0.100 cannot be checked"
     )
     assert decision.recommendation == "steady" and row(decision, "steady").flags == []
 
@@ -171,7 +184,8 @@ def test_the_long_tail_sentence_comes_only_when_the_rare_classes_drop_much_more(
     holds = outcome("pick", slices=[cut("typos:0.3", 0.03, 0.01, 0.05, rare=(0.04, -0.02, 0.1))])
     assert (
         "The long tail breaks first: under typos:0.3, pick's rare classes lose 0.180 "
-        "[0.090, 0.270] macro-F1, against 0.030 over all the stressed rows."
+        "[0.090, 0.270] (macro recall over the rare classes), against a macro-F1 drop of 0.030 "
+        "over all the stressed rows."
     ) in decide(run_of([breaks])).rationale
     assert "long tail breaks" not in decide(run_of([holds])).rationale
 
@@ -195,7 +209,8 @@ def hostile_results():
         cut("casing:0.5", 0.02, 0.0, 0.04, rare=(0.03, -0.01, 0.07)),
         cut(HOSTILE_SLICE, 0.09, 0.07, 0.11),  # worst: a name from outside
     ]
-    return build_results(decide(run_of([*FRAGILE_RUN, outcome(HOSTILE, 0.91, slices)])))
+    broken = outcome("broken", 0.5, failed=True)
+    return build_results(decide(run_of([*FRAGILE_RUN, outcome(HOSTILE, 0.91, slices), broken])))
 
 
 def test_results_json_stress_validates_round_trips_and_carries_every_slice(
@@ -206,7 +221,14 @@ def test_results_json_stress_validates_round_trips_and_carries_every_slice(
     assert hostile_results["schema_version"] == "1.9"
     assert [p["name"] for p in record["perturbations"]] == ["typos:0.3", "casing:0.5"]
     assert record["rows"] == 500 and record["seed"] == 0 and record["quality_metric"] == F1
-    assert set(record["candidates"]) == {"pick", "steady", "brittle", HOSTILE}
+    assert set(record["candidates"]) == {"pick", "steady", "brittle", HOSTILE, "broken"}
+    assert record["candidates"]["broken"] == {
+        "rows": None,
+        "worst": None,
+        "rare": {},
+        "slices": [],
+        "reason": FAILED,
+    }
     assert record["candidates"][HOSTILE]["worst"] == HOSTILE_SLICE
     assert record["sentences"] and all(
         s in hostile_results["rationale"] for s in record["sentences"]
@@ -231,6 +253,7 @@ def test_markdown_table_has_every_candidate_by_slice_and_escapes_outside_strings
     assert "0.010 \\[0.000, 0.020\\] (0.890)" in lines["pick"]
     assert "0.210 \\[0.170, 0.250\\] (0.690)" in lines["brittle"] and "–" in lines["brittle"]
     assert f"{md_text(HOSTILE_SLICE)}: drop" in section  # a measured slice is a column too
+    assert f"not measured: {FAILED}" in lines["broken"]
     hostile = md_text(HOSTILE)
     assert hostile in lines and md_text(HOSTILE_SLICE) in lines[hostile]
     rare = section.split("\n\n")[-1]
@@ -243,9 +266,9 @@ def test_html_tables_have_every_candidate_by_slice_and_escape_outside_strings(ho
     page = render_html(hostile_results)
     assert "<h3>Stress slices</h3>" in page and 'class="stress-rare"' in page
     table = page.split('<table class="stress">', 1)[1].split("</table>", 1)[0]
-    for cid in ("pick", "steady", "brittle", "&lt;b&gt;evil&lt;/b&gt;|x"):
+    for cid in ("pick", "steady", "brittle", "&lt;b&gt;evil&lt;/b&gt;|x", "broken"):
         assert f"<td>{cid}</td>" in table
-    assert table.count("<tr>") == 5  # the header and four candidates
+    assert table.count("<tr>") == 6  # the header and five candidates
     assert "0.210 [0.170, 0.250] (0.690)" in table and "&lt;i&gt;typos&lt;/i&gt;:0.7" in table
     assert "<b>evil" not in page and "<i>typos" not in page
 

@@ -329,9 +329,10 @@ class StressCandidate(_Closed):
     rows: int | None = Field(description="the rows each slice perturbed")
     worst: str | None = Field(description="the slice with the largest drop")
     rare: dict[str, Any] = Field(
-        description="the rare classes and the rule that chose them, or {skipped: why}"
+        description="the rare classes, the rule that chose them and their score, or {skipped: why}"
     )
     slices: list[StressSlice]
+    reason: str | None = Field(None, description="why there are no slices (a failed pass)")
 
 
 class StressPerturbation(_Closed):

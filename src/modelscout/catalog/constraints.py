@@ -173,7 +173,8 @@ def check_quality_drop(
     limit_text = f"max_quality_drop {show(limit)}"
     slices = (detail or {}).get("slices") or []
     if not slices:
-        return f"no stress drop measured, so {limit_text} cannot be checked", None
+        why = f" ({detail['reason']})" if (detail or {}).get("reason") else ""
+        return f"no stress drop measured{why}, so {limit_text} cannot be checked", None
     over = [s for s in slices if _end(s, "low") > limit]
     if over:
         worst = max(over, key=lambda s: s["drop"])

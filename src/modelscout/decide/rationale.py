@@ -568,9 +568,10 @@ def stress_sentences(order: list[Row], quality: str = QUALITY) -> list[str]:
         )
     broken = stress.rare_break(pick)
     if broken is not None:
+        score = ((stress.stress_detail(pick) or {}).get("rare") or {}).get("score") or label
         sentences.append(
             f"The long tail breaks first: under {broken['name']}, {pick.id}'s rare classes lose "
-            f"{_drop(quality, broken, 'rare_')} {label}, against {show(broken['drop'])} over all "
-            "the stressed rows."
+            f"{_drop(quality, broken, 'rare_')} ({score}), against a {label} drop of "
+            f"{show(broken['drop'])} over all the stressed rows."
         )
     return sentences

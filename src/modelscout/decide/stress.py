@@ -103,6 +103,7 @@ def stress_record(
                 "worst": detail.get("worst"),
                 "rare": detail.get("rare") or {},
                 "slices": detail.get("slices") or [],
+                "reason": detail.get("reason"),  # why there are no slices (a failed pass)
             }
     return {
         "quality_metric": quality,

@@ -45,7 +45,8 @@ def stress_line(results: dict[str, Any]) -> str | None:
     )
     if rare.get("classes"):
         line += f" Rare classes: {', '.join(rare['classes'])}"
-        line += f" ({rare['rule']})." if rare.get("rule") else "."
+        line += f" ({rare['rule']})" if rare.get("rule") else ""
+        line += f", scored by {rare['score']}." if rare.get("score") else "."
     elif rare.get("skipped"):
         line += f" No rare-class slices: {rare['skipped']}."
     return line
@@ -81,7 +82,10 @@ def stress_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
                 f"({show(s['quality'])})"
             )
         clean = show(found["slices"][0]["clean"]) if found["slices"] else "–"
-        out.append((candidate["id"], clean, *cells, found["worst"] or "–"))
+        worst = found["worst"] or (
+            f"not measured: {found['reason']}" if found.get("reason") else "–"
+        )
+        out.append((candidate["id"], clean, *cells, worst))
     return out
 
 
@@ -98,9 +102,10 @@ def has_rare(results: dict[str, Any]) -> bool:
 def rare_headers(results: dict[str, Any]) -> tuple[str, ...]:
     """The rare-class table's headers."""
     record = results["stress"]
-    label = metrics.label(record["quality_metric"])
+    rare = next((c["rare"] for c in record["candidates"].values() if c.get("rare")), {})
+    score = rare.get("score") or metrics.label(record["quality_metric"])
     slices = (f"{name}: rare drop [95%]" for name in _names(record))
-    return ("candidate", f"rare clean {label}", *slices)
+    return ("candidate", f"rare classes clean ({score})", *slices)
 
 
 def rare_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:

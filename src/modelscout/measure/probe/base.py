@@ -189,6 +189,7 @@ def cross_validate_many(
                 on_result(index, error)
             continue
         tasks += [(index, number, train, test) for number, (train, test) in enumerate(splits)]
+
     def finished(index: int, folds: dict[Hashable, Fold]) -> None:
         results[index] = _summarize(jobs[index], [folds[n] for n in sorted(folds)])
         if on_result:
