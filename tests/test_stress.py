@@ -3,11 +3,15 @@ on tiny models perturbing the user's own rows."""
 
 import numpy as np
 import pytest
+from conftest import rewrite_timings
 from sklearn.linear_model import LogisticRegression
 
-from modelscout import metrics, spec
+from modelscout import build_spec, metrics, spec
+from modelscout.cli.demo import write_digits
 from modelscout.data import perturb
 from modelscout.data.inputs import ClassTargets, LabelSetTargets, NumberTargets
+from modelscout.errors import UserError
+from modelscout.inputs import prepare
 from modelscout.measure.paired import Resamples, class_accuracy, mae, scored_truth
 from modelscout.measure.probe import PROBES, ProbeJob
 from modelscout.measure.probe.base import pooled
@@ -23,6 +27,7 @@ from modelscout.measure.stress import (
     stress_rows,
     stress_work,
 )
+from modelscout.run import run
 
 
 def test_perturbations_in_the_spec_are_data_perturbs():
@@ -120,3 +125,94 @@ def test_rare_recall_averages_the_rare_classes_present():
     multi = np.array([[1, 0], [1, 1], [0, 1]])
     found = np.array([[1, 0], [0, 1], [0, 0]])
     assert rare_recall(multi, found, whole.__class__.identity(3), np.array([0, 1]))[0] == 0.5
+
+
+# -- real runs -------------------------------------------------------------------------------
+def _stress_spec(data, candidates, folder, stress, **settings):
+    return build_spec(
+        data=data,
+        candidates=[str(c) for c in candidates],
+        batch_sizes=[1],
+        max_samples=60,
+        folds=3,
+        latency_budget_s=0.1,
+        estimators=["logme"],
+        stress=stress,
+        store=folder / "store.sqlite",
+        output=folder / "out",
+        **settings,
+    )
+
+
+@pytest.fixture(scope="module")
+def text_runs(tmp_path_factory, small_csv, tiny_st):
+    """A tiny sentence-transformers model and the TF-IDF baseline under light and total typos,
+    then the same spec again on the same store, its timings marked settled: (first, again)."""
+    folder = tmp_path_factory.mktemp("stress")
+    spec = _stress_spec(
+        small_csv, [tiny_st], folder, {"perturbations": ["typos:0.1", "typos:1"], "rows": 40}
+    )
+    first = run(spec)
+    rewrite_timings(folder / "store.sqlite", reliable=True, p50_ci_relative=0.0)
+    steps = []
+    again = run(spec, step=lambda _, what: steps.append(what))
+    return first, again, steps
+
+
+def _stress(result):
+    return {o.candidate.id: o.measurements for o in result.outcomes}
+
+
+def test_a_text_run_measures_every_candidates_stress_slices(text_runs, tiny_st):
+    first, _, _ = text_runs
+    found = _stress(first)
+    assert set(found) == {str(tiny_st), "baseline:tfidf"}
+    for measurements in found.values():
+        drop, rare = measurements[metrics.STRESS_DROP], measurements[metrics.STRESS_RARE_DROP]
+        detail = drop.detail
+        assert detail["quality_metric"] == metrics.MACRO_F1 and detail["rows"] == 40
+        assert detail["rare"]["classes"] and "quartile" in detail["rare"]["rule"]
+        names = [s["name"] for s in detail["slices"]]
+        assert names == ["typos:0.1", "typos:1"] and detail["worst"] in names
+        for s in detail["slices"]:
+            assert s["low"] <= s["drop"] <= s["high"]
+            assert s["drop"] == pytest.approx(s["clean"] - s["quality"])
+            assert s["rare_drop"] == pytest.approx(s["rare_clean"] - s["rare_quality"])
+        assert drop.value == max(s["drop"] for s in detail["slices"])
+        assert rare.value == max(s["rare_drop"] for s in detail["slices"])
+    # every word mistyped takes the baseline's n-grams away: never less harm than one in ten
+    light, total = found["baseline:tfidf"][metrics.STRESS_DROP].detail["slices"]
+    assert total["drop"] >= light["drop"] and total["drop"] > 0
+    # the same rows, folds and clean fit: the clean score of the slices is one number
+    assert light["clean"] == total["clean"]
+
+
+def test_a_rerun_encodes_and_measures_nothing(text_runs):
+    first, again, steps = text_runs
+    assert again.measured == 0 and steps == []
+    for cid, measurements in _stress(again).items():
+        assert measurements[metrics.STRESS_DROP].detail == (
+            _stress(first)[cid][metrics.STRESS_DROP].detail
+        )
+
+
+def test_a_perturbation_of_another_modality_is_a_user_error(small_csv, tmp_path):
+    spec = _stress_spec(small_csv, [], tmp_path, ["blur:0.5"])
+    with pytest.raises(UserError, match="stress: blur is an image perturbation; the data is "
+                       "text; use one of typos, "):  # fmt: skip
+        prepare(spec)
+
+
+def test_an_image_run_perturbs_the_image_files(tmp_path):
+    """Real digit images and the pixel baseline (dense features, no torch: the cheapest image
+    encoder), blurred and noised, encoded from PNG files by its own process."""
+    digits = write_digits(tmp_path / "digits", 6, 16)
+    spec = _stress_spec(digits, [], tmp_path, ["blur:1", "downscale:0.9"], batch_size=16)
+    (outcome,) = run(spec).outcomes
+    assert outcome.candidate.id == "baseline:pixels" and outcome.status == "measured"
+    drop = outcome.measurements[metrics.STRESS_DROP]
+    slices = drop.detail["slices"]
+    assert [s["kind"] for s in slices] == ["blur", "downscale"]
+    assert drop.detail["rows"] == 60 and drop.value == max(s["drop"] for s in slices)
+    assert all(s["low"] <= s["drop"] <= s["high"] for s in slices)
+    assert outcome.measurements[metrics.STRESS_RARE_DROP].detail["rare"]["classes"]

@@ -52,6 +52,7 @@ from modelscout.data.images import load_image
 from modelscout.data.inputs import Targets
 from modelscout.data.perturb import perturb_images, perturb_texts
 from modelscout.data.sample import group_quota
+from modelscout.measure.layers import BEST, LAST, MEAN
 from modelscout.measure.paired import Resamples, Scorer, paired_bootstrap, scorer_for
 from modelscout.measure.probe.base import PROBES, ProbeJob, Split
 from modelscout.records import Measurement, Task
@@ -355,3 +356,46 @@ def score_slices(
             rare_found = quality_drop(*rows, score, True, seed)
         out.append(SliceResult(p.name, p.kind, p.severity, *found, *rare_found))
     return out
+
+
+# -- the run's side --------------------------------------------------------------------------
+def encode_layer(choice: str, detail: dict[str, Any] | None) -> str | int:
+    """The ``EncodeJob.feature_layer`` that gives the features of the run's layer choice
+    (``spec.feature_layer``): "last", "mean", or the index of the hidden layer that "best"
+    chose in the model pass (``detail``: the ``metrics.FEATURE_LAYER`` detail; a choice made
+    again on the perturbed rows would be another model)."""
+    if choice == LAST:
+        return LAST
+    detail = detail or {}
+    chosen = detail.get("choice")
+    if chosen == MEAN:
+        return MEAN
+    if chosen == BEST:
+        layer, count = int(detail["layer"]), int(detail["layers"])
+        return LAST if layer == count else layer - 1  # the last: the model's own output
+    if chosen == LAST:  # the encoder has no layers to choose from
+        return LAST
+    raise ValueError(f"the model pass did not say which layer {choice!r} chose")
+
+
+def stress_failed(
+    names: Sequence[str], settings: dict[str, Any], error: Exception
+) -> list[Measurement]:
+    """The stress measurements without a value, saying why (not stored: the next run tries
+    again); the candidate itself stays measured."""
+    reason = f"the stress slices failed: {type(error).__name__}: {error}"
+    return [
+        Measurement(name, None, metrics.spec(name).unit, None, settings, 0.0, STRESS_VERSION,
+                    {"reason": reason})
+        for name in names
+    ]  # fmt: skip
+
+
+def no_rare_rows(settings: dict[str, Any], rare: dict[str, Any]) -> Measurement:
+    """``STRESS_RARE_DROP`` without a value where no stress row has a rare class (stored:
+    the same rows give the same answer)."""
+    detail = {"rare": rare, "reason": "no stress row has a rare class"}
+    unit = metrics.spec(metrics.STRESS_RARE_DROP).unit
+    return Measurement(
+        metrics.STRESS_RARE_DROP, None, unit, None, settings, 0.0, STRESS_VERSION, detail
+    )
