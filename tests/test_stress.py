@@ -137,6 +137,7 @@ def _stress_spec(data, candidates, folder, stress, **settings):
         folds=3,
         latency_budget_s=0.1,
         estimators=["logme"],
+        gpu="off",
         stress=stress,
         store=folder / "store.sqlite",
         output=folder / "out",
