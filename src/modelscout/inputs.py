@@ -13,7 +13,7 @@ from modelscout import metrics
 from modelscout.catalog.candidate import Candidate, resolve_candidate
 from modelscout.data import TaskData, load_task_data, stratified_sample
 from modelscout.errors import UserError, require_writable_folder
-from modelscout.spec import Spec
+from modelscout.spec import PERTURBATIONS, Spec
 
 
 @dataclass
@@ -46,6 +46,7 @@ def prepare(spec: Spec) -> Prepared:
         raise UserError(
             f"{error} (the data's task is {data.task}; set task: to change it)"
         ) from None
+    check_stress(spec, data.modality)
     sample = stratified_sample(data, spec.max_samples, spec.seed, min_per_class=spec.folds)
     candidates = [
         resolve_candidate(
@@ -61,3 +62,18 @@ def prepare(spec: Spec) -> Prepared:
     if spec.keep_artifacts is not None:
         require_writable_folder(spec.keep_artifacts, "--keep-artifacts (spec: keep_artifacts)")
     return Prepared(data, sample, candidates)
+
+
+def check_stress(spec: Spec, modality: str) -> None:
+    """A stress perturbation of another modality than the data's is a ``UserError`` before
+    anything is measured (blur on text)."""
+    if spec.stress is None:
+        return
+    usable = ", ".join(PERTURBATIONS.get(modality, ())) or "none (remove stress:)"
+    for p in spec.stress.perturbations:
+        if p.modality != modality:
+            article = "an" if p.modality[0] in "aeiou" else "a"
+            raise UserError(
+                f"stress: {p.kind} is {article} {p.modality} perturbation; the data is "
+                f"{modality}; use one of {usable}"
+            )

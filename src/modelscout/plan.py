@@ -26,6 +26,7 @@ from modelscout.measure.onnx import ONNX_NAMES
 from modelscout.measure.paired import SCORERS
 from modelscout.measure.probe import PROBES
 from modelscout.measure.probe.curve_points import CURVE_FRACTIONS, CURVE_VERSION
+from modelscout.measure.stress import STRESS_VERSION
 from modelscout.measure.timing import stage_names, timing_names
 from modelscout.records import Candidate, Measurement
 from modelscout.spec import Spec
@@ -35,6 +36,7 @@ FEATURES_VERSION = "1"  # the model's own features; other layer choices add thei
 MODEL_PASS_VERSION = "1"
 PROBS_VERSION = "probs-1"
 CURVE_POINTS_VERSION = "curve-points-1"  # a probe's learning-curve points (curve_points.py)
+STRESS_FEATURES_VERSION = "stress-features-1"  # a candidate's features of the stress rows
 PREDICTIONS_VERSION = "predictions-1"  # the probe's out-of-fold predictions (measure/paired.py)
 # the linear probe's name in its settings, by task (measure/probe)
 LINEAR_PROBES = {
@@ -138,6 +140,11 @@ class Ledger:
     def curve_points(self, job: Job) -> np.ndarray | None:
         """The stored packed points of a curve job, or None."""
         return self.features(job.candidate, curve_points_version(job))
+
+    def save_features(self, candidate: Candidate, version: str, features: np.ndarray) -> None:
+        """Features of other rows than the sample's own (the stress slices'), under
+        ``version``."""
+        self.store.put_features(candidate.key, self.data_key, version, features)
 
     def predictions(self, job: Job) -> np.ndarray | None:
         """The stored out-of-fold predictions of a probe job, or None."""
@@ -279,6 +286,39 @@ def predictions_version(job: Job) -> str:
     task = job.settings.get("task", "classification")
     determined = {"task": task, "probe_version": job.version, **job.settings}
     return f"{PREDICTIONS_VERSION}:{json.dumps(determined, sort_keys=True, default=str)}"
+
+
+def stress_settings(spec: Spec) -> dict[str, Any]:
+    """What determines the stress rows and their perturbations besides the sample: every
+    perturbation (kind, severity, vocabulary), the rows asked for and the seed."""
+    assert spec.stress is not None
+    return {
+        "perturbations": [p.model_dump() for p in spec.stress.perturbations],
+        "rows": spec.stress.rows,
+        "seed": spec.seed,
+    }
+
+
+def stress_job(
+    spec: Spec, candidate: Candidate, probe_name: str, targets: Targets, quality: str
+) -> Job:
+    """A candidate's stress slices (measure/stress.py): the probe's settings (the same folds
+    and model), the stress settings and the quality metric the drops are in."""
+    probe = probe_job(spec, candidate, probe_name, targets)
+    names = [metrics.STRESS_DROP]
+    if targets.task != "regression":
+        names.append(metrics.STRESS_RARE_DROP)
+    settings = {**probe.settings, "probe_version": probe.version, "quality_metric": quality}
+    settings["stress"] = stress_settings(spec)
+    return Job(candidate, "stress", tuple(names), STRESS_VERSION, settings)
+
+
+def stress_features_version(spec: Spec, layer: str | int) -> str:
+    """The features-table version of a candidate's features of the perturbed stress rows:
+    the stress settings, the run's features version and the layer encoded, so that a rerun
+    encodes nothing and another choice encodes afresh."""
+    determined = {**stress_settings(spec), "features": features_version(spec), "layer": layer}
+    return f"{STRESS_FEATURES_VERSION}:{json.dumps(determined, sort_keys=True, default=str)}"
 
 
 def estimator_job(spec: Spec, candidate: Candidate, name: str, targets: Targets) -> Job:

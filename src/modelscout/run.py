@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -39,20 +40,38 @@ from modelscout.executors.forkserver import find_gpu, start_server
 from modelscout.inputs import Prepared, prepare
 from modelscout.measure.cost import check_gpu_pricing, cost_measurements, measuring_threads
 from modelscout.measure.device import GPU_OFF, gpu_measurements, skip_note
+from modelscout.measure.encode import EncodeJob
 from modelscout.measure.estimates import STABILITY_FRACTIONS, estimate
 from modelscout.measure.model_pass import PassJob, pass_measurements
+from modelscout.measure.paired import scored_truth
 from modelscout.measure.probe import PROBES, ProbeJob, probe_measurements
+from modelscout.measure.probe.base import pooled
 from modelscout.measure.probe.curve_points import (
     CURVE_FRACTIONS,
     CurvePoints,
     curve_failed,
     curve_measurements,
 )
+from modelscout.measure.stress import (
+    augmented,
+    encode_layer,
+    no_rare_rows,
+    perturbed_images,
+    perturbed_texts,
+    rare_groups,
+    score_slices,
+    stress_failed,
+    stress_measurements,
+    stress_predictions,
+    stress_rows,
+    stress_work,
+)
 from modelscout.measure.timing import (
     machine,
     reliable_runs,
     settled,
     timed_medians,
+    usable_cores,
 )
 from modelscout.measure.transferability import ESTIMATORS
 from modelscout.plan import (
@@ -71,6 +90,8 @@ from modelscout.plan import (
     pass_settings,
     probe_job,
     safe_name,
+    stress_features_version,
+    stress_job,
 )
 from modelscout.records import Candidate, Measurement, ModelMeta, Outcome
 from modelscout.spec import Constraints, Spec
@@ -415,6 +436,8 @@ class Runner:
         self.executor.probes(jobs, store)
         if not self.light:
             self.curves(pending, out, owns)  # type: ignore[arg-type]
+            if self.spec.stress is not None:
+                self.stress(pending, out, owns)  # type: ignore[arg-type]
         return out  # type: ignore[return-value]
 
     def curves(
@@ -455,6 +478,49 @@ class Runner:
 
         full = [self.predictions[pending[index].candidate.id] for index, _ in todo]
         self.executor.curves(jobs, full, CURVE_FRACTIONS, store)
+
+    def stress(
+        self,
+        pending: list[Pending],
+        out: list[dict[str, Measurement] | Exception],
+        owns: dict[int, tuple[Any, str]],
+    ) -> None:
+        """Each probed candidate's stress slices (measure/stress.py) added to its probe's
+        measurements: the stored ones where they are, else its perturbed stress rows encoded
+        (or read from the store) and one fit per fold of all candidates sharing the cores,
+        each stored as it finishes. A candidate whose stress pass fails keeps its other
+        measurements; its stress ones say why."""
+        slices = StressSlices(self)
+        quality = slices.quality
+        todo: list[tuple[int, Job]] = []
+        work: list[tuple[int, Any, Callable[[], Any]]] = []
+        with tempfile.TemporaryDirectory(prefix="modelscout-stress-") as folder:
+            for index, item in enumerate(pending):
+                found = out[index]
+                if isinstance(found, Exception) or item.candidate.id not in self.predictions:
+                    continue
+                probe, name = owns[index]
+                job = stress_job(self.spec, item.candidate, name, self.sample.targets, quality)
+                cached = self.ledger.cached(job)
+                if cached is not None:
+                    found.update(self.ledger.reuse(cached))
+                    continue
+                self.step(item.candidate.id, "stress slices")
+                try:
+                    calls = slices.work(item, probe, Path(folder))
+                except StoreError:
+                    raise
+                except Exception as error:  # the candidate stands; its stress slices do not
+                    found.update({m.name: m for m in stress_failed(job.names, job.settings, error)})
+                    continue
+                work += [(len(todo), number, call) for number, call in calls]
+                todo.append((index, job))
+
+        def finished(position: int, folds: dict[Any, Any]) -> None:
+            index, job = todo[position]
+            out[index].update(slices.save(job, folds))  # type: ignore[union-attr]
+
+        pooled(work, self.threads or usable_cores(), finished)
 
     def _save_curve(self, job: Job, points: CurvePoints) -> dict[str, Measurement]:
         found = curve_measurements(
@@ -606,6 +672,108 @@ class Runner:
         where = f"; traceback in {self.spec.output / log}" if log else ""
         logger.warning("%s failed: %s%s", candidate.id, one_line(error), where)
         return Outcome(candidate, meta, "failed", prefix + one_line(error), log=log)
+
+
+class StressSlices:
+    """The stress slices of one run: the stress rows, their perturbations (made once, when a
+    candidate first needs them), the folds and the rare classes, shared by every candidate."""
+
+    def __init__(self, runner: Runner) -> None:
+        spec, sample = runner.spec, runner.sample
+        assert spec.stress is not None
+        self.runner, self.perturbations = runner, spec.stress.perturbations
+        self.quality = metrics.quality_metric(sample.task, spec.quality_metric)
+        self.rows = stress_rows(sample.targets.stratify_key(), spec.stress.rows, spec.seed)
+        self.rare, self.rare_entry = rare_groups(sample.targets)
+        clean = ProbeJob(lambda: None, [], sample.targets, spec.folds, spec.seed)
+        self.splits = PROBES[sample.task].splits(clean)
+        self.truth = scored_truth(sample.targets)[self.rows]
+        self._own: list[list[Any]] | None = None  # the data's own inputs perturbed
+
+    def perturbed(self, items: list[Any], folder: Path) -> list[list[Any]]:
+        """Per perturbation, the stress rows of ``items`` perturbed: texts, or PNG files
+        written under ``folder``; the same for every candidate that reads the data's own
+        inputs (made once)."""
+        own = items == self.runner.sample.inputs.items
+        if own and self._own is not None:
+            return self._own
+        chosen, seed = [items[i] for i in self.rows], self.runner.spec.seed
+        if self.runner.sample.modality == "image":
+            made = perturbed_images(chosen, self.perturbations, seed, folder)
+        else:
+            made = perturbed_texts(chosen, self.perturbations, seed)
+        if own:
+            self._own = made
+        return made
+
+    def work(self, item: Pending, probe: Any, folder: Path) -> list[tuple[int, Any]]:
+        """The fold calls of ``item``'s stress pass (``measure.stress.stress_work``) on its
+        probe's inputs with the perturbed rows appended: its features of them (encoded, or
+        from the store), or a baseline's own inputs of the perturbed texts."""
+        runner, sample = self.runner, self.runner.sample
+        backend = backend_of(item.candidate)
+        if backend.items is not None:
+            raise ValueError("it reads the table's columns, which no perturbation changes")
+        items = runner._items(item.candidate)
+        if probe is None:
+            perturbed = self.features(item, items, folder)
+            inputs = augmented(item.features, perturbed)
+            make_model = partial(PROBES[sample.task].linear_probe, runner.spec.seed)
+        else:
+            perturbed = self.perturbed(items, folder)
+            inputs = probe.probe_inputs(augmented(items, perturbed))
+            make_model = partial(probe.probe_model, runner.spec.seed)
+        spec = runner.spec
+        job = ProbeJob(make_model, inputs, sample.targets, spec.folds, spec.seed)
+        return stress_work(job, self.splits, self.rows, len(self.perturbations))
+
+    def features(self, item: Pending, items: list[Any], folder: Path) -> list[np.ndarray]:
+        """``item``'s features of every perturbation's stress rows, (R, D) each: from the
+        store, or encoded by its own process (``executor.encode``) and stored."""
+        runner, spec = self.runner, self.runner.spec
+        found = item.measurements.get(metrics.FEATURE_LAYER)
+        layer = encode_layer(spec.feature_layer, None if found is None else found.detail)
+        version = stress_features_version(spec, layer)
+        features = runner.ledger.features(item.candidate, version)
+        if features is None:
+            runner.step(item.candidate.id, "encoding the stress rows")
+            job = EncodeJob(
+                item.candidate,
+                item.meta,
+                [x for rows in self.perturbed(items, folder) for x in rows],
+                spec.batch_size,
+                fit_items=items,
+                fit_labels=runner.sample.targets.fit_targets(),
+                task=runner.sample.task,
+                seed=spec.seed,
+                allow_pickle=spec.allow_pickle,
+                trust_remote_code=spec.trust_remote_code,
+                threads=runner.threads,
+                feature_layer=layer,
+            )
+            features = runner.executor.encode(job).features
+            if not np.isfinite(features).all():
+                raise ValueError("the model produced NaN or infinite features")
+            runner.ledger.save_features(item.candidate, version, features)
+        return list(np.split(np.asarray(features), len(self.perturbations)))
+
+    def save(self, job: Job, folds: dict[Any, Any]) -> dict[str, Measurement]:
+        """The stress measurements of one candidate from its folds' predictions, stored; or,
+        where they fail, the measurements without a value saying why (not stored)."""
+        try:
+            predictions = stress_predictions(folds, self.splits, self.rows, len(self.perturbations))
+            task, seed = self.runner.sample.task, self.runner.spec.seed
+            found = score_slices(
+                task, self.quality, self.truth, predictions, self.perturbations, self.rare, seed
+            )
+            measurements = stress_measurements(
+                found, self.quality, len(self.rows), self.rare_entry, job.settings
+            )
+            if len(measurements) < len(job.names):
+                measurements.append(no_rare_rows(job.settings, self.rare_entry))
+        except Exception as error:
+            return {m.name: m for m in stress_failed(job.names, job.settings, error)}
+        return self.runner.ledger.save(job.candidate, measurements)
 
 
 def skipped_estimators(names: list[str], task: str) -> dict[str, str]:

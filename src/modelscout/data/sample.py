@@ -46,7 +46,7 @@ def stratified_sample(data: TaskData, max_samples: int, seed: int, min_per_class
             f"cross-validation on {groups:,} {GROUPS[data.task]} needs; raise --max-samples to "
             f"{needed} or lower --folds"
         )
-    quota = _quota(counts, max_samples, min_per_class)
+    quota = group_quota(counts, max_samples, min_per_class)
     rng = np.random.default_rng(seed)
     order = np.argsort(key, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -89,7 +89,7 @@ def _keep_every_label(
     return np.flatnonzero(chosen)
 
 
-def _quota(counts: np.ndarray, max_samples: int, min_per_class: int) -> np.ndarray:
+def group_quota(counts: np.ndarray, max_samples: int, min_per_class: int) -> np.ndarray:
     """(G,) int rows to take of each group: proportional, at least ``min_per_class`` (or all
     of a smaller group), ``max_samples`` in all."""
     total = counts.sum()
