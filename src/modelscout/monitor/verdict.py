@@ -12,6 +12,11 @@ documented in docs/monitor.md:
   moved);
 - **no drift** otherwise.
 
+Slices: each slice value both sets have at least ``monitor.data.MIN_ROWS`` rows of is judged
+on its own by the same rules at ``slice_alpha(ALPHA, k)`` = ``ALPHA`` / k for k slice values
+(Bonferroni: watching more slices does not raise more false alarms); the overall verdict is
+the ``worst`` of the every-row verdict (at ``ALPHA``) and the slices' verdicts.
+
 The exit codes (``EXIT_CODES``) let a scheduler act: 0 no drift, 5 drift, 6 retrain
 recommended (2 stays bad input, 1 an unexpected error).
 """
@@ -77,6 +82,12 @@ def _accuracy_fell(test: Test | None) -> str | None:
             f"{test.detail['high']:.3f}] against {reference:.3f} on the reference"
         )
     return None
+
+
+def slice_alpha(alpha: float, slices: int) -> float:
+    """The false-alarm rate each of ``slices`` slice values is judged at: ``alpha / slices``
+    (Bonferroni over the slices; ``alpha`` when there are none)."""
+    return alpha / max(slices, 1)
 
 
 def worst(verdicts: list[Verdict]) -> Level:
