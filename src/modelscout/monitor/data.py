@@ -72,7 +72,9 @@ class MonitorData:
         features are stored under."""
         digest = hashlib.sha256(b"monitor\x1e" if self.targets is None else b"")
         parts = self.inputs.fingerprint_parts()
-        targets = self.targets.fingerprint_parts() if self.targets is not None else [b""] * len(parts)
+        targets = (
+            self.targets.fingerprint_parts() if self.targets is not None else [b""] * len(parts)
+        )
         for item, target in zip(parts, targets, strict=True):
             digest.update(item + b"\x1f" + target + b"\x1e")
         return digest.hexdigest()
@@ -150,17 +152,16 @@ def check_pair(reference: MonitorData, current: MonitorData, min_rows: int = MIN
             f"the reference data is {reference.modality} and the current data is "
             f"{current.modality}; monitor compares data of one modality, read by the same model"
         )
-    if reference.targets is not None and current.targets is not None:
-        if reference.targets.task != current.targets.task:
-            raise UserError(
-                f"the reference labels are {reference.targets.task} and the current ones "
-                f"{current.targets.task}; give both sets the same kind of label column"
-            )
+    tasks = {d.targets.task for d in (reference, current) if d.targets is not None}
+    if len(tasks) > 1:
+        raise UserError(
+            f"the reference labels are {reference.targets.task} and the current ones "
+            f"{current.targets.task}; give both sets the same kind of label column"
+        )
     for role, data in (("reference", reference), ("current", current)):
         if len(data) < min_rows:
             raise UserError(
-                f"{role} data has {len(data)} rows; drift tests need at least {min_rows} "
-                "per set"
+                f"{role} data has {len(data)} rows; drift tests need at least {min_rows} per set"
             )
 
 

@@ -99,7 +99,6 @@ def _encode(
         result = executor.encode(job)
     except (CandidateError, ValueError, OSError, RuntimeError) as error:
         raise UserError(
-            f"model {candidate.id} could not encode the data ({one_line(error)}); check "
-            "--model"
+            f"model {candidate.id} could not encode the data ({one_line(error)}); check --model"
         ) from None
     return np.asarray(result.features, dtype=np.float32)
