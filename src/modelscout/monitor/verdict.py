@@ -3,8 +3,9 @@ documented in docs/monitor.md:
 
 - **drift** when one of the three feature-space tests (MMD, the classifier test, the
   per-dimension KS tests) rejects "same distribution" at ``ALPHA`` / 3 (Bonferroni: at most
-  ``ALPHA`` false alarms over the three together), or when the predictions' PSI reaches
-  ``PSI_LARGE``;
+  ``ALPHA`` false alarms over the three together). The PSI alone does not say drift: it has
+  no p-value, and its sampling noise alone (about (K - 1)(1/n + 1/m) for K classes and n, m
+  rows) passes ``PSI_LARGE`` with 10 classes and 75 rows a set, as a slice often has;
 - **retrain recommended** when there is drift and the model is expected to be worse for it:
   the estimated accuracy on the current rows (confidence-based, without labels) is below the
   reference's by more than ``ACCURACY_DROP`` with the whole interval below the reference, or
@@ -59,12 +60,12 @@ def verdict(tests: Mapping[str, Test], alpha: float = ALPHA) -> Verdict:
         for name, test in tests.items()
         if name in FEATURE_TESTS and test.p_value is not None and test.p_value < each
     ]
+    if not reasons:
+        return Verdict("no drift")
     psi = tests.get("psi")
     large_psi = psi is not None and psi.statistic >= PSI_LARGE
     if large_psi:
         reasons.append(f"prediction PSI {psi.statistic:.3f} ≥ {PSI_LARGE}")
-    if not reasons:
-        return Verdict("no drift")
     worse = _accuracy_fell(tests.get("estimated_accuracy"))
     if worse:
         reasons.append(worse)
