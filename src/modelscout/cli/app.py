@@ -20,8 +20,9 @@ from modelscout import __version__
 from modelscout.cli.cache import cache
 from modelscout.cli.compare import compare
 from modelscout.cli.demo import demo
-from modelscout.cli.exit_codes import EXIT_BAD_INPUT, EXIT_CODES
+from modelscout.cli.exit_codes import EXIT_BAD_INPUT, EXIT_CODES, MONITOR_EXIT_CODES
 from modelscout.cli.init import init
+from modelscout.cli.monitor import monitor
 from modelscout.cli.output import clean, console, print_error
 from modelscout.cli.profile import profile
 from modelscout.cli.rank import rank
@@ -69,6 +70,7 @@ app = typer.Typer(
 # The order here is the order of --help.
 for command in (rank, profile, report, compare):
     app.command(epilog=EXIT_CODES)(command)
+app.command(epilog=MONITOR_EXIT_CODES)(monitor)
 app.command()(schema)
 app.command()(init)
 app.command(epilog=EXIT_CODES)(demo)

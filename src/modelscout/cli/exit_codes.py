@@ -4,7 +4,8 @@
 - 1: an unexpected error (a bug: please report it with the ``--debug`` output);
 - 2: bad input (a flag, the spec, the data, the output folder): one line says what to fix;
 - 3: finished, but at least one candidate failed (the others are in the results);
-- 4: finished, but nothing was ranked (every candidate was rejected or failed).
+- 4: finished, but nothing was ranked (every candidate was rejected or failed);
+- 5 (monitor): drift; 6 (monitor): retrain recommended (monitor/verdict.py's ``EXIT_CODES``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ EXIT_PARTIAL = 3
 EXIT_NOTHING_RANKED = 4
 EXIT_CODES = """\b
 Exit codes: 0 ranked; 1 unexpected error; 2 bad input (one line says what to fix);
-3 finished but some candidate failed; 4 finished but nothing was ranked."""
+3 finished but some candidate failed; 4 finished but nothing was ranked;
+monitor: 0 no drift, 5 drift, 6 retrain recommended."""
+MONITOR_EXIT_CODES = """\b
+Exit codes: 0 no drift; 5 drift; 6 retrain recommended; 1 unexpected error;
+2 bad input (one line says what to fix)."""
 
 
 def fail(message: str) -> NoReturn:

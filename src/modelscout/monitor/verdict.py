@@ -3,14 +3,20 @@ documented in docs/monitor.md:
 
 - **drift** when one of the three feature-space tests (MMD, the classifier test, the
   per-dimension KS tests) rejects "same distribution" at ``ALPHA`` / 3 (Bonferroni: at most
-  ``ALPHA`` false alarms over the three together), or when the predictions' PSI reaches
-  ``PSI_LARGE``;
+  ``ALPHA`` false alarms over the three together). The PSI alone does not say drift: it has
+  no p-value, and its sampling noise alone (about (K - 1)(1/n + 1/m) for K classes and n, m
+  rows) passes ``PSI_LARGE`` with 10 classes and 75 rows a set, as a slice often has;
 - **retrain recommended** when there is drift and the model is expected to be worse for it:
   the estimated accuracy on the current rows (confidence-based, without labels) is below the
   reference's by more than ``ACCURACY_DROP`` with the whole interval below the reference, or
   the predictions' PSI reaches ``PSI_LARGE`` (the population the model answers for has
   moved);
 - **no drift** otherwise.
+
+Slices: each slice value both sets have at least ``monitor.data.MIN_ROWS`` rows of is judged
+on its own by the same rules at ``slice_alpha(ALPHA, k)`` = ``ALPHA`` / k for k slice values
+(Bonferroni: watching more slices does not raise more false alarms); the overall verdict is
+the ``worst`` of the every-row verdict (at ``ALPHA``) and the slices' verdicts.
 
 The exit codes (``EXIT_CODES``) let a scheduler act: 0 no drift, 5 drift, 6 retrain
 recommended (2 stays bad input, 1 an unexpected error).
@@ -54,12 +60,12 @@ def verdict(tests: Mapping[str, Test], alpha: float = ALPHA) -> Verdict:
         for name, test in tests.items()
         if name in FEATURE_TESTS and test.p_value is not None and test.p_value < each
     ]
+    if not reasons:
+        return Verdict("no drift")
     psi = tests.get("psi")
     large_psi = psi is not None and psi.statistic >= PSI_LARGE
     if large_psi:
         reasons.append(f"prediction PSI {psi.statistic:.3f} ≥ {PSI_LARGE}")
-    if not reasons:
-        return Verdict("no drift")
     worse = _accuracy_fell(tests.get("estimated_accuracy"))
     if worse:
         reasons.append(worse)
@@ -77,6 +83,12 @@ def _accuracy_fell(test: Test | None) -> str | None:
             f"{test.detail['high']:.3f}] against {reference:.3f} on the reference"
         )
     return None
+
+
+def slice_alpha(alpha: float, slices: int) -> float:
+    """The false-alarm rate each of ``slices`` slice values is judged at: ``alpha / slices``
+    (Bonferroni over the slices; ``alpha`` when there are none)."""
+    return alpha / max(slices, 1)
 
 
 def worst(verdicts: list[Verdict]) -> Level:

@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from modelscout.errors import UserError, one_line
+from modelscout.monitor.verdict import LEVELS
 
 logger = logging.getLogger(__name__)
 
@@ -161,4 +163,65 @@ def _candidate_metrics(candidate: dict[str, Any]) -> dict[str, float]:
     }
     if candidate.get("score") is not None:
         found["score"] = float(candidate["score"])
+    return found
+
+
+MONITOR_TAG = "modelscout.monitor.model"  # the monitored model's key: its run is found again
+
+
+def log_monitor(report: dict[str, Any], paths: list[Path], uri: str | None, experiment: str) -> str:
+    """Log one ``monitor`` call (monitor.json's dictionary) to the monitored model's MLflow run
+    (found by its ``MONITOR_TAG``, made on the first call) at the next step, stamped with the
+    call's time, so that each statistic forms a series over time; the run's id. Metrics:
+    ``<section>.<test>.statistic`` and ``.p_value`` (section ``all``, or ``column=value`` of a
+    slice) and ``verdict`` (0 no drift, 1 drift, 2 retrain recommended; the level is a tag)."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    try:
+        if uri is not None:
+            mlflow.set_tracking_uri(uri)
+        experiment_id = mlflow.set_experiment(experiment).experiment_id
+        client = mlflow.tracking.MlflowClient()
+        run_id = _monitor_run(client, experiment_id, report["model"])
+        step = len(client.get_metric_history(run_id, "verdict"))
+        stamp = int(datetime.fromisoformat(report["created"]).timestamp() * 1000)
+        metrics = [Metric(k, v, stamp, step) for k, v in _monitor_metrics(report).items()]
+        client.log_batch(run_id, metrics=metrics)
+        client.set_tag(run_id, "modelscout.monitor.verdict", report["verdict"]["level"])
+        for path in paths:
+            client.log_artifact(run_id, str(path), artifact_path=f"step-{step}")
+        return run_id
+    except Exception as error:  # the server, the URI, a refused value: the reports stand
+        raise UserError(
+            f"the monitor's reports are written, but logging them to MLflow at "
+            f"{mlflow.get_tracking_uri()} failed ({one_line(error)}); check --mlflow-uri or "
+            "MLFLOW_TRACKING_URI"
+        ) from None
+
+
+def _monitor_run(client: Any, experiment_id: str, model: dict[str, Any]) -> str:
+    """The id of the monitored model's run, made with its tags when there is none yet."""
+    key = model["key"].replace("'", "\\'")
+    found = client.search_runs([experiment_id], f"tags.`{MONITOR_TAG}` = '{key}'")
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(
+        experiment_id,
+        tags={MONITOR_TAG: model["key"], "modelscout.monitor.model_id": model["id"][:PARAM_CHARS]},
+        run_name=f"monitor {model['id']}"[:250],
+    )
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def _monitor_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """Every test's statistic and p-value, every row's and each slice's, and the verdict."""
+    found = {"verdict": float(LEVELS.index(report["verdict"]["level"]))}
+    for part in [report["overall"], *report["slices"]]:
+        where = "all" if part["column"] is None else f"{part['column']}={part['value']}"
+        for name, test in part["tests"].items():
+            found[metric_name(f"{where}.{name}.statistic")] = float(test["statistic"])
+            if test["p_value"] is not None:
+                found[metric_name(f"{where}.{name}.p_value")] = float(test["p_value"])
     return found
