@@ -109,14 +109,32 @@ def classifier_test(
     split = StratifiedKFold(folds, shuffle=True, random_state=seed)
     scores = cross_val_predict(model, rows, labels, cv=split, method="predict_proba")[:, 1]
     auc = float(roc_auc_score(labels, scores))
-    draws = [rng.integers(0, len(labels), len(labels)) for _ in range(BOOTSTRAPS)]
-    resampled = [roc_auc_score(labels[d], scores[d]) for d in draws if 0 < labels[d].sum() < len(d)]
-    low, high = np.percentile(resampled, [2.5, 97.5])
+    draws = rng.integers(0, len(labels), size=(BOOTSTRAPS, len(labels)))
+    low, high = np.percentile(_aucs(labels[draws], scores[draws]), [2.5, 97.5])
     p_value = float(
         stats.mannwhitneyu(scores[labels == 1], scores[labels == 0], alternative="greater").pvalue
     )
     return Test(
         "classifier", auc, p_value, {"low": float(low), "high": float(high), "folds": folds}
+    )
+
+
+def _aucs(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The AUC of each row of ``scores`` against the same row of 0/1 ``labels`` (rows with one
+    class only left out), from the positives' average ranks: AUC = (R₁ - n₁(n₁+1)/2) / (n₁n₀),
+    the Mann-Whitney form, equal to roc_auc_score with ties counted half; one ``rankdata``
+    over every bootstrap draw at once instead of a thousand roc_auc_score calls.
+
+    Shape:
+        labels, scores: (B, N); returns (B',) for the B' rows with both classes.
+    """
+    positives = labels.sum(axis=1)
+    both = (positives > 0) & (positives < labels.shape[1])
+    labels, scores, positives = labels[both], scores[both], positives[both]
+    ranks = stats.rankdata(scores, axis=1)
+    negatives = labels.shape[1] - positives
+    return ((ranks * labels).sum(axis=1) - positives * (positives + 1) / 2) / (
+        positives * negatives
     )
 
 
