@@ -2,6 +2,7 @@
 on tiny models perturbing the user's own rows."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import rewrite_timings
 from sklearn.linear_model import LogisticRegression
@@ -77,7 +78,7 @@ def test_destroyed_features_drop_quality_and_identity_drops_nothing():
         spec.Perturbation.model_validate("typos:0.9"),
     ]
     rare, entry = rare_groups(targets)
-    assert entry["classes"] == ["c"] and "quartile" in entry["rule"]
+    assert entry["classes"] == ["c"] and "long tail" in entry["rule"]
     same, broken = score_slices(
         "classification", metrics.MACRO_F1, truth, predictions, perturbations, rare, 0
     )
@@ -110,6 +111,9 @@ def test_rare_groups_by_task():
     labels = np.repeat(np.arange(5), counts)
     rare, entry = rare_groups(ClassTargets(labels, list("abcde")))
     assert entry["classes"] == ["d", "e"] and rare.tolist() == [3, 4]
+    # balanced classes have no long tail, so no rare classes (not all of them)
+    balanced = rare_groups(ClassTargets(np.repeat(np.arange(4), 10), list("abcd")))
+    assert balanced[0] is None and "no long tail" in balanced[1]["skipped"]
     indicators = np.zeros((50, 3), dtype=np.uint8)
     indicators[:40, 0], indicators[:30, 1], indicators[:3, 2] = 1, 1, 1
     rare, entry = rare_groups(LabelSetTargets(indicators, ["x", "y", "z"]))
@@ -148,10 +152,18 @@ def _stress_spec(data, candidates, folder, stress, **settings):
 @pytest.fixture(scope="module")
 def text_runs(tmp_path_factory, small_csv, tiny_st):
     """A tiny sentence-transformers model and the TF-IDF baseline under light and total typos,
-    then the same spec again on the same store, its timings marked settled: (first, again)."""
+    then the same spec again on the same store, its timings marked settled: (first, again).
+    One class cut to 10 rows of 100: the long tail, the rare class of the stress slices."""
     folder = tmp_path_factory.mktemp("stress")
+    frame = pd.read_csv(small_csv)
+    small = frame["label"].iloc[0]
+    frame = frame.drop(frame.index[frame["label"] == small][10:])
+    frame.to_csv(folder / "tail.csv", index=False)
     spec = _stress_spec(
-        small_csv, [tiny_st], folder, {"perturbations": ["typos:0.1", "typos:1"], "rows": 40}
+        folder / "tail.csv",
+        [tiny_st],
+        folder,
+        {"perturbations": ["typos:0.1", "typos:1"], "rows": 40},
     )
     first = run(spec)
     rewrite_timings(folder / "store.sqlite", reliable=True, p50_ci_relative=0.0)
@@ -164,15 +176,16 @@ def _stress(result):
     return {o.candidate.id: o.measurements for o in result.outcomes}
 
 
-def test_a_text_run_measures_every_candidates_stress_slices(text_runs, tiny_st):
+def test_a_text_run_measures_every_candidates_stress_slices(text_runs, tiny_st, small_csv):
     first, _, _ = text_runs
+    small_class = pd.read_csv(small_csv)["label"].iloc[0]
     found = _stress(first)
     assert set(found) == {str(tiny_st), "baseline:tfidf"}
     for measurements in found.values():
         drop, rare = measurements[metrics.STRESS_DROP], measurements[metrics.STRESS_RARE_DROP]
         detail = drop.detail
         assert detail["quality_metric"] == metrics.MACRO_F1 and detail["rows"] == 40
-        assert detail["rare"]["classes"] and "quartile" in detail["rare"]["rule"]
+        assert detail["rare"]["classes"] == [small_class] and "long tail" in detail["rare"]["rule"]
         names = [s["name"] for s in detail["slices"]]
         assert names == ["typos:0.1", "typos:1"] and detail["worst"] in names
         for s in detail["slices"]:
@@ -216,4 +229,6 @@ def test_an_image_run_perturbs_the_image_files(tmp_path):
     assert [s["kind"] for s in slices] == ["blur", "downscale"]
     assert drop.detail["rows"] == 60 and drop.value == max(s["drop"] for s in slices)
     assert all(s["low"] <= s["drop"] <= s["high"] for s in slices)
-    assert outcome.measurements[metrics.STRESS_RARE_DROP].detail["rare"]["classes"]
+    # balanced classes: no long tail, so no rare classes, and the measurement says why
+    rare = outcome.measurements[metrics.STRESS_RARE_DROP]
+    assert rare.value is None and rare.detail["reason"].startswith("no long tail")

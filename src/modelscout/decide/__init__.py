@@ -8,6 +8,7 @@ predictor), records.py (``Row``, ``Decision``, ``LongTail``, ``Confusion``). Qua
 run's quality metric (``metrics.quality_metric``), in every part.
 """
 
+from modelscout.data.tail import long_tail_classes
 from modelscout.decide.baselines import MEAN_PREDICTOR
 from modelscout.decide.confusions import confusion_sentence, confusions
 from modelscout.decide.criteria import (
@@ -18,7 +19,7 @@ from modelscout.decide.criteria import (
 )
 from modelscout.decide.pareto import pareto_axes, pareto_front
 from modelscout.decide.rank import decide, run_quality, sensitivity
-from modelscout.decide.rationale import long_tail, long_tail_classes, timing_warnings
+from modelscout.decide.rationale import long_tail, timing_warnings
 from modelscout.decide.records import Confusion, Decision, LongTail, Row
 from modelscout.decide.stability import transferability_stability
 from modelscout.decide.variants import variant_comparisons

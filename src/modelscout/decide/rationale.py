@@ -8,18 +8,17 @@ results.json of an older schema that lacks them.
 
 from __future__ import annotations
 
-from itertools import groupby
 from typing import Any
 
 from modelscout import metrics
 from modelscout.catalog.constraints import DROP_WORDS, LATENCY_WORDS
+from modelscout.data.tail import LONG_TAIL_SHARE, long_tail_classes
 from modelscout.decide import stress
 from modelscout.decide.baselines import MEAN_PREDICTOR, floor
 from modelscout.decide.records import LongTail, Row
 from modelscout.measure.paired import Pair, Ties
 from modelscout.spec import BASELINE_PIXELS, BASELINE_TFIDF, Weights
 
-LONG_TAIL_SHARE = 0.2
 QUALITY = metrics.DEFAULT_QUALITY["classification"]  # a run's own: Decision.quality_metric
 P95 = metrics.latency_p95(1)
 SPEED = ("faster at p95", "slower at p95", "about as fast at p95")
@@ -380,26 +379,6 @@ def what_would_change(sensitivity: list[dict[str, Any]], ranked: int) -> list[st
         return [entry["sentence"] for entry in sensitivity]
     plural = "" if ranked == 1 else "s"
     return [f"{ranked} candidate{plural} ranked: no change of the weights can change the pick."]
-
-
-def long_tail_classes(sizes: dict[str, int], share: float = LONG_TAIL_SHARE) -> list[str]:
-    """Names of the long-tail classes (class -> rows): the smallest classes that together hold
-    at most ``share`` of the rows, smallest first.
-
-    Classes are taken smallest first, classes of equal size together, while their rows summed
-    stay within ``share`` of all rows. Equal sizes go together so that balanced classes have no
-    long tail rather than an arbitrary one.
-    """
-    total = sum(sizes.values())
-    chosen: list[str] = []
-    held = 0
-    for rows, group in groupby(sorted(sizes.items(), key=lambda item: item[1]), lambda i: i[1]):
-        names = [name for name, _ in group]
-        if held + rows * len(names) > share * total:
-            break
-        chosen += names
-        held += rows * len(names)
-    return chosen
 
 
 def long_tail(

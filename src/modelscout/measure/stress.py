@@ -52,13 +52,14 @@ from modelscout.data.images import load_image
 from modelscout.data.inputs import Targets
 from modelscout.data.perturb import perturb_images, perturb_texts
 from modelscout.data.sample import group_quota
+from modelscout.data.tail import LONG_TAIL_SHARE, long_tail_classes
 from modelscout.measure.layers import BEST, LAST, MEAN
 from modelscout.measure.paired import Resamples, Scorer, paired_bootstrap, scorer_for
 from modelscout.measure.probe.base import PROBES, ProbeJob, Split
 from modelscout.records import Measurement, Task
 from modelscout.spec import Perturbation
 
-STRESS_VERSION = "1"
+STRESS_VERSION = "2"  # 2: the rare classes are the long tail (data/tail.py)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,14 @@ def stress_measurements(
     return out
 
 
-RARE_RULE = "classes whose row count in the sample is at most the lower quartile of the counts"
+RARE_RULE = (
+    "the long tail: the smallest classes that together hold at most 20% of the sampled rows, "
+    "classes of equal size together"
+)
+NO_TAIL = (
+    "no long tail: no group of the smallest classes (equal sizes together) holds at most "
+    "{share:.0%} of the rows"
+)
 RARE_SCORE = "macro recall over the rare classes, on their rows"
 NO_CLASSES = "regression has no classes"
 
@@ -246,10 +254,12 @@ def stress_predictions(
 # -- the rare classes ----------------------------------------------------------------------------
 def rare_groups(targets: Targets) -> tuple[np.ndarray | None, dict[str, Any]]:
     """The rare classes (multi-label: labels) of the sample, by index, and the ``rare``
-    entry of the detail; (None, {"skipped": why}) for regression.
+    entry of the detail; (None, {"skipped": why}) for regression and for a sample without a
+    long tail.
 
-    Rule: count_k <= Q1(counts) over the classes with rows (Q1 the lower quartile, linear
-    interpolation), which always holds for the smallest class."""
+    Rule: the sample's long tail (data/tail.py, the report's "Long tail" section): the
+    smallest classes that together hold at most 20% of the rows, classes of equal size
+    together, so that balanced classes have no rare ones rather than arbitrary ones."""
     if targets.task == "regression":
         return None, {"skipped": NO_CLASSES}
     fitted = np.asarray(targets.fit_targets())
@@ -258,14 +268,12 @@ def rare_groups(targets: Targets) -> tuple[np.ndarray | None, dict[str, Any]]:
     else:
         names = list(targets.classes)  # type: ignore[attr-defined]
         counts = np.bincount(fitted, minlength=len(names))
-    present = counts > 0
-    cut = float(np.quantile(counts[present], 0.25))
-    rare = np.flatnonzero(present & (counts <= cut))
-    entry = {
-        "classes": [names[k] for k in rare],
-        "rule": f"{RARE_RULE} (at most {cut:g} rows)",
-        "score": RARE_SCORE,
-    }
+    sizes = {name: int(count) for name, count in zip(names, counts, strict=True) if count > 0}
+    tail = set(long_tail_classes(sizes, LONG_TAIL_SHARE))
+    if not tail:
+        return None, {"skipped": NO_TAIL.format(share=LONG_TAIL_SHARE)}
+    rare = np.array([k for k, name in enumerate(names) if name in tail])
+    entry = {"classes": [names[k] for k in rare], "rule": RARE_RULE, "score": RARE_SCORE}
     return rare, entry
 
 
@@ -321,10 +329,10 @@ def quality_drop(
     after = float(scorer(truth, perturbed, whole)[0])
     pair = paired_bootstrap(truth, {"clean": clean, "perturbed": perturbed}, "clean", scorer,
                             seed=seed)[0]  # fmt: skip
-    # pair: perturbed − clean
+    # pair: perturbed − clean; + 0.0 turns the -0.0 of a slice that changes nothing into 0.0
     if higher:
-        return before, after, -pair.difference, -pair.high, -pair.low
-    return before, after, pair.difference, pair.low, pair.high
+        return before, after, -pair.difference + 0.0, -pair.high + 0.0, -pair.low + 0.0
+    return before, after, pair.difference + 0.0, pair.low + 0.0, pair.high + 0.0
 
 
 def score_slices(
@@ -392,9 +400,9 @@ def stress_failed(
 
 
 def no_rare_rows(settings: dict[str, Any], rare: dict[str, Any]) -> Measurement:
-    """``STRESS_RARE_DROP`` without a value where no stress row has a rare class (stored:
-    the same rows give the same answer)."""
-    detail = {"rare": rare, "reason": "no stress row has a rare class"}
+    """``STRESS_RARE_DROP`` without a value where the sample has no rare classes or no stress
+    row has one (stored: the same rows give the same answer)."""
+    detail = {"rare": rare, "reason": rare.get("skipped", "no stress row has a rare class")}
     unit = metrics.spec(metrics.STRESS_RARE_DROP).unit
     return Measurement(
         metrics.STRESS_RARE_DROP, None, unit, None, settings, 0.0, STRESS_VERSION, detail
