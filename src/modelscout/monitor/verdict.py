@@ -15,8 +15,9 @@ documented in docs/monitor.md:
 
 Slices: each slice value both sets have at least ``monitor.data.MIN_ROWS`` rows of is judged
 on its own by the same rules at ``slice_alpha(ALPHA, k)`` = ``ALPHA`` / k for k slice values
-(Bonferroni: watching more slices does not raise more false alarms); the overall verdict is
-the ``worst`` of the every-row verdict (at ``ALPHA``) and the slices' verdicts.
+(Bonferroni: the slices together raise at most ``ALPHA`` false alarms, however many there
+are); the overall verdict is the ``worst`` of the every-row verdict (at ``ALPHA``) and the
+slices' verdicts, so a call with slices raises at most 2 ``ALPHA`` false alarms in all.
 
 The exit codes (``EXIT_CODES``) let a scheduler act: 0 no drift, 5 drift, 6 retrain
 recommended (2 stays bad input, 1 an unexpected error).

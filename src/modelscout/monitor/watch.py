@@ -3,8 +3,9 @@ probe's prediction shift and estimated accuracy, on every row and per slice, eac
 verdict (verdict.py), gathered into monitor.json's model (contract.py).
 
 Slices: a slice value is tested on its own when both sets have at least ``MIN_ROWS`` rows of
-it; with k slice values tested, each is judged at ``alpha / k`` (Bonferroni), so that watching
-more slices does not raise more false alarms. The overall verdict is the worst of the
+it; with k slice values tested, each is judged at ``alpha / k`` (Bonferroni), so that the slices
+together raise at most ``alpha`` false alarms however many there are (at most 2 ``alpha`` with
+the every-row verdict). The overall verdict is the worst of the
 every-row verdict (at ``alpha``) and the slices' verdicts.
 """
 
