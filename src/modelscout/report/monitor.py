@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from modelscout.monitor.contract import MonitorReport
 
@@ -30,7 +31,7 @@ def render_monitor_html(report: MonitorReport) -> str:
         report=report,
         sections=sections,
         names=[n for n in TEST_ORDER if n in present],
-        css=css,
+        css=Markup(css),  # the package's own stylesheet: escaped, its quoted fonts would break
     )
 
 
