@@ -55,6 +55,20 @@ def test_psi_by_hand():
     same = psi(rng.normal(size=5000), rng.normal(size=5000))
     moved = psi(rng.normal(size=5000), rng.normal(loc=1.0, size=5000))
     assert same.statistic < 0.02 and moved.statistic > 0.25
+    assert same.p_value > 0.05 and moved.p_value < 0.01
+
+
+def test_the_psi_of_many_classes_is_judged_against_its_own_noise():
+    """77 classes, 200 rows a set: two draws of one distribution pass the usual 0.25 mark by
+    far, and the permutation p-value says it is noise; a real shift of the same size is not."""
+    rng = np.random.default_rng(0)
+    draws = [psi(rng.integers(0, 77, 200), rng.integers(0, 77, 200), seed=i) for i in range(40)]
+    assert min(d.statistic for d in draws) > 0.25
+    assert np.mean([d.p_value < 0.05 for d in draws]) <= 0.15
+    # at least (K-1)(1/n+1/m) = 0.76; more, since many classes have no row in one set
+    assert all(0.76 < d.detail["null_median"] < 2.0 for d in draws)
+    shifted = np.concatenate([rng.integers(0, 77, 140), np.full(60, 3)])
+    assert psi(rng.integers(0, 77, 200), shifted).p_value < 0.01
 
 
 def test_accuracy_is_estimated_from_confidence_without_labels():

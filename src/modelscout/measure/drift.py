@@ -13,7 +13,8 @@
   components, with the Benjamini-Hochberg correction over them (Rabanser et al. 2019,
   "Failing Loudly", NeurIPS, found this "BBSD/univariate" family among the best detectors).
 - ``psi``: the population stability index of a model's predictions (classes, or quantile
-  bins of a number).
+  bins of a number), with a permutation p-value (its noise alone passes the usual 0.25 mark
+  with many classes and few rows).
 - ``estimated_accuracy``: accuracy on unlabelled current rows by average thresholded
   confidence (Garg et al. 2022, "Leveraging Unlabeled Data to Predict Out-of-Distribution
   Performance", ICLR), with a bootstrap interval over the current rows.
@@ -169,22 +170,64 @@ def per_dimension(
     )
 
 
-def psi(reference: np.ndarray, current: np.ndarray, *, bins: int = 10) -> Test:
-    """The population stability index of predictions: over classes (integer predictions),
-    else over the reference's quantile bins. No p-value: 0.1 and 0.25 are the usual marks
-    of a moderate and a large shift."""
-    reference, current = np.asarray(reference), np.asarray(current)
+def _bin_ids(reference: np.ndarray, current: np.ndarray, bins: int) -> np.ndarray:
+    """Each prediction's bin, reference rows first: its class (integer predictions), else its
+    bin among the reference's quantiles."""
+    pooled = np.concatenate([reference, current])
     if np.issubdtype(reference.dtype, np.integer):
-        values = np.union1d(reference, current)
-        r = np.array([np.mean(reference == v) for v in values])
-        c = np.array([np.mean(current == v) for v in values])
-    else:
-        edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
-        r = np.bincount(np.searchsorted(edges, reference), minlength=len(edges) + 1)
-        c = np.bincount(np.searchsorted(edges, current), minlength=len(edges) + 1)
-        r, c = r / r.sum(), c / c.sum()
-    r, c = np.maximum(r, EPSILON), np.maximum(c, EPSILON)
-    return Test("psi", float(np.sum((c - r) * np.log(c / r))), None, {"bins": len(r)})
+        return np.unique(pooled, return_inverse=True)[1].ravel()
+    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
+    return np.searchsorted(edges, pooled)
+
+
+def _psi_of(counts_r: np.ndarray, counts_c: np.ndarray) -> np.ndarray:
+    """PSI = Σ_k (c_k − r_k) ln(c_k / r_k) over the bins' shares (floored at ``EPSILON``), of
+    each row of the (P, K) counts."""
+    r = np.maximum(counts_r / counts_r.sum(axis=-1, keepdims=True), EPSILON)
+    c = np.maximum(counts_c / counts_c.sum(axis=-1, keepdims=True), EPSILON)
+    return np.sum((c - r) * np.log(c / r), axis=-1)
+
+
+def psi(
+    reference: np.ndarray,
+    current: np.ndarray,
+    *,
+    bins: int = 10,
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
+) -> Test:
+    """The population stability index of predictions, over classes (integer predictions) or
+    the reference's quantile bins, with a permutation p-value.
+
+    0.1 and 0.25 are the usual marks of a moderate and a large shift, but the PSI of two
+    samples of one distribution is at least about (K − 1)(1/n + 1/m) for K bins (the
+    chi-square approximation), more where bins are empty in one set: a median of 1.35 for 77
+    classes and 200 rows a set. So the p-value: the reference and current labels of the pooled
+    predictions permuted ``permutations`` times (the bins kept), p = (1 + #{PSI* ≥ PSI}) /
+    (1 + permutations).
+
+    Shape:
+        reference: (n,), current: (m,) class ids or numbers.
+    """
+    reference, current = np.asarray(reference), np.asarray(current)
+    ids = _bin_ids(reference, current, bins)
+    k, n = int(ids.max()) + 1, len(reference)
+    observed = float(
+        _psi_of(np.bincount(ids[:n], minlength=k)[None], np.bincount(ids[n:], minlength=k)[None])[0]
+    )
+    rng = np.random.default_rng(seed)
+    shuffled = ids[np.argsort(rng.random((permutations, len(ids))), axis=1)]
+    offsets = np.arange(permutations)[:, None] * k
+    counts_r = np.bincount((shuffled[:, :n] + offsets).ravel(), minlength=permutations * k)
+    counts_c = np.bincount((shuffled[:, n:] + offsets).ravel(), minlength=permutations * k)
+    null = _psi_of(counts_r.reshape(permutations, k), counts_c.reshape(permutations, k))
+    p_value = (1 + int(np.sum(null >= observed - 1e-12))) / (1 + permutations)
+    return Test(
+        "psi",
+        observed,
+        p_value,
+        {"bins": k, "null_median": float(np.median(null)), "permutations": permutations},
+    )
 
 
 def estimated_accuracy(
@@ -194,18 +237,39 @@ def estimated_accuracy(
     *,
     seed: int = 0,
 ) -> Test:
-    """Accuracy on the current rows, without their labels, by average thresholded confidence:
-    the threshold t at which the share of reference rows more confident than t equals the
-    reference accuracy; the estimate is the share of current rows more confident than t, with a
-    95% bootstrap interval over the current rows. No p-value."""
+    """Accuracy on the current rows, without their labels, by average thresholded confidence
+    (ATC): the threshold t at which the share of reference rows more confident than t equals
+    the reference accuracy; the estimate is the share of current rows more confident than t.
+    No p-value.
+
+    The 95% interval resamples both sets: the reference rows (so the threshold is estimated
+    again on each draw) and the current rows. Resampling the current rows alone covered the
+    true accuracy of held-out BANKING77 halves only 81–83% of the time
+    (benchmarks/drift.py), since the threshold's own error was left out.
+
+    Shape:
+        reference_confidence, reference_correct: (n,); current_confidence: (m,).
+    """
     confidence = np.asarray(reference_confidence, dtype=np.float64)
-    accuracy = float(np.mean(reference_correct))
+    correct = np.asarray(reference_correct, dtype=np.float64)
+    accuracy = float(np.mean(correct))
     threshold = float(np.quantile(confidence, 1 - accuracy))
     current = np.asarray(current_confidence, dtype=np.float64)
     estimate = float(np.mean(current > threshold))
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(current), size=(BOOTSTRAPS, len(current)))
-    low, high = np.percentile(np.mean(current[draws] > threshold, axis=1), [2.5, 97.5])
+    ref_draws = rng.integers(0, len(confidence), size=(BOOTSTRAPS, len(confidence)))
+    cur_draws = rng.integers(0, len(current), size=(BOOTSTRAPS, len(current)))
+    accuracies = correct[ref_draws].mean(axis=1)
+    ordered = np.sort(confidence[ref_draws], axis=1)
+    # each draw's (1 − accuracy) quantile, linear interpolation as np.quantile's default
+    position = (1 - accuracies) * (len(confidence) - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, len(confidence) - 1)
+    rows = np.arange(BOOTSTRAPS)
+    weight = position - below
+    thresholds = ordered[rows, below] * (1 - weight) + ordered[rows, above] * weight
+    estimates = np.mean(current[cur_draws] > thresholds[:, None], axis=1)
+    low, high = np.percentile(estimates, [2.5, 97.5])
     return Test(
         "estimated_accuracy",
         estimate,
