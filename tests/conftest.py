@@ -151,6 +151,39 @@ def isolated_store(tmp_path, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def baseline_run(tmp_path_factory, small_csv) -> tuple[Path, Path]:
+    """One real ``modelscout rank --data small.csv`` (the baseline only), run once for the
+    session through the CLI on a store of its own: (its store, its output folder). Its timings
+    are then marked settled, so that a test that copies the store (``warm_store``) replays the
+    baseline's measurements instead of timing it again: for the tests whose point is what the
+    CLI does around a run (outputs, previous/, compare), not the measuring."""
+    from typer.testing import CliRunner
+
+    from modelscout.cli import app
+
+    folder = tmp_path_factory.mktemp("baseline-run")
+    store, out = folder / "store.sqlite", folder / "out"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELSCOUT_STORE", str(store))
+        args = ["rank", "--data", str(small_csv), "--output", str(out), "--quiet"]
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert rewrite_timings(store, reliable=True, p50_ci_relative=0.0) > 0
+    return store, out
+
+
+@pytest.fixture
+def warm_store(baseline_run, isolated_store) -> Path:
+    """This test's store, holding the baseline's measurements of ``baseline_run``."""
+    source, copy = sqlite3.connect(baseline_run[0]), sqlite3.connect(isolated_store)
+    with copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+    return isolated_store
+
+
 def rewrite_timings(store: Path, like: str = "%latency.p%", **changes) -> int:
     """Update the detail of every stored latency measurement (real SQLite, as the store
     keeps them) whose name is LIKE ``like``; returns how many rows changed. E.g.

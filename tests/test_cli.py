@@ -78,19 +78,16 @@ def test_help_reads_with_an_example():
     assert result.exit_code == 0 and "modelscout rank --data" in result.output
 
 
-def test_baseline_only_run_writes_every_output(tmp_path, small_csv):
-    out = tmp_path / "out"
-    result = invoke("rank", "--data", small_csv, "--output", out, "--quiet")
-    assert result.exit_code == 0, result.output
+def test_baseline_only_run_writes_every_output(baseline_run):
+    out = baseline_run[1]  # `rank --data small.csv --output out --quiet`, exit code 0
     results = json.loads((out / "results.json").read_text())
     assert results["recommendation"] == "baseline:tfidf"
     assert (out / "results.md").read_text().startswith("# modelscout results")
     assert (out / "matrix.csv").read_text().splitlines()[1].startswith("1,baseline:tfidf,ranked")
 
 
-def test_report_regenerates_the_same_html_from_results_json(tmp_path, small_csv):
-    out = tmp_path / "out"
-    assert invoke("rank", "--data", small_csv, "--output", out, "--quiet").exit_code == 0
+def test_report_regenerates_the_same_html_from_results_json(tmp_path, baseline_run):
+    out = baseline_run[1]
     written = (out / "report.html").read_text()
     result = invoke("report", out / "results.json", "--output", tmp_path / "again.html")
     assert result.exit_code == 0, result.output
@@ -107,9 +104,8 @@ def test_report_of_a_missing_or_foreign_results_file_is_one_line(tmp_path):
     assert_one_line_error(invoke("compare", foreign, foreign), "not a complete results.json")
 
 
-def test_compare_says_what_changed_between_two_runs(tmp_path, small_csv):
-    first, second = tmp_path / "a", tmp_path / "b"
-    assert invoke("rank", "--data", small_csv, "--output", first, "--quiet").exit_code == 0
+def test_compare_says_what_changed_between_two_runs(tmp_path, baseline_run):
+    first, second = baseline_run[1], tmp_path / "b"
     results = json.loads((first / "results.json").read_text())
     results["candidates"][0]["metrics"]["probe.macro_f1"]["value"] -= 0.5
     second.mkdir()

@@ -138,7 +138,7 @@ def test_profile_warns_in_words_about_a_timing_taken_on_a_busy_machine():
     assert "Warning" not in quiet.export_text()
 
 
-def test_a_run_moves_the_older_results_into_previous(tmp_path, small_csv):
+def test_a_run_moves_the_older_results_into_previous(tmp_path, small_csv, warm_store):
     out = tmp_path / "out"
     (out / "logs").mkdir(parents=True)
     older = json.dumps({"schema_version": "1.2", "tool": {"name": "modelscout"}})
@@ -155,7 +155,7 @@ def test_a_run_moves_the_older_results_into_previous(tmp_path, small_csv):
     assert json.loads((out / "previous" / "results.json").read_text())["tool"]["version"]
 
 
-def test_the_users_own_files_in_the_output_folder_are_left_alone(tmp_path, small_csv):
+def test_the_users_own_files_in_the_output_folder_are_left_alone(tmp_path, small_csv, warm_store):
     out = tmp_path / "project"
     (out / "logs").mkdir(parents=True)
     (out / "logs" / "app.log").write_text("the user's log")
@@ -187,7 +187,7 @@ def test_nothing_ranked_exits_4_and_the_failure_keeps_its_traceback(tmp_path, sm
 
 
 def test_a_failure_in_the_measuring_process_keeps_the_remote_traceback(
-    tmp_path, small_csv, tiny_bert
+    tmp_path, small_csv, tiny_bert, warm_store
 ):
     broken = tmp_path / "heads"
     shutil.copytree(tiny_bert, broken)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from modelscout import build_spec, metrics, rank
+from modelscout.api import rank_and_report
 from modelscout.backends import get_backend
 from modelscout.backends.base import LoadOptions, encode
 from modelscout.catalog.candidate import describe, resolve_candidate
@@ -65,17 +66,24 @@ def test_an_encoder_without_layers_keeps_its_own_features_and_says_why():
     assert features is None and said["choice"] == "last" and "hidden layers" in said["why"]
 
 
-def test_a_run_says_which_layer_was_used_and_keeps_it_apart_in_the_store(tiny_bert, small_csv):
+def test_a_run_says_which_layer_was_used_keeps_it_apart_in_the_store_and_reports_it(
+    tiny_bert, small_csv, tmp_path
+):
     common = {"data": small_csv, "candidates": [str(tiny_bert)], "baseline": False}
     common |= {"folds": 3, "batch_sizes": [1], "latency_budget_s": 0.1}
     last = rank(build_spec(**common)).rows[0].outcome.measurements
     assert metrics.FEATURE_LAYER not in last  # the default says nothing new
-    best = rank(build_spec(**common, feature_layer="best")).rows[0].outcome.measurements
+    # the best layer's run writes the reports too: they say which layer
+    decision = rank_and_report(build_spec(**common, feature_layer="best", output=tmp_path))[0]
+    best = decision.rows[0].outcome.measurements
     layer = best[metrics.FEATURE_LAYER]
     assert layer.value in (1, 2) and layer.detail["estimator"] == metrics.LOGME
     # nothing measured on the last layer's features stands in for the best one's
     for name in (metrics.FEATURE_LAYER, metrics.MACRO_F1, metrics.LOGME):
         assert not best[name].reused, name
+    markdown = (tmp_path / "results.md").read_text()
+    assert "the best by LogME" in markdown and "of 2" in markdown
+    assert "the best by LogME" in (tmp_path / "report.html").read_text()
     mean = rank(build_spec(**common, feature_layer="mean")).rows[0].outcome.measurements
     assert not mean[metrics.MACRO_F1].reused and not mean[metrics.LOGME].reused
     assert mean[metrics.FEATURE_LAYER].value is None
@@ -84,25 +92,6 @@ def test_a_run_says_which_layer_was_used_and_keeps_it_apart_in_the_store(tiny_be
     assert again[metrics.MACRO_F1].reused and again[metrics.MACRO_F1].value == pytest.approx(
         mean[metrics.MACRO_F1].value
     )
-
-
-def test_the_reports_say_which_layer(tiny_bert, small_csv, tmp_path):
-    from modelscout.api import rank_and_report
-
-    spec = build_spec(
-        data=small_csv,
-        candidates=[str(tiny_bert)],
-        baseline=False,
-        folds=3,
-        batch_sizes=[1],
-        latency_budget_s=0.1,
-        feature_layer="best",
-        output=tmp_path,
-    )
-    rank_and_report(spec)
-    markdown = (tmp_path / "results.md").read_text()
-    assert "the best by LogME" in markdown and "of 2" in markdown
-    assert "the best by LogME" in (tmp_path / "report.html").read_text()
 
 
 def test_best_takes_an_earlier_layer_when_it_carries_the_classes_and_the_last_does_not():

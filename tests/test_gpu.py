@@ -41,17 +41,18 @@ def by_id(results):
 
 
 def spec_for(data, models, tmp_path, **settings):
+    small = {"max_samples": 60, "folds": 2, "batch_sizes": [1, 4], "latency_budget_s": 0.2}
     return build_spec(
         data=data,
         candidates=[str(m) for m in models],
-        max_samples=60,
-        folds=2,
-        batch_sizes=[1, 4],
-        latency_budget_s=0.2,
         estimators=["logme"],
         output=tmp_path,
-        **settings,
+        **(small | settings),
     )
+
+
+# for the runs whose point is what the GPU path records, not its timings
+QUICK = {"batch_sizes": [1], "latency_budget_s": 0.1}
 
 
 @pytest.mark.parametrize("model", ["tiny_st", "tiny_classifier"])
@@ -119,7 +120,7 @@ def test_without_cuda_torch_says_so_and_no_driver_answers_at_once(monkeypatch):
 def test_cpu_only_run_carries_why_the_gpu_was_skipped(small_csv, tiny_bert, tmp_path, monkeypatch):
     # A driver file that exists sends the question to torch in a forked process, as on a GPU box.
     monkeypatch.setattr(forkserver, "GPU_DRIVER_FILES", (str(tmp_path),))
-    spec = spec_for(small_csv, [tiny_bert, f"{tiny_bert}+int8"], tmp_path)
+    spec = spec_for(small_csv, [tiny_bert, f"{tiny_bert}+int8"], tmp_path, **QUICK)
     results = build_results(rank(spec))
     rows = by_id(results)
     assert {c["status"] for c in rows.values()} == {"ranked"}
@@ -210,7 +211,7 @@ def test_a_failed_precision_is_measured_again_on_the_next_run_not_replayed(
     # GPU would; the failure must not be served from the store next time.
     cuda = {"device": "cuda", "device_name": "unusable", "runtime": None, "bf16": False}
     monkeypatch.setattr("modelscout.run.find_gpu", lambda: dict(cuda))
-    spec = spec_for(small_csv, [tiny_st], tmp_path, baseline=False)
+    spec = spec_for(small_csv, [tiny_st], tmp_path, baseline=False, **QUICK)
     first = build_results(rank(spec))["candidates"][0]
     assert first["status"] == "ranked"  # the CPU figures stand
     assert set(first["gpu"]["failed"]) == {"fp32", "fp16"}

@@ -64,6 +64,8 @@ def hub_rows(data, tmp_path, *candidates: str, **settings) -> list[dict]:
         baseline=False,
         max_samples=60,
         folds=2,
+        batch_sizes=[1],  # these tests check statuses and metadata, not timings
+        latency_budget_s=0.1,
         output=tmp_path / "out",
         **settings,
     )
