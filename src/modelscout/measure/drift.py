@@ -7,8 +7,9 @@
   weights, the (biased) MMD² is sᵀKs, so every permutation's is diag(SᵀKS).
 - ``classifier_test``: a classifier two-sample test (Lopez-Paz & Oquab 2017, "Revisiting
   Classifier Two-Sample Tests", ICLR): a logistic regression told apart the two sets'
-  rows, out of fold; its AUC with a bootstrap interval and the Mann-Whitney p-value of the
-  out-of-fold scores (AUC 0.5: no difference).
+  rows, out of fold; its AUC with a bootstrap interval, and the p-value of each fold's
+  Mann-Whitney test of its held-out scores, Bonferroni over the folds (AUC 0.5: no
+  difference).
 - ``per_dimension``: two-sample Kolmogorov-Smirnov tests on the reference's leading principal
   components, with the Benjamini-Hochberg correction over them (Rabanser et al. 2019,
   "Failing Loudly", NeurIPS, found this "BBSD/univariate" family among the best detectors).
@@ -94,10 +95,17 @@ def classifier_test(
     max_rows: int = MAX_ROWS,
 ) -> Test:
     """The out-of-fold AUC of a classifier telling current rows from reference rows, with a
-    95% bootstrap interval and the one-sided Mann-Whitney p-value (AUC above 0.5)."""
+    95% bootstrap interval, and a p-value that holds under the null (AUC above 0.5).
+
+    The p-value is Bonferroni over the folds: each fold's one-sided Mann-Whitney test of its
+    held-out scores, from a model that never saw them, is exact; p = min(1, K · min_k p_k)
+    stays valid however the folds depend on each other. The Mann-Whitney test of the pooled
+    out-of-fold scores does not: the folds' models share training rows, and on two random
+    halves of BANKING77 (MiniLM features, 200 rows a set, 300 repeats) it rejected 4.3-7% at
+    0.0167 and 10-15% at 0.05; this one 2.0% and 5.3% (benchmarks/drift.py)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -106,18 +114,26 @@ def classifier_test(
     y = _subsample(np.asarray(current, dtype=np.float64), max_rows, rng)
     rows = np.vstack([x, y])
     labels = np.concatenate([np.zeros(len(x), int), np.ones(len(y), int)])
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
-    split = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    scores = cross_val_predict(model, rows, labels, cv=split, method="predict_proba")[:, 1]
+    scores, fold_p = np.zeros(len(labels)), []
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(rows, labels):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+        scores[test] = model.fit(rows[train], labels[train]).predict_proba(rows[test])[:, 1]
+        held, truth = scores[test], labels[test]
+        fold_p.append(
+            stats.mannwhitneyu(held[truth == 1], held[truth == 0], alternative="greater").pvalue
+        )
     auc = float(roc_auc_score(labels, scores))
     draws = rng.integers(0, len(labels), size=(BOOTSTRAPS, len(labels)))
     low, high = np.percentile(_aucs(labels[draws], scores[draws]), [2.5, 97.5])
-    p_value = float(
-        stats.mannwhitneyu(scores[labels == 1], scores[labels == 0], alternative="greater").pvalue
-    )
-    return Test(
-        "classifier", auc, p_value, {"low": float(low), "high": float(high), "folds": folds}
-    )
+    p_value = float(min(1.0, folds * min(fold_p)))
+    detail = {
+        "low": float(low),
+        "high": float(high),
+        "folds": folds,
+        "fold_p_values": [float(p) for p in fold_p],
+        "correction": "bonferroni over the folds",
+    }
+    return Test("classifier", auc, p_value, detail)
 
 
 def _aucs(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
