@@ -169,6 +169,9 @@ def test_rerank_says_which_model_wins_on_the_current_data(calls):
     assert rerank["sentence"] == (
         "On the current data baseline:tfidf now wins over the chosen model."
     )
+    # that ranking's own reports, beside the monitor's
+    ranked = json.loads((calls["folder"] / "same" / "rerank" / "results.json").read_text())
+    assert ranked["recommendation"] == "baseline:tfidf"
 
 
 def _test(name, p=None, statistic=0.0, **detail):
@@ -191,3 +194,16 @@ def test_verdict_rules_on_constructed_tests():
     assert verdict(one, alpha=0.05 / 10).level == "no drift"  # a slice's share of alpha
     assert slice_alpha(0.05, 4) == pytest.approx(0.0125) and slice_alpha(0.05, 0) == 0.05
     assert worst([verdict(calm), verdict(one)]) == "drift"
+
+
+def test_a_current_tables_labels_are_not_read(tmp_path):
+    """The current rows need no labels; one class, empty labels or numbers in a label column
+    must not refuse the monitor (--rerank reads them itself)."""
+    from modelscout.monitor.data import MonitorColumns, read_set
+
+    frame = pd.DataFrame({"text": [f"row {i}" for i in range(60)], "label": ["pos"] * 60})
+    for labels in (["pos"] * 60, [""] * 60, list(range(60))):
+        frame["label"] = labels
+        frame.to_csv(tmp_path / "current.csv", index=False)
+        found = read_set(tmp_path / "current.csv", MonitorColumns(), "current")
+        assert len(found) == 60 and found.targets is None

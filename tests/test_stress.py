@@ -8,6 +8,7 @@ from conftest import rewrite_timings
 from sklearn.linear_model import LogisticRegression
 
 from modelscout import build_spec, metrics, spec
+from modelscout.catalog.constraints import check_quality_drop
 from modelscout.cli.demo import write_digits
 from modelscout.data import perturb
 from modelscout.data.inputs import ClassTargets, LabelSetTargets, NumberTargets
@@ -232,3 +233,39 @@ def test_an_image_run_perturbs_the_image_files(tmp_path):
     # balanced classes: no long tail, so no rare classes, and the measurement says why
     rare = outcome.measurements[metrics.STRESS_RARE_DROP]
     assert rare.value is None and rare.detail["reason"].startswith("no long tail")
+
+
+# -- what a review found -----------------------------------------------------------------------
+def test_a_slice_that_leaves_one_answer_for_every_row_loses_all_its_correlation():
+    """Spearman of constant predictions is undefined: such a model ranks nothing (0), so its
+    drop is its clean correlation, never a NaN that no max_quality_drop can compare with."""
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=60)
+    clean = truth + rng.normal(0, 0.3, size=60)
+    predictions = np.stack([clean, np.full(60, 3.0)])
+    targets = NumberTargets(truth)
+    (found,) = score_slices(
+        "regression", metrics.SPEARMAN, scored_truth(targets), predictions,
+        [spec.Perturbation(kind="brightness", severity=1.0)], None, 0,
+    )  # fmt: skip
+    assert found.quality == 0 and found.drop == pytest.approx(found.clean) and found.drop > 0.8
+    unknown = {"slices": [{"name": "x:1", "drop": float("nan"), "low": None, "high": None}]}
+    reason, _ = check_quality_drop(unknown, 0.1, metrics.SPEARMAN)
+    assert reason and "unknown" in reason
+
+
+def test_folds_without_stress_rows_are_left_out():
+    """20 stress rows among 200 in 10 folds: a fold may hold none; it is not fitted."""
+    features, labels = _blobs(200)
+    targets = ClassTargets(labels, ["a", "b", "c"])
+    stress = np.array([0, 1, 2, 3, 100, 101, 102, 180, 181, 182])  # a few folds only
+    splits = PROBES["classification"].splits(ProbeJob(None, features, targets, 10, 0))
+    assert any(not np.isin(stress, test).any() for _, test in splits)
+    predictions = _stress_pass(features, targets, [features[stress]], stress, folds=10)
+    assert predictions.shape == (2, len(stress)) and (predictions[0] == predictions[1]).all()
+
+
+def test_a_row_is_perturbed_alike_whichever_rows_come_with_it():
+    texts = ["the card never arrived", "how do i top up", "refund my last payment"]
+    every = perturb.perturb_texts(texts, "typos", 0.9, 3)
+    assert perturb.perturb_texts(texts[1:], "typos", 0.9, 3, rows=[1, 2]) == every[1:]

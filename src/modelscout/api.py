@@ -158,7 +158,7 @@ def monitor_spec(
 
 def rerank_spec(source: str | Path, current: Any, output: Path | None) -> Spec:
     """The spec ``--rerank`` runs ``rank`` with: a YAML spec's or a results.json's settings,
-    on the current data, its reports in ``output/rerank``."""
+    on the current data, its reports in ``output/rerank`` when an output folder is given."""
     source = Path(source)
     if source.suffix == ".json":
         settings = dict(import_module("modelscout.report.json").read_results(source)["settings"])
@@ -198,7 +198,7 @@ def monitor(
     pipeline = import_module("modelscout.monitor.pipeline")
     report = pipeline.run_monitor(spec, model, current, from_results=from_results)
     if again is not None:
-        report.rerank = _rerank(again, report.model.key, str(current))
+        report.rerank = _rerank(again, report.model.key, str(current), output is not None)
     paths = []
     if output is not None:
         paths = import_module("modelscout.report.monitor").write_monitor(report, output)
@@ -223,10 +223,14 @@ def _prepared_rerank(
         ) from None
 
 
-def _rerank(again: tuple[Spec, Prepared], chosen_key: str, data: str) -> Any:
-    """``rank`` on the current rows: which candidate wins now."""
+def _rerank(again: tuple[Spec, Prepared], chosen_key: str, data: str, write: bool) -> Any:
+    """``rank`` on the current rows: which candidate wins now; with ``write`` (an output
+    folder given), its reports in ``output/rerank``."""
     spec, prepared = again
-    decision = rank(spec, prepared=prepared)
+    if write:
+        decision = rank_and_report(spec, prepared=prepared)[0]
+    else:
+        decision = rank(spec, prepared=prepared)
     ranked = [r for r in decision.rows if r.status == "ranked"]
     ranked.sort(key=lambda r: r.rank)
     winner = ranked[0].outcome.candidate if ranked else None

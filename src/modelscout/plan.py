@@ -36,7 +36,7 @@ FEATURES_VERSION = "1"  # the model's own features; other layer choices add thei
 MODEL_PASS_VERSION = "1"
 PROBS_VERSION = "probs-1"
 CURVE_POINTS_VERSION = "curve-points-1"  # a probe's learning-curve points (curve_points.py)
-STRESS_FEATURES_VERSION = "stress-features-1"  # a candidate's features of the stress rows
+STRESS_FEATURES_VERSION = "stress-features-2"  # 2: each row seeded by its sample row
 PREDICTIONS_VERSION = "predictions-1"  # the probe's out-of-fold predictions (measure/paired.py)
 # the linear probe's name in its settings, by task (measure/probe)
 LINEAR_PROBES = {

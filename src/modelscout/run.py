@@ -699,9 +699,9 @@ class StressSlices:
             return self._own
         chosen, seed = [items[i] for i in self.rows], self.runner.spec.seed
         if self.runner.sample.modality == "image":
-            made = perturbed_images(chosen, self.perturbations, seed, folder)
+            made = perturbed_images(chosen, self.perturbations, seed, folder, self.rows)
         else:
-            made = perturbed_texts(chosen, self.perturbations, seed)
+            made = perturbed_texts(chosen, self.perturbations, seed, self.rows)
         if own:
             self._own = made
         return made

@@ -7,6 +7,7 @@ weights, so licence, language and size requirements do not apply to it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from modelscout import metrics
@@ -175,6 +176,9 @@ def check_quality_drop(
     if not slices:
         why = f" ({detail['reason']})" if (detail or {}).get("reason") else ""
         return f"no stress drop measured{why}, so {limit_text} cannot be checked", None
+    unknown = [s for s in slices if not all(map(math.isfinite, (s["drop"], _end(s, "low"))))]
+    if unknown:  # unknown never passes a requirement
+        return f"the drop under {unknown[0]['name']} is unknown, so {limit_text} fails", None
     over = [s for s in slices if _end(s, "low") > limit]
     if over:
         worst = max(over, key=lambda s: s["drop"])

@@ -121,14 +121,21 @@ TEXT: dict[str, Callable[..., str]] = {
 
 
 def perturb_texts(
-    texts: Sequence[str], kind: str, severity: float, seed: int, **options: Any
+    texts: Sequence[str],
+    kind: str,
+    severity: float,
+    seed: int,
+    rows: Sequence[int] | None = None,
+    **options: Any,
 ) -> list[str]:
-    """``texts`` perturbed by ``kind`` at ``severity``; row i always with the generator seeded
-    by (seed, i), so that a row's perturbation does not depend on which rows come with it."""
+    """``texts`` perturbed by ``kind`` at ``severity``; text i always with the generator
+    seeded by (seed, rows[i]) (``rows``: the texts' rows in the data; their positions when
+    None), so that a row's perturbation does not depend on which rows come with it."""
     perturb = TEXT[kind]
+    keys = range(len(texts)) if rows is None else rows
     return [
-        perturb(text, severity, np.random.default_rng([seed, i]), **options)
-        for i, text in enumerate(texts)
+        perturb(text, severity, np.random.default_rng([seed, int(key)]), **options)
+        for key, text in zip(keys, texts, strict=True)
     ]
 
 
@@ -190,9 +197,18 @@ IMAGE: dict[str, Callable[..., Any]] = {
 }
 
 
-def perturb_images(images: Sequence[Any], kind: str, severity: float, seed: int) -> list[Any]:
-    """PIL images perturbed by ``kind`` at ``severity``, row i seeded by (seed, i)."""
+def perturb_images(
+    images: Sequence[Any],
+    kind: str,
+    severity: float,
+    seed: int,
+    rows: Sequence[int] | None = None,
+) -> list[Any]:
+    """PIL images perturbed by ``kind`` at ``severity``, image i seeded by (seed, rows[i])
+    (their positions when ``rows`` is None), as ``perturb_texts``."""
     perturb = IMAGE[kind]
+    keys = range(len(images)) if rows is None else rows
     return [
-        perturb(image, severity, np.random.default_rng([seed, i])) for i, image in enumerate(images)
+        perturb(image, severity, np.random.default_rng([seed, int(key)]))
+        for key, image in zip(keys, images, strict=True)
     ]

@@ -21,10 +21,11 @@ slice's drop as their value and every slice in their detail (``stress_measuremen
                  "rare_clean": 0.80, "rare_quality": 0.62, "rare_drop": 0.18,
                  "rare_low": 0.09, "rare_high": 0.27}, ...]}
 
-(the rare keys are null where there are no rare classes: regression).
+(the rare keys are null where there are no rare classes: regression, or no long tail).
 
-The rare classes (``rare_groups``): the classes (multi-label: the labels) whose row count in
-the sample is at most the lower quartile of the counts, at least one. Their score is the macro
+The rare classes (``rare_groups``): the sample's long tail (data/tail.py, the report's "Long
+tail" section), the smallest classes (multi-label: labels) holding at most 20% of the rows
+together; balanced classes have none. Their score is the macro
 recall over them, on the rows that have one (``rare_recall``): the share of each rare class's
 rows still recognised, averaged over the rare classes; not the quality metric restricted to
 those rows, since precision on a subset of rows is ill-defined (the false positives of a rare
@@ -59,7 +60,7 @@ from modelscout.measure.probe.base import PROBES, ProbeJob, Split
 from modelscout.records import Measurement, Task
 from modelscout.spec import Perturbation
 
-STRESS_VERSION = "2"  # 2: the rare classes are the long tail (data/tail.py)
+STRESS_VERSION = "3"  # 2: the rare classes are the long tail; 3: rows seeded by sample row
 
 
 @dataclass(frozen=True)
@@ -161,26 +162,35 @@ def stress_rows(key: np.ndarray, rows: int, seed: int) -> np.ndarray:
 
 
 def perturbed_texts(
-    texts: Sequence[str], perturbations: Sequence[Perturbation], seed: int
+    texts: Sequence[str],
+    perturbations: Sequence[Perturbation],
+    seed: int,
+    rows: Sequence[int] | None = None,
 ) -> list[list[str]]:
-    """Per perturbation, ``texts`` perturbed (row i seeded by (seed, i): data/perturb.py)."""
+    """Per perturbation, ``texts`` perturbed (text i seeded by (seed, rows[i]), its row in the
+    sample: data/perturb.py), so that changing ``stress.rows`` leaves a kept row's
+    perturbation as it was."""
     out = []
     for p in perturbations:
         options = {"vocabulary": p.vocabulary} if p.vocabulary else {}
-        out.append(perturb_texts(texts, p.kind, p.severity, seed, **options))
+        out.append(perturb_texts(texts, p.kind, p.severity, seed, rows, **options))
     return out
 
 
 def perturbed_images(
-    paths: Sequence[str], perturbations: Sequence[Perturbation], seed: int, folder: Path
+    paths: Sequence[str],
+    perturbations: Sequence[Perturbation],
+    seed: int,
+    folder: Path,
+    rows: Sequence[int] | None = None,
 ) -> list[list[str]]:
-    """Per perturbation, the image files ``paths`` perturbed and written as PNG under
-    ``folder`` (the encoders read files); the new files' paths."""
+    """Per perturbation, the image files ``paths`` perturbed (seeded as ``perturbed_texts``)
+    and written as PNG under ``folder`` (the encoders read files); the new files' paths."""
     images = [load_image(path) for path in paths]
     out = []
     for number, p in enumerate(perturbations):
         files = []
-        for row, image in enumerate(perturb_images(images, p.kind, p.severity, seed)):
+        for row, image in enumerate(perturb_images(images, p.kind, p.severity, seed, rows)):
             path = folder / f"{number}-{row}.png"
             image.convert("RGB").save(path, format="PNG")
             files.append(str(path))
@@ -227,6 +237,7 @@ def stress_work(
     return [
         (number, partial(_fit, job, train, fold_positions(test, stress, n, slices)))
         for number, (train, test) in enumerate(splits)
+        if np.isin(stress, test).any()  # a fold without stress rows has nothing to predict
     ]
 
 
@@ -239,10 +250,12 @@ def stress_predictions(
     Shape: folds: fold number -> ((P + 1) · S,) predictions of ``fold_positions``."""
     out: np.ndarray | None = None
     for number, (_, test) in enumerate(splits):
+        j = np.flatnonzero(np.isin(stress, test))
+        if not len(j):  # no stress rows in this fold: it was not fitted (``stress_work``)
+            continue
         found = folds[number]
         if isinstance(found, Exception):
             raise found
-        j = np.flatnonzero(np.isin(stress, test))
         found = np.asarray(found).reshape(slices + 1, len(j), *np.shape(found)[1:])
         if out is None:
             out = np.zeros((slices + 1, len(stress), *found.shape[2:]), dtype=found.dtype)
@@ -351,12 +364,16 @@ def score_slices(
     scorer = scorer_for(task, quality)
     if scorer is None:
         raise ValueError(f"{quality} has no paired scorer for {task}")
+    if quality == metrics.SPEARMAN:
+        scorer = _ranks_nothing_is_zero(scorer)
     higher = metrics.spec(quality).higher_is_better
     on_rare = None if rare is None or not len(rare) else rare_rows(truth, rare)
     out = []
     for number, p in enumerate(perturbations):
         clean, perturbed = predictions[0], predictions[number + 1]
         found = quality_drop(truth, clean, perturbed, scorer, higher, seed)
+        if not np.isfinite(found).all():  # never a NaN drop that no limit can compare with
+            raise ValueError(f"{metrics.label(quality)} cannot be scored under {p.name}")
         rare_found: tuple[float | None, ...] = (None,) * 5
         if on_rare is not None and on_rare.any():
             score = partial(rare_recall, rare=rare)
@@ -364,6 +381,17 @@ def score_slices(
             rare_found = quality_drop(*rows, score, True, seed)
         out.append(SliceResult(p.name, p.kind, p.severity, *found, *rare_found))
     return out
+
+
+def _ranks_nothing_is_zero(scorer: Scorer) -> Scorer:
+    """Spearman's correlation with predictions that are all one number (a perturbation that
+    left the model answering the same for every row) is undefined; such a model ranks nothing,
+    so it scores 0, and its drop is all of its clean correlation."""
+
+    def score(truth: np.ndarray, predicted: np.ndarray, draws: Resamples) -> np.ndarray:
+        return np.nan_to_num(scorer(truth, predicted, draws), nan=0.0)
+
+    return score
 
 
 # -- the run's side --------------------------------------------------------------------------

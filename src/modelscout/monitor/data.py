@@ -2,8 +2,9 @@
 other: the reference (what the model was chosen on, labels optional) and the current rows
 (new data, usually without labels).
 
-A set with its label column is read by ``load_task_data`` (its targets feed the probe, the
-PSI and the estimated accuracy); a set without one is read for its inputs and slices alone.
+A reference with its label column is read by ``load_task_data`` (its targets feed the probe,
+the PSI and the estimated accuracy); a current table, and a reference without labels, is read
+for its inputs and slices alone.
 Everything a user can get wrong is a one-line ``UserError``: different modalities, an input
 or slice column missing in one set, too few rows for the tests to mean anything.
 """
@@ -95,7 +96,10 @@ def read_set(
     table = open_table(source)
     if table.frame.empty:
         raise UserError(f"{role} data {table.where} has no rows; give a file with examples")
-    if columns.label_column in table.frame.columns:
+    # The current rows' labels, where a table has them, are not read: no drift test uses them
+    # (--rerank reads them itself), and one class, empty labels or a few numbers in them must
+    # not refuse a monitor that needs none.
+    if role == "reference" and columns.label_column in table.frame.columns:
         return _labelled(source, columns, min_per_class)
     modality = columns.modality or detect_modality(table.frame, columns.image_column)
     if modality not in INPUT_COLUMNS:
