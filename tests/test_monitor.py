@@ -199,11 +199,12 @@ def test_verdict_rules_on_constructed_tests():
 def test_a_current_tables_labels_are_not_read(tmp_path):
     """The current rows need no labels; one class, empty labels or numbers in a label column
     must not refuse the monitor (--rerank reads them itself)."""
-    from modelscout.monitor.data import MonitorColumns, read_set
+    from modelscout.monitor.data import read_set
+    from modelscout.spec import build_spec
 
     frame = pd.DataFrame({"text": [f"row {i}" for i in range(60)], "label": ["pos"] * 60})
     for labels in (["pos"] * 60, [""] * 60, list(range(60))):
         frame["label"] = labels
         frame.to_csv(tmp_path / "current.csv", index=False)
-        found = read_set(tmp_path / "current.csv", MonitorColumns(), "current")
+        found = read_set(tmp_path / "current.csv", build_spec(data="x.csv"), "current")
         assert len(found) == 60 and found.targets is None

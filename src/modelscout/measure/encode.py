@@ -66,7 +66,9 @@ def _encode(job: EncodeJob) -> EncodeResult:
     encoder = backend.load(job.candidate, job.meta, options)
     if hasattr(encoder, "fit"):
         if job.fit_items is None:
-            raise ValueError(f"{job.candidate.id} is fitted on the data: give fit_items")
+            raise ValueError(
+                f"{job.candidate.id} is fitted on the data it reads: no features of its own"
+            )
         encoder.fit(job.fit_items, job.fit_labels)
     if isinstance(job.feature_layer, int):
         layers = np.asarray(encoder.encode_layers(job.items, job.batch_size), dtype=np.float32)

@@ -30,27 +30,14 @@ from modelscout.data.tables import (
 )
 from modelscout.data.task import INPUT_COLUMNS, detect_modality
 from modelscout.errors import UserError
-from modelscout.records import Modality, Task
+from modelscout.records import Modality
+from modelscout.spec import Spec
 
 # Rows per set below which the drift tests do not mean anything: the classifier test's
 # 5 folds need 10 rows of each set, the per-dimension KS tests ~50 rows to see a shift of
 # half a standard deviation, the MMD permutation test a few dozen. A slice needs as many in
 # both sets to be tested on its own.
 MIN_ROWS = 50
-
-
-@dataclass(frozen=True)
-class MonitorColumns:
-    """Which columns of the tables hold what (the spec's or the flags' settings)."""
-
-    text_column: str = "text"
-    image_column: str = "image"
-    label_column: str = "label"
-    slice_columns: list[str] | None = None  # None: the DEFAULT_SLICE_COLUMNS there are
-    modality: Modality | None = None
-    task: Task | None = None
-    label_delimiter: str | None = None
-    target_transform: str | None = None
 
 
 @dataclass
@@ -85,10 +72,11 @@ class MonitorData:
 
 
 def read_set(
-    source: str | Path | Any, columns: MonitorColumns, role: str, min_per_class: int = 1
+    source: str | Path | Any, columns: Spec, role: str, min_per_class: int = 1
 ) -> MonitorData:
-    """The ``role`` set (reference or current) from a table or a class-folder of images;
-    ``min_per_class``: rows each class needs (the reference's: the probe's folds)."""
+    """The ``role`` set (reference or current) from a table or a class-folder of images, its
+    columns the spec's (``columns``); ``min_per_class``: rows each class needs (the
+    reference's: the probe's folds)."""
     if isinstance(source, (str, Path)) and Path(source).is_dir():
         return _labelled(source, columns, min_per_class)
     if isinstance(source, (str, Path)) and not Path(source).is_file():
@@ -124,13 +112,13 @@ def read_set(
     )
 
 
-def _slice_names(present: Any, columns: MonitorColumns) -> list[str]:
+def _slice_names(present: Any, columns: Spec) -> list[str]:
     if columns.slice_columns is not None:
         return list(columns.slice_columns)
     return [c for c in DEFAULT_SLICE_COLUMNS if c in present]
 
 
-def _labelled(source: Any, columns: MonitorColumns, min_per_class: int) -> MonitorData:
+def _labelled(source: Any, columns: Spec, min_per_class: int) -> MonitorData:
     data: TaskData = load_task_data(
         source,
         columns.text_column,

@@ -15,33 +15,17 @@ from modelscout.errors import UserError
 from modelscout.executors import executor_for
 from modelscout.measure.cost import measuring_threads
 from modelscout.monitor.contract import MonitorReport
-from modelscout.monitor.data import MonitorColumns, MonitorData, check_pair, read_set
-from modelscout.monitor.features import EncodeSettings, features_of
+from modelscout.monitor.data import MonitorData, check_pair, read_set
+from modelscout.monitor.features import features_of
 from modelscout.monitor.watch import observe, report
-from modelscout.plan import features_version
 from modelscout.spec import Spec
 from modelscout.store import Store, default_store_path
 
 
-def columns_of(spec: Spec) -> MonitorColumns:
-    """The spec's column settings, for reading both sets alike."""
-    return MonitorColumns(
-        text_column=spec.text_column,
-        image_column=spec.image_column,
-        label_column=spec.label_column,
-        slice_columns=spec.slice_columns,
-        modality=spec.modality,
-        task=spec.task,
-        label_delimiter=spec.label_delimiter,
-        target_transform=spec.target_transform,
-    )
-
-
 def read_sets(spec: Spec, current: Any) -> tuple[MonitorData, MonitorData]:
     """Both sets, read alike and checked against each other."""
-    columns = columns_of(spec)
-    reference = read_set(spec.data, columns, "reference", min_per_class=spec.folds)
-    found = read_set(current, columns, "current")
+    reference = read_set(spec.data, spec, "reference", min_per_class=spec.folds)
+    found = read_set(current, spec, "current")
     check_pair(reference, found)
     return reference, found
 
@@ -84,20 +68,11 @@ def run_monitor(
             candidate, allow_pickle=spec.allow_pickle, trust_remote_code=spec.trust_remote_code
         )
     threads = measuring_threads(spec)[0]
-    settings = EncodeSettings(
-        features_version(spec),
-        spec.feature_layer,
-        spec.batch_size,
-        spec.seed,
-        spec.allow_pickle,
-        spec.trust_remote_code,
-        threads,
-    )
     executor = executor_for(spec, threads)
     try:
         with Store(spec.store or default_store_path()) as store:
             features, reused = features_of(
-                candidate, describe(candidate), (reference, found), store, executor, settings
+                candidate, describe(candidate), (reference, found), store, executor, spec, threads
             )
     finally:
         executor.close()
