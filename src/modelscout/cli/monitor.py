@@ -26,6 +26,7 @@ from modelscout.cli.rank import (
     TextColumn,
 )
 from modelscout.errors import UserError
+from modelscout.monitor.contract import TEST_ORDER
 
 Model = Annotated[
     str,
@@ -126,9 +127,8 @@ def monitor(
 
 def show_monitor(report: dict[str, Any], out: Console) -> None:
     """The verdict, a table of every section's tests, the reasons and the rerank's sentence."""
-    names = ["mmd", "classifier", "per_dimension", "psi", "estimated_accuracy"]
     sections = [report["overall"], *report["slices"]]
-    names = [n for n in names if any(n in s["tests"] for s in sections)]
+    names = [n for n in TEST_ORDER if any(n in s["tests"] for s in sections)]
     table = Table(title=clean(f"monitor {report['model']['id']}", one_line=True))
     for header in ["rows", "ref / cur", *names, "verdict"]:
         table.add_column(header)

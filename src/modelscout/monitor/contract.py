@@ -8,6 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The tests a section may hold, in the order the reports list them (measure/drift.py's names)
+TEST_ORDER = ("mmd", "classifier", "per_dimension", "psi", "estimated_accuracy")
+
 SCHEMA_VERSION = "1.0"
 
 

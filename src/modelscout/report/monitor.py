@@ -12,9 +12,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from modelscout.monitor.contract import MonitorReport
-
-TEST_ORDER = ("mmd", "classifier", "per_dimension", "psi", "estimated_accuracy")
+from modelscout.monitor.contract import TEST_ORDER, MonitorReport
 
 
 def render_monitor_html(report: MonitorReport) -> str:
