@@ -46,16 +46,28 @@ def stratified_sample(data: TaskData, max_samples: int, seed: int, min_per_class
             f"cross-validation on {groups:,} {GROUPS[data.task]} needs; raise --max-samples to "
             f"{needed} or lower --folds"
         )
-    quota = group_quota(counts, max_samples, min_per_class)
     rng = np.random.default_rng(seed)
+    chosen = stratified_rows(key, max_samples, rng, min_per_class)
+    rows = _keep_every_label(data.targets.fit_targets(), chosen, min_per_class, rng)
+    return data.subset(np.sort(rows))
+
+
+def stratified_rows(
+    key: np.ndarray, max_rows: int, rng: np.random.Generator, min_per_group: int
+) -> np.ndarray:
+    """At most ``max_rows`` row indices, drawn within each group of ``key`` by ``_quota``
+    (proportional, at least ``min_per_group``), with ``rng``; grouped, not sorted.
+
+    Shape: key: (N,) int group of each row (``Targets.stratify_key()``). Returns (R,) int."""
+    counts = np.bincount(key)
+    quota = _quota(counts, max_rows, min_per_group)
     order = np.argsort(key, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     chosen = [
         rng.choice(order[start : start + count], size=take, replace=False)
         for start, count, take in zip(starts, counts, quota, strict=True)
     ]
-    rows = _keep_every_label(data.targets.fit_targets(), np.concatenate(chosen), min_per_class, rng)
-    return data.subset(np.sort(rows))
+    return np.concatenate(chosen)
 
 
 def _keep_every_label(
@@ -89,7 +101,7 @@ def _keep_every_label(
     return np.flatnonzero(chosen)
 
 
-def group_quota(counts: np.ndarray, max_samples: int, min_per_class: int) -> np.ndarray:
+def _quota(counts: np.ndarray, max_samples: int, min_per_class: int) -> np.ndarray:
     """(G,) int rows to take of each group: proportional, at least ``min_per_class`` (or all
     of a smaller group), ``max_samples`` in all."""
     total = counts.sum()

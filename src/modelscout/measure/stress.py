@@ -52,7 +52,7 @@ from modelscout import metrics
 from modelscout.data.images import load_image
 from modelscout.data.inputs import Targets
 from modelscout.data.perturb import perturb_images, perturb_texts
-from modelscout.data.sample import group_quota
+from modelscout.data.sample import stratified_rows
 from modelscout.data.tail import LONG_TAIL_SHARE, long_tail_classes
 from modelscout.measure.layers import BEST, LAST, MEAN
 from modelscout.measure.paired import Resamples, Scorer, paired_bootstrap, scorer_for
@@ -147,18 +147,9 @@ def stress_rows(key: np.ndarray, rows: int, seed: int) -> np.ndarray:
 
     Shape: key: (N,) int group of each row (``Targets.stratify_key()``). Returns (R,) int.
     """
-    n = len(key)
-    if n <= rows:
-        return np.arange(n)
-    _, key = np.unique(key, return_inverse=True)
-    counts = np.bincount(key)
-    quota = group_quota(counts, rows, 1)
-    rng = np.random.default_rng(seed)
-    chosen = [
-        rng.choice(np.flatnonzero(key == group), size=take, replace=False)
-        for group, take in enumerate(quota)
-    ]
-    return np.sort(np.concatenate(chosen))
+    if len(key) <= rows:
+        return np.arange(len(key))
+    return np.sort(stratified_rows(np.asarray(key), rows, np.random.default_rng(seed), 1))
 
 
 def perturbed_texts(
