@@ -38,8 +38,7 @@ EXIT_CODES: dict[Level, int] = {"no drift": 0, "drift": 5, "retrain recommended"
 
 ALPHA = 0.05  # family-wise false-alarm rate of the three feature-space tests together
 FEATURE_TESTS = ("mmd", "classifier", "per_dimension")
-PSI_MODERATE = 0.1  # the usual marks of a moderate and a large population shift
-PSI_LARGE = 0.25
+PSI_LARGE = 0.25  # the usual mark of a large population shift (0.1: a moderate one)
 ACCURACY_DROP = 0.05  # estimated accuracy this far below the reference's: retrain
 
 
